@@ -1,0 +1,113 @@
+// The operations of numerics.md, typed, on caller-owned views. Every function validates all of
+// its arguments (dtype, shape, buffer size, values where the spec refuses some) before it writes
+// anything, and throws tessera::Error naming the operation, the argument and what was wrong.
+//
+// Floating inputs marked "f32/bf16/f16" may be any of the three; they are widened to fp32
+// exactly before the operation runs. Outputs marked "f32/bf16/f16" take the type of the view
+// the caller passes and are rounded to it with RN at the very end.
+#pragma once
+
+#include <optional>
+
+#include "tessera/tensor.h"
+
+namespace tessera {
+
+// Which implementation to use. Until the device runtime lands only the CPU reference exists;
+// anything else is refused with ErrorCode::Unsupported rather than silently run elsewhere.
+struct RunOptions {
+  std::string backend = "cpu"; // "cpu", later "opencl" | "vulkan"
+  int device = 0;
+  std::string variant;         // empty: let the registry choose
+};
+
+// What ran, and why: filled by every operation when the caller passes one.
+struct RunInfo {
+  std::string backend;
+  std::string device;
+  std::string variant;
+  std::string reason;
+};
+
+// ---- section 1: conversions ---------------------------------------------------------------
+enum class Format { E4M3, E5M2, E2M1, BF16, F16 };
+// x: f32 [...]. y: same shape; dtype F8_E4M3, F8_E5M2, U8 (one E2M1 code per byte), BF16, F16.
+void convert(const TensorView& x, Format to, const TensorView& y, const RunOptions& = {},
+             RunInfo* = nullptr);
+
+// ---- sections 2-3: quantizers -------------------------------------------------------------
+enum class Nvfp4Recipe { Nvfp4, FourOverSix };
+enum class Fp8Recipe { Tensor, Token128, Block128 };
+
+// x: f32/bf16/f16 [R, C], C % 16 == 0, all finite. q: U8 [R, C/2]. scale: F8_E4M3 [R, C/16].
+// static_scale_2: the checkpoint's input_scale (finite, > 0); without it scale_2 is computed.
+// Returns scale_2.
+float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
+                     const TensorView& q, const TensorView& scale, const RunOptions& = {},
+                     RunInfo* = nullptr);
+// q: U8 [R, C/2], scale: F8_E4M3 [R, C/16], y: f32 [R, C].
+void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
+                      const TensorView& y, const RunOptions& = {}, RunInfo* = nullptr);
+
+// x: f32/bf16/f16 [R, C], all finite. q: F8_E4M3 [R, C]. scales: F32 [] (tensor; [1] also
+// accepted), [R, ceil(C/128)] (token128), [ceil(R/128), ceil(C/128)] (block128).
+void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
+                  const TensorView& scales, const RunOptions& = {}, RunInfo* = nullptr);
+// y: f32 [R, C] = RN(e4m3(q) * scale of its group).
+void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
+                    const TensorView& y, const RunOptions& = {}, RunInfo* = nullptr);
+
+// ---- section 4: GEMMs, C[M, N] = A[M, K] * B[N, K]^T ---------------------------------------
+// a: U8 [M, K/2], a_scale: F8_E4M3 [M, K/16]; b, b_scale likewise with N. K % 16 == 0,
+// K <= 65536. bias: optional F32 [N]. c: f32/bf16/f16 [M, N].
+void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
+                const TensorView& c, const RunOptions& = {}, RunInfo* = nullptr);
+// a: F8_E4M3 [M, K], b: F8_E4M3 [N, K], per-tensor scales folded into alpha.
+void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
+              const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& = {},
+              RunInfo* = nullptr);
+// Block-scaled: a_scale F32 [M, ceil(K/128)], b_scale F32 [ceil(N/128), ceil(K/128)].
+void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                    const TensorView& b_scale, const std::optional<TensorView>& bias,
+                    const TensorView& c, const RunOptions& = {}, RunInfo* = nullptr);
+
+// ---- section 5: Gated DeltaNet and its short convolution ----------------------------------
+struct DeltaNetArgs {
+  TensorView q, k;                      // f32/bf16/f16 [B, T, H, Dk]
+  TensorView v;                         // f32/bf16/f16 [B, T, HV, Dv], HV % H == 0
+  std::optional<TensorView> g, beta;    // f32 [B, T, HV]; both, or the gating inputs below
+  std::optional<TensorView> a, b;       // f32 [B, T, HV]: raw gate inputs (fused gating)
+  std::optional<TensorView> A_log, dt_bias; // f32 [HV]
+  std::optional<TensorView> h0;         // f32 [N, HV, Dk, Dv]; N = B, or sequences with cu_seqlens
+  std::optional<TensorView> cu_seqlens; // I32/I64 [N + 1], requires B == 1
+  std::optional<float> scale;           // default 1 / sqrt(Dk)
+  bool l2norm = false;                  // use_qk_l2norm
+};
+// o: f32/bf16/f16 [B, T, HV, Dv]; ht: F32 [N, HV, Dk, Dv].
+void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
+              const RunOptions& = {}, RunInfo* = nullptr);
+
+// x: f32/bf16/f16 [B, T, C], w: f32 [C, W], bias: f32 [C], state: f32 [B, C, W - 1] (the
+// previous W - 1 inputs, oldest first; zeros when absent). y: f32/bf16/f16 [B, T, C];
+// state_out: F32 [B, C, W - 1], the last W - 1 inputs. state_out may alias state.
+void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
+            const std::optional<TensorView>& state, const TensorView& y,
+            const TensorView& state_out, const RunOptions& = {}, RunInfo* = nullptr);
+
+// ---- section 6: gated attention -----------------------------------------------------------
+struct AttentionArgs {
+  TensorView q;                        // f32/bf16/f16 [B, T, Hq, D]
+  TensorView k, v;                     // f32/bf16/f16/F8_E4M3 [B, S, Hkv, D], Hq % Hkv == 0
+  std::optional<TensorView> gate;      // f32/bf16/f16 [B, T, Hq, D]
+  float k_scale = 1.0f, v_scale = 1.0f; // for F8_E4M3 K / V: value = e4m3 * scale
+  std::optional<TensorView> cu_seqlens_q, cu_seqlens_k; // I32/I64 [N + 1], both or neither, B == 1
+  bool causal = true;
+  std::optional<float> scale;          // default 1 / sqrt(D)
+};
+// o: f32/bf16/f16 [B, T, Hq, D]. lse (optional): F32 [B, T, Hq], natural log of sum_j exp(s_j).
+void attention(const AttentionArgs& args, const TensorView& o,
+               const std::optional<TensorView>& lse = std::nullopt, const RunOptions& = {},
+               RunInfo* = nullptr);
+
+} // namespace tessera

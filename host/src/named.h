@@ -1,0 +1,60 @@
+// Helpers for the by-name adapters (named_ops.h): checked access to one call's tensors and
+// parameters. Each ops_*.cpp defines the adapters of its operations; named_ops.cpp lists them.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/named_ops.h"
+#include "validate.h"
+
+namespace tessera::detail {
+
+class NamedCall {
+public:
+  NamedCall(std::string_view op, const TensorMap& inputs, const ParamMap& params)
+      : op_(op), inputs_(inputs), params_(params) {}
+
+  std::string_view op() const { return op_; }
+  const Tensor& tensor(std::string_view name) const;          // MissingTensor when absent
+  const Tensor* optional_tensor(std::string_view name) const; // nullptr when absent
+  std::optional<TensorView> optional_view(std::string_view name) const;
+  // A rank-0 or one-element F32 tensor, read as a scalar.
+  float scalar(std::string_view name) const;
+
+  std::optional<float> param_float(std::string_view key);
+  std::optional<std::string> param_string(std::string_view key);
+  // One of `choices`; `fallback` when absent.
+  std::string param_choice(std::string_view key, std::initializer_list<std::string_view> choices,
+                           std::string_view fallback);
+  bool param_flag(std::string_view key, bool fallback); // "0" or "1"
+  // Call after reading every parameter: refuses keys the operation does not know.
+  void finish_params() const;
+
+private:
+  std::string_view op_;
+  const TensorMap& inputs_;
+  const ParamMap& params_;
+  std::set<std::string, std::less<>> used_;
+};
+
+// The output dtype named by `out=f32|bf16|f16`.
+DType out_dtype(NamedCall& call);
+
+using NamedAdapter = TensorMap (*)(NamedCall&, const RunOptions&, RunInfo*);
+
+TensorMap named_convert(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_quantize_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_dequantize_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_quantize_fp8(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_dequantize_fp8(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_gemm_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_gemm_fp8(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_deltanet(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_conv1d(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_attention(NamedCall&, const RunOptions&, RunInfo*);
+
+} // namespace tessera::detail

@@ -1,0 +1,116 @@
+#include "validate.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "reference/formats.h"
+
+namespace tessera::detail {
+
+void check_view(std::string_view op, std::string_view name, const TensorView& t) {
+  for (int64_t d : t.shape)
+    if (d < 0) fail(ErrorCode::ShapeMismatch, "{}: {} has a negative extent in shape {}", op, name, shape_str(t.shape));
+  size_t need = t.nbytes();
+  if (need > 0 && t.data == nullptr) fail(ErrorCode::NullBuffer, "{}: {} has no data (null pointer for {} bytes)", op, name, need);
+  if (t.bytes < need)
+    fail(ErrorCode::ShortBuffer, "{}: {} buffer holds {} bytes, its shape {} {} needs {}", op, name, t.bytes,
+         dtype_name(t.dtype), shape_str(t.shape), need);
+}
+
+void check_dtype(std::string_view op, std::string_view name, const TensorView& t,
+                 std::initializer_list<DType> allowed) {
+  for (DType d : allowed)
+    if (t.dtype == d) return;
+  std::string list;
+  for (DType d : allowed) {
+    if (!list.empty()) list += " or ";
+    list += dtype_name(d);
+  }
+  fail(ErrorCode::DTypeMismatch, "{}: {} has dtype {}, expected {}", op, name, dtype_name(t.dtype), list);
+}
+
+void check_rank(std::string_view op, std::string_view name, const TensorView& t, size_t rank) {
+  if (t.shape.size() != rank)
+    fail(ErrorCode::ShapeMismatch, "{}: {} has shape {}, expected rank {}", op, name, shape_str(t.shape), rank);
+}
+
+void check_shape(std::string_view op, std::string_view name, const TensorView& t,
+                 const Shape& expected) {
+  if (t.shape != expected)
+    fail(ErrorCode::ShapeMismatch, "{}: {} has shape {}, expected {}", op, name, shape_str(t.shape),
+         shape_str(expected));
+}
+
+void check_arg(std::string_view op, std::string_view name, const TensorView& t,
+               std::initializer_list<DType> allowed, const Shape& expected) {
+  check_dtype(op, name, t, allowed);
+  check_shape(op, name, t, expected);
+  check_view(op, name, t);
+}
+
+std::vector<float> widen_f32(const TensorView& t) {
+  size_t n = static_cast<size_t>(t.numel());
+  std::vector<float> out(n);
+  switch (t.dtype) {
+  case DType::F32: std::memcpy(out.data(), t.data, n * 4); break;
+  case DType::BF16:
+    for (size_t i = 0; i < n; ++i) out[i] = ref::bf16_to_f32(t.as<const uint16_t>()[i]);
+    break;
+  case DType::F16:
+    for (size_t i = 0; i < n; ++i) out[i] = ref::f16_to_f32(t.as<const uint16_t>()[i]);
+    break;
+  default: fail(ErrorCode::DTypeMismatch, "widen_f32: {} is not a floating type", dtype_name(t.dtype));
+  }
+  return out;
+}
+
+void store_f32(const float* src, const TensorView& out) {
+  size_t n = static_cast<size_t>(out.numel());
+  switch (out.dtype) {
+  case DType::F32: std::memcpy(out.data, src, n * 4); break;
+  case DType::BF16:
+    for (size_t i = 0; i < n; ++i) out.as<uint16_t>()[i] = ref::f32_to_bf16(src[i]);
+    break;
+  case DType::F16:
+    for (size_t i = 0; i < n; ++i) out.as<uint16_t>()[i] = ref::f32_to_f16(src[i]);
+    break;
+  default: fail(ErrorCode::DTypeMismatch, "store_f32: {} is not a floating type", dtype_name(out.dtype));
+  }
+}
+
+std::string index_str(const Shape& shape, int64_t flat) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  return shape_str(idx);
+}
+
+void check_finite(std::string_view op, std::string_view name, const float* x, const Shape& shape) {
+  int64_t n = shape_numel(shape);
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
+      fail(ErrorCode::NonFinite, "{}: {}{} is {} (flat index {}); the quantizers refuse NaN and inf", op, name,
+           index_str(shape, i), std::isnan(x[i]) ? "NaN" : (x[i] > 0 ? "+inf" : "-inf"), i);
+}
+
+std::vector<int64_t> read_seqlens(std::string_view op, std::string_view name, const TensorView& t,
+                                  int64_t total) {
+  check_dtype(op, name, t, {DType::I32, DType::I64});
+  check_rank(op, name, t, 1);
+  check_view(op, name, t);
+  if (t.shape[0] < 2) fail(ErrorCode::ShapeMismatch, "{}: {} needs at least 2 entries (N + 1), has {}", op, name, t.shape[0]);
+  std::vector<int64_t> cu(static_cast<size_t>(t.shape[0]));
+  for (size_t i = 0; i < cu.size(); ++i)
+    cu[i] = t.dtype == DType::I32 ? t.as<const int32_t>()[i] : t.as<const int64_t>()[i];
+  if (cu.front() != 0) fail(ErrorCode::InvalidArgument, "{}: {}[0] is {}, expected 0", op, name, cu.front());
+  for (size_t i = 1; i < cu.size(); ++i)
+    if (cu[i] < cu[i - 1])
+      fail(ErrorCode::InvalidArgument, "{}: {} decreases at index {} ({} after {})", op, name, i, cu[i], cu[i - 1]);
+  if (cu.back() != total)
+    fail(ErrorCode::InvalidArgument, "{}: {} ends at {}, expected the total length {}", op, name, cu.back(), total);
+  return cu;
+}
+
+} // namespace tessera::detail

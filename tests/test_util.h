@@ -1,0 +1,50 @@
+// Small helpers shared by the tests: seeded random data, tensors, error norms.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "tessera/tensor.h"
+
+namespace tessera::test {
+
+// Deterministic per test: every test seeds its own generator.
+inline std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+inline Tensor make_tensor(DType dtype, Shape shape, const void* src = nullptr) {
+  Tensor t(dtype, std::move(shape));
+  if (src && t.nbytes()) std::memcpy(t.data(), src, t.nbytes());
+  return t;
+}
+
+inline Tensor f32_tensor(Shape shape, const std::vector<float>& v) {
+  return make_tensor(DType::F32, std::move(shape), v.data());
+}
+
+// ||out - ref|| / ||ref|| in double; NaN anywhere gives NaN so that it never passes a bound.
+inline double rel_l2(const float* out, const double* ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isnan(out[i])) return NAN;
+    double d = static_cast<double>(out[i]) - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+inline double rel_l2(const float* out, const float* ref, size_t n) {
+  std::vector<double> r(ref, ref + n);
+  return rel_l2(out, r.data(), n);
+}
+
+} // namespace tessera::test

@@ -1,1 +1,62 @@
-// placeholder
+// convert: fp32 -> one of the scalar formats of numerics.md section 1.
+#include "dispatch/registry.h"
+#include "named.h"
+#include "reference/formats.h"
+
+namespace tessera {
+
+namespace {
+DType format_dtype(Format f) {
+  switch (f) {
+  case Format::E4M3: return DType::F8_E4M3;
+  case Format::E5M2: return DType::F8_E5M2;
+  case Format::E2M1: return DType::U8; // one code per byte, low nibble
+  case Format::BF16: return DType::BF16;
+  case Format::F16: return DType::F16;
+  }
+  return DType::U8;
+}
+} // namespace
+
+void convert(const TensorView& x, Format to, const TensorView& y, const RunOptions& options,
+             RunInfo* info) {
+  constexpr std::string_view op = "convert";
+  detail::check_dtype(op, "x", x, {DType::F32});
+  detail::check_view(op, "x", x);
+  detail::check_arg(op, "y", y, {format_dtype(to)}, x.shape);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+
+  const float* src = x.as<const float>();
+  int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (to) {
+    case Format::E4M3: y.as<uint8_t>()[i] = ref::f32_to_e4m3(src[i]); break;
+    case Format::E5M2: y.as<uint8_t>()[i] = ref::f32_to_e5m2(src[i]); break;
+    case Format::E2M1: y.as<uint8_t>()[i] = ref::f32_to_e2m1(src[i]); break;
+    case Format::BF16: y.as<uint16_t>()[i] = ref::f32_to_bf16(src[i]); break;
+    case Format::F16: y.as<uint16_t>()[i] = ref::f32_to_f16(src[i]); break;
+    }
+  }
+}
+
+namespace detail {
+TensorMap named_convert(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  std::string to = call.param_choice("to", {"e4m3", "e5m2", "e2m1", "bf16", "f16"}, "");
+  if (to.empty()) fail(ErrorCode::InvalidArgument, "convert: parameter 'to' is required (e4m3|e5m2|e2m1|bf16|f16)");
+  call.finish_params();
+  Format f = to == "e4m3" ? Format::E4M3
+             : to == "e5m2" ? Format::E5M2
+             : to == "e2m1" ? Format::E2M1
+             : to == "bf16" ? Format::BF16
+                            : Format::F16;
+  const Tensor& x = call.tensor("x");
+  Tensor y(format_dtype(f), x.shape());
+  convert(x.view(), f, y.view(), options, info);
+  TensorMap out;
+  out.emplace("y", std::move(y));
+  return out;
+}
+} // namespace detail
+
+} // namespace tessera

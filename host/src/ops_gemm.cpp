@@ -1,1 +1,143 @@
-// placeholder
+// NVFP4 x NVFP4 and FP8 x FP8 GEMMs (numerics.md section 4).
+#include <array>
+#include <cmath>
+
+#include "dispatch/registry.h"
+#include "named.h"
+#include "reference/gemm.h"
+
+namespace tessera {
+
+namespace {
+// Past this K the exact NVFP4 sum may leave int64 (numerics.md section 4).
+constexpr int64_t kMaxNvfp4K = 65536;
+
+ref::OutType out_type(DType t) {
+  return t == DType::F32 ? ref::OutType::F32 : t == DType::BF16 ? ref::OutType::BF16 : ref::OutType::F16;
+}
+
+void check_alpha(std::string_view op, float alpha) {
+  if (!std::isfinite(alpha)) detail::fail(ErrorCode::InvalidArgument, "{}: alpha = {} is not finite", op, alpha);
+}
+
+// The checks every GEMM shares once M, N and K are known: bias [N] and c [M, N].
+void check_epilogue(std::string_view op, const std::optional<TensorView>& bias, const TensorView& c,
+                    int64_t M, int64_t N) {
+  if (bias) detail::check_arg(op, "bias", *bias, {DType::F32}, {N});
+  detail::check_arg(op, "c", c, detail::kFloatTypes, {M, N});
+}
+
+// Rank-2 operands A [M, Ka] and B [N, Kb] of one dtype with Ka == Kb; returns {M, N, Ka}.
+std::array<int64_t, 3> check_operands(std::string_view op, const TensorView& a, const TensorView& b, DType dtype) {
+  detail::check_dtype(op, "a", a, {dtype});
+  detail::check_rank(op, "a", a, 2);
+  detail::check_view(op, "a", a);
+  detail::check_dtype(op, "b", b, {dtype});
+  detail::check_rank(op, "b", b, 2);
+  detail::check_view(op, "b", b);
+  if (a.shape[1] != b.shape[1])
+    detail::fail(ErrorCode::ShapeMismatch, "{}: a is {} and b is {}: their K (last) dimensions differ", op,
+                 shape_str(a.shape), shape_str(b.shape));
+  return {a.shape[0], b.shape[0], a.shape[1]};
+}
+} // namespace
+
+void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
+                const TensorView& c, const RunOptions& options, RunInfo* info) {
+  constexpr std::string_view op = "gemm_nvfp4";
+  auto [M, N, half_k] = check_operands(op, a, b, DType::U8);
+  int64_t K = half_k * 2; // two E2M1 codes per byte
+  if (K % 16 != 0) detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} is not a multiple of 16 (the NVFP4 block)", op, K);
+  if (K > kMaxNvfp4K)
+    detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} exceeds {}, the largest K whose exact sum fits in int64", op, K, kMaxNvfp4K);
+  detail::check_arg(op, "a_scale", a_scale, {DType::F8_E4M3}, {M, K / 16});
+  detail::check_arg(op, "b_scale", b_scale, {DType::F8_E4M3}, {N, K / 16});
+  check_alpha(op, alpha);
+  check_epilogue(op, bias, c, M, N);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+  ref::gemm_nvfp4(a.as<const uint8_t>(), a_scale.as<const uint8_t>(), b.as<const uint8_t>(),
+                  b_scale.as<const uint8_t>(), M, N, K, alpha, bias ? bias->as<const float>() : nullptr,
+                  out_type(c.dtype), c.data);
+}
+
+void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
+              const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
+              RunInfo* info) {
+  constexpr std::string_view op = "gemm_fp8";
+  auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
+  check_alpha(op, alpha);
+  check_epilogue(op, bias, c, M, N);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+  ref::gemm_fp8(a.as<const uint8_t>(), b.as<const uint8_t>(), M, N, K, alpha,
+                bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data);
+}
+
+void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                    const TensorView& b_scale, const std::optional<TensorView>& bias,
+                    const TensorView& c, const RunOptions& options, RunInfo* info) {
+  constexpr std::string_view op = "gemm_fp8";
+  auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
+  int64_t kbs = (K + 127) / 128;
+  detail::check_arg(op, "a_scale", a_scale, {DType::F32}, {M, kbs});
+  detail::check_arg(op, "b_scale", b_scale, {DType::F32}, {(N + 127) / 128, kbs});
+  detail::check_finite(op, "a_scale", a_scale.as<const float>(), a_scale.shape);
+  detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
+  check_epilogue(op, bias, c, M, N);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+  ref::gemm_fp8_block(a.as<const uint8_t>(), a_scale.as<const float>(), b.as<const uint8_t>(),
+                      b_scale.as<const float>(), M, N, K, bias ? bias->as<const float>() : nullptr,
+                      out_type(c.dtype), c.data);
+}
+
+namespace detail {
+
+namespace {
+int64_t rows_of(const Tensor& t) { return t.shape().empty() ? 0 : t.shape()[0]; }
+} // namespace
+
+TensorMap named_gemm_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  std::optional<float> alpha = call.param_float("alpha");
+  DType out_t = out_dtype(call);
+  call.finish_params();
+  const Tensor& a = call.tensor("a");
+  const Tensor& b = call.tensor("b");
+  // Engines pass alpha = input_scale * weight_scale_2; the convenience form derives it.
+  if (!alpha) alpha = call.scalar("a_scale_2") * call.scalar("b_scale_2");
+  Tensor c(out_t, {rows_of(a), rows_of(b)});
+  gemm_nvfp4(a.view(), call.tensor("a_scale").view(), b.view(), call.tensor("b_scale").view(), *alpha,
+             call.optional_view("bias"), c.view(), options, info);
+  TensorMap out;
+  out.emplace("c", std::move(c));
+  return out;
+}
+
+TensorMap named_gemm_fp8(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  DType out_t = out_dtype(call);
+  call.finish_params();
+  const Tensor& a = call.tensor("a");
+  const Tensor& b = call.tensor("b");
+  const Tensor& sa = call.tensor("a_scale");
+  const Tensor& sb = call.tensor("b_scale");
+  Tensor c(out_t, {rows_of(a), rows_of(b)});
+  auto per_tensor = [](const Tensor& s) { return s.shape().size() <= 1 && s.numel() == 1; };
+  if (per_tensor(sa) && per_tensor(sb)) {
+    gemm_fp8(a.view(), b.view(), call.scalar("a_scale") * call.scalar("b_scale"), call.optional_view("bias"),
+             c.view(), options, info);
+  } else if (sa.shape().size() == 2 && sb.shape().size() == 2) {
+    gemm_fp8_block(a.view(), sa.view(), b.view(), sb.view(), call.optional_view("bias"), c.view(), options, info);
+  } else {
+    fail(ErrorCode::ShapeMismatch,
+         "gemm_fp8: a_scale {} and b_scale {} are neither both per-tensor (one element) nor both block "
+         "scales (rank 2)", shape_str(sa.shape()), shape_str(sb.shape()));
+  }
+  TensorMap out;
+  out.emplace("c", std::move(c));
+  return out;
+}
+
+} // namespace detail
+} // namespace tessera

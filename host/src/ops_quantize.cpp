@@ -1,1 +1,196 @@
-// placeholder
+// NVFP4 and FP8 quantizers and dequantizers (numerics.md sections 2 and 3).
+#include <cmath>
+
+#include "dispatch/registry.h"
+#include "named.h"
+#include "reference/quantize.h"
+
+namespace tessera {
+
+namespace {
+// [R, C] floating input, widened to fp32 and checked finite: every recipe refuses NaN and inf.
+std::vector<float> finite_matrix(std::string_view op, const TensorView& x) {
+  detail::check_dtype(op, "x", x, detail::kFloatTypes);
+  detail::check_rank(op, "x", x, 2);
+  detail::check_view(op, "x", x);
+  std::vector<float> v = detail::widen_f32(x);
+  detail::check_finite(op, "x", v.data(), x.shape);
+  return v;
+}
+
+void check_nvfp4_cols(std::string_view op, std::string_view name, int64_t cols) {
+  if (cols % 16 != 0)
+    detail::fail(ErrorCode::ShapeMismatch, "{}: {} has {} columns, not a multiple of 16 (the NVFP4 block)", op, name, cols);
+}
+
+ref::Fp8Grouping grouping(Fp8Recipe r) {
+  switch (r) {
+  case Fp8Recipe::Tensor: return ref::Fp8Grouping::Tensor;
+  case Fp8Recipe::Token128: return ref::Fp8Grouping::Token128;
+  case Fp8Recipe::Block128: return ref::Fp8Grouping::Block128;
+  }
+  return ref::Fp8Grouping::Tensor;
+}
+
+// The shape the scales of a recipe have; per-tensor accepts [] and [1].
+void check_fp8_scales(std::string_view op, const TensorView& scales, Fp8Recipe recipe, int64_t rows,
+                      int64_t cols) {
+  constexpr int64_t g = 128;
+  if (recipe == Fp8Recipe::Tensor) {
+    detail::check_dtype(op, "scales", scales, {DType::F32});
+    if (scales.shape.size() > 1 || scales.numel() != 1)
+      detail::fail(ErrorCode::ShapeMismatch, "{}: per-tensor scales have shape {}, expected [] or [1]", op, shape_str(scales.shape));
+    detail::check_view(op, "scales", scales);
+    return;
+  }
+  Shape want = recipe == Fp8Recipe::Token128 ? Shape{rows, (cols + g - 1) / g}
+                                             : Shape{(rows + g - 1) / g, (cols + g - 1) / g};
+  detail::check_arg(op, "scales", scales, {DType::F32}, want);
+}
+} // namespace
+
+float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
+                     const TensorView& q, const TensorView& scale, const RunOptions& options,
+                     RunInfo* info) {
+  constexpr std::string_view op = "quantize_nvfp4";
+  if (static_scale_2 && !(std::isfinite(*static_scale_2) && *static_scale_2 > 0.0f))
+    detail::fail(ErrorCode::InvalidArgument, "{}: static scale_2 = {} must be finite and > 0", op, *static_scale_2);
+  detail::check_dtype(op, "x", x, detail::kFloatTypes);
+  detail::check_rank(op, "x", x, 2);
+  int64_t rows = x.shape[0], cols = x.shape[1];
+  check_nvfp4_cols(op, "x", cols);
+  detail::check_arg(op, "q", q, {DType::U8}, {rows, cols / 2});
+  detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
+  std::vector<float> v = finite_matrix(op, x);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+
+  bool four_over_six = recipe == Nvfp4Recipe::FourOverSix;
+  float scale_2 = static_scale_2 ? *static_scale_2 : ref::nvfp4_scale_2(v.data(), rows * cols, four_over_six);
+  if (four_over_six)
+    ref::quantize_nvfp4_4over6(v.data(), rows, cols, scale_2, q.as<uint8_t>(), scale.as<uint8_t>());
+  else
+    ref::quantize_nvfp4(v.data(), rows, cols, scale_2, q.as<uint8_t>(), scale.as<uint8_t>());
+  return scale_2;
+}
+
+void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
+                      const TensorView& y, const RunOptions& options, RunInfo* info) {
+  constexpr std::string_view op = "dequantize_nvfp4";
+  detail::check_dtype(op, "q", q, {DType::U8});
+  detail::check_rank(op, "q", q, 2);
+  detail::check_view(op, "q", q);
+  int64_t rows = q.shape[0], cols = q.shape[1] * 2;
+  check_nvfp4_cols(op, "q (two codes a byte)", cols);
+  detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
+  detail::check_arg(op, "y", y, {DType::F32}, {rows, cols});
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+  ref::dequantize_nvfp4(q.as<const uint8_t>(), scale.as<const uint8_t>(), scale_2, rows, cols, y.as<float>());
+}
+
+void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
+                  const TensorView& scales, const RunOptions& options, RunInfo* info) {
+  constexpr std::string_view op = "quantize_fp8";
+  detail::check_dtype(op, "x", x, detail::kFloatTypes);
+  detail::check_rank(op, "x", x, 2);
+  int64_t rows = x.shape[0], cols = x.shape[1];
+  detail::check_arg(op, "q", q, {DType::F8_E4M3}, x.shape);
+  check_fp8_scales(op, scales, recipe, rows, cols);
+  std::vector<float> v = finite_matrix(op, x);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+  ref::quantize_fp8(v.data(), rows, cols, grouping(recipe), q.as<uint8_t>(), scales.as<float>());
+}
+
+void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
+                    const TensorView& y, const RunOptions& options, RunInfo* info) {
+  constexpr std::string_view op = "dequantize_fp8";
+  detail::check_dtype(op, "q", q, {DType::F8_E4M3});
+  detail::check_rank(op, "q", q, 2);
+  detail::check_view(op, "q", q);
+  int64_t rows = q.shape[0], cols = q.shape[1];
+  check_fp8_scales(op, scales, recipe, rows, cols);
+  detail::check_arg(op, "y", y, {DType::F32}, q.shape);
+  RunInfo sel = dispatch::select(op, options);
+  if (info) *info = sel;
+  ref::dequantize_fp8(q.as<const uint8_t>(), scales.as<const float>(), rows, cols, grouping(recipe), y.as<float>());
+}
+
+namespace detail {
+
+namespace {
+Fp8Recipe fp8_recipe(NamedCall& call) {
+  std::string r = call.param_choice("recipe", {"fp8-tensor", "fp8-token128", "fp8-block128"}, "");
+  if (r.empty()) fail(ErrorCode::InvalidArgument, "{}: parameter 'recipe' is required (fp8-tensor|fp8-token128|fp8-block128)", call.op());
+  return r == "fp8-tensor" ? Fp8Recipe::Tensor : r == "fp8-token128" ? Fp8Recipe::Token128 : Fp8Recipe::Block128;
+}
+
+Shape fp8_scale_shape(Fp8Recipe r, int64_t rows, int64_t cols) {
+  int64_t cg = (cols + 127) / 128;
+  if (r == Fp8Recipe::Tensor) return {};
+  return r == Fp8Recipe::Token128 ? Shape{rows, cg} : Shape{(rows + 127) / 128, cg};
+}
+
+// Output shapes come from the input's shape; a malformed input is reported by the typed call.
+int64_t dim(const Tensor& t, size_t i) { return t.shape().size() > i ? t.shape()[i] : 0; }
+} // namespace
+
+TensorMap named_quantize_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  std::string r = call.param_choice("recipe", {"nvfp4", "nvfp4-4over6"}, "nvfp4");
+  std::optional<float> static_scale_2 = call.param_float("scale_2");
+  call.finish_params();
+  const Tensor& x = call.tensor("x");
+  check_rank(call.op(), "x", x.view(), 2);
+  int64_t rows = dim(x, 0), cols = dim(x, 1);
+  Tensor q(DType::U8, {rows, cols / 2}), s(DType::F8_E4M3, {rows, cols / 16}), s2(DType::F32, {});
+  s2.as<float>()[0] = quantize_nvfp4(x.view(), r == "nvfp4" ? Nvfp4Recipe::Nvfp4 : Nvfp4Recipe::FourOverSix,
+                                     static_scale_2, q.view(), s.view(), options, info);
+  TensorMap out;
+  out.emplace("x", std::move(q));
+  out.emplace("x_scale", std::move(s));
+  out.emplace("x_scale_2", std::move(s2));
+  return out;
+}
+
+TensorMap named_dequantize_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  call.finish_params();
+  const Tensor& q = call.tensor("x");
+  const Tensor& s = call.tensor("x_scale");
+  float scale_2 = call.scalar("x_scale_2");
+  check_rank(call.op(), "x", q.view(), 2);
+  Tensor y(DType::F32, {dim(q, 0), dim(q, 1) * 2});
+  dequantize_nvfp4(q.view(), s.view(), scale_2, y.view(), options, info);
+  TensorMap out;
+  out.emplace("y", std::move(y));
+  return out;
+}
+
+TensorMap named_quantize_fp8(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  Fp8Recipe r = fp8_recipe(call);
+  call.finish_params();
+  const Tensor& x = call.tensor("x");
+  check_rank(call.op(), "x", x.view(), 2);
+  Tensor q(DType::F8_E4M3, x.shape()), s(DType::F32, fp8_scale_shape(r, dim(x, 0), dim(x, 1)));
+  quantize_fp8(x.view(), r, q.view(), s.view(), options, info);
+  TensorMap out;
+  out.emplace("x", std::move(q));
+  out.emplace("x_scale", std::move(s));
+  return out;
+}
+
+TensorMap named_dequantize_fp8(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  Fp8Recipe r = fp8_recipe(call);
+  call.finish_params();
+  const Tensor& q = call.tensor("x");
+  const Tensor& s = call.tensor("x_scale");
+  check_rank(call.op(), "x", q.view(), 2);
+  Tensor y(DType::F32, q.shape());
+  dequantize_fp8(q.view(), s.view(), r, y.view(), options, info);
+  TensorMap out;
+  out.emplace("y", std::move(y));
+  return out;
+}
+
+} // namespace detail
+} // namespace tessera

@@ -1,1 +1,362 @@
-// placeholder
+#include "tessera/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "tessera/error.h"
+
+namespace tessera::safetensors {
+
+namespace {
+
+using nlohmann::json;
+
+// A valid header nests three levels ({name: {shape: [..]}}); anything much deeper is hostile,
+// and refusing it early keeps every later walk over the tree shallow.
+constexpr int kMaxDepth = 16;
+// Names and dtypes come from the file: a message quotes at most this many bytes of them.
+constexpr size_t kMaxQuoted = 80;
+
+template <class... Args>
+[[noreturn]] void fail(ErrorCode code, fmt::format_string<Args...> f, Args&&... args) {
+  throw Error(code, fmt::format(f, std::forward<Args>(args)...));
+}
+
+// Text from the file goes into one-line messages: control bytes are escaped so a name cannot
+// break the line, long text is cut on a character boundary, and `ascii_only` also escapes
+// bytes >= 0x80 for text (nlohmann's "last read") that may not be valid UTF-8.
+std::string printable(std::string_view s, bool ascii_only = false) {
+  size_t n = s.size();
+  if (n > kMaxQuoted) {
+    n = kMaxQuoted;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  }
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F || (ascii_only && c >= 0x80))
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  return n < s.size() ? out + "..." : out;
+}
+
+std::string quoted(std::string_view s) { return "'" + printable(s) + "'"; }
+
+// nlohmann keeps the last of two equal keys; a file that says two things about one tensor is
+// ambiguous, so every object's keys are tracked while it is parsed.
+json parse_header(std::string_view text, std::string_view where) {
+  std::vector<std::unordered_set<std::string>> keys;
+  std::string tensor; // the top-level key being parsed, for messages about nested keys
+  auto cb = [&](int depth, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+    case json::parse_event_t::object_start:
+    case json::parse_event_t::array_start:
+      if (depth >= kMaxDepth)
+        fail(ErrorCode::MalformedFile, "{}: header nests deeper than {} levels", where, kMaxDepth);
+      if (ev == json::parse_event_t::object_start) keys.emplace_back();
+      break;
+    case json::parse_event_t::object_end: keys.pop_back(); break;
+    case json::parse_event_t::key: {
+      const auto& k = parsed.get_ref<const std::string&>();
+      if (depth == 1) tensor = k;
+      if (!keys.back().insert(k).second) {
+        if (depth == 1) fail(ErrorCode::MalformedFile, "{}: duplicate key {}", where, quoted(k));
+        fail(ErrorCode::MalformedFile, "{}: duplicate key {} in {}", where, quoted(k),
+             quoted(tensor));
+      }
+      break;
+    }
+    default: break;
+    }
+    return true;
+  };
+  try {
+    return json::parse(text.begin(), text.end(), cb);
+  } catch (const json::exception& e) {
+    // Drop nlohmann's "[json.exception.parse_error.101] " prefix: the reader wants the reason.
+    std::string_view what = e.what();
+    if (auto p = what.find("] "); what.starts_with("[json.") && p != what.npos)
+      what.remove_prefix(p + 2);
+    fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: {}", where,
+         printable(what, true));
+  }
+}
+
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin, end;
+};
+
+// A JSON integer in [0, max], or nullopt for floats, negatives, strings and the rest.
+std::optional<uint64_t> as_count(const json& v, uint64_t max) {
+  if (v.is_number_unsigned()) {
+    auto u = v.get<uint64_t>();
+    if (u <= max) return u;
+  } else if (v.is_number_integer() && v.get<int64_t>() == 0) {
+    return 0; // "-0"
+  }
+  return std::nullopt;
+}
+
+std::string describe(const json& v) {
+  return v.is_number() ? v.dump() : std::string("a JSON ") + v.type_name();
+}
+
+const json& field(const json& entry, const char* key, std::string_view where,
+                  const std::string& name) {
+  auto it = entry.find(key);
+  if (it == entry.end())
+    fail(ErrorCode::MalformedFile, "{}: tensor {} has no \"{}\"", where, quoted(name), key);
+  return *it;
+}
+
+Entry read_entry(const std::string& name, const json& v, std::string_view where) {
+  const std::string q = quoted(name);
+  if (!v.is_object())
+    fail(ErrorCode::MalformedFile, "{}: tensor {} is {}, not an object", where, q, describe(v));
+  Entry e{name, DType::F32, {}, 0, 0};
+
+  const json& dt = field(v, "dtype", where, name);
+  if (!dt.is_string())
+    fail(ErrorCode::MalformedFile, "{}: tensor {} dtype is {}, not a string", where, q,
+         describe(dt));
+  const auto& dts = dt.get_ref<const std::string&>();
+  auto dtype = dtype_from_name(dts);
+  if (!dtype)
+    fail(ErrorCode::MalformedFile, "{}: tensor {} has unsupported dtype {}", where, q,
+         quoted(dts));
+  e.dtype = *dtype;
+
+  const json& sh = field(v, "shape", where, name);
+  if (!sh.is_array())
+    fail(ErrorCode::MalformedFile, "{}: tensor {} shape is {}, not an array", where, q,
+         describe(sh));
+  // Multiplied in the order shape_numel multiplies, so that it never overflows either.
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < sh.size(); ++i) {
+    auto d = as_count(sh[i], std::numeric_limits<int64_t>::max());
+    if (!d)
+      fail(ErrorCode::MalformedFile, "{}: tensor {} shape[{}] is {}, not a non-negative integer",
+           where, q, i, describe(sh[i]));
+    e.shape.push_back(static_cast<int64_t>(*d));
+    overflow = overflow || __builtin_mul_overflow(numel, *d, &numel) ||
+               numel > uint64_t(std::numeric_limits<int64_t>::max());
+  }
+  uint64_t need = 0;
+  if (overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &need))
+    fail(ErrorCode::MalformedFile, "{}: tensor {} {} {} overflows 64 bits", where, q, dts,
+         shape_str(e.shape));
+
+  const json& off = field(v, "data_offsets", where, name);
+  if (!off.is_array() || off.size() != 2)
+    fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets is {}, not [begin, end]", where, q,
+         off.is_array() ? fmt::format("an array of {}", off.size()) : describe(off));
+  for (size_t i = 0; i < 2; ++i)
+    if (!as_count(off[i], std::numeric_limits<uint64_t>::max()))
+      fail(ErrorCode::MalformedFile,
+           "{}: tensor {} data_offsets[{}] is {}, not a non-negative integer", where, q, i,
+           describe(off[i]));
+  e.begin = off[0].get<uint64_t>();
+  e.end = off[1].get<uint64_t>();
+  if (e.begin > e.end)
+    fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] begin after end", where,
+         q, e.begin, e.end);
+  if (e.end - e.begin != need)
+    fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] hold {} bytes but {} {} "
+         "needs {}", where, q, e.begin, e.end, e.end - e.begin, dts, shape_str(e.shape), need);
+  return e;
+}
+
+void check_metadata(const json& v, std::string_view where) {
+  if (!v.is_object())
+    fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" is {}, not an object", where,
+         describe(v));
+  for (const auto& [k, s] : v.items())
+    if (!s.is_string())
+      fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" value {} is {}, not a string", where,
+           quoted(k), describe(s));
+}
+
+[[noreturn]] void fail_io(const std::string& path, std::string_view what, int err) {
+  fail(ErrorCode::Io, "{}: {}: {}", path, what, std::strerror(err));
+}
+
+} // namespace
+
+TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
+  if (bytes.size() < 8)
+    fail(ErrorCode::MalformedFile, "{}: file is {} bytes, shorter than the 8-byte header length",
+         where, bytes.size());
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<uint64_t>(bytes[i]);
+  if (n > kMaxHeaderBytes)
+    fail(ErrorCode::MalformedFile, "{}: header length {} is over the limit of {} bytes", where, n,
+         kMaxHeaderBytes);
+  if (n > bytes.size() - 8)
+    fail(ErrorCode::MalformedFile, "{}: header length {} runs past the end of the {}-byte file",
+         where, n, bytes.size());
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8, n);
+  const auto data = bytes.subspan(8 + n);
+
+  const json root = parse_header(text, where);
+  if (!root.is_object())
+    fail(ErrorCode::MalformedFile, "{}: header is {}, not an object", where, describe(root));
+
+  std::vector<Entry> entries;
+  for (const auto& [name, v] : root.items()) {
+    if (name == "__metadata__") {
+      check_metadata(v, where);
+      continue;
+    }
+    Entry e = read_entry(name, v, where);
+    if (e.end > data.size())
+      fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] run past the end of "
+           "the {}-byte data", where, quoted(name), e.begin, e.end, data.size());
+    entries.push_back(std::move(e));
+  }
+
+  // Empty tensors own no bytes, so they may sit anywhere, including inside another's range.
+  std::vector<const Entry*> ranges;
+  for (const auto& e : entries)
+    if (e.begin != e.end) ranges.push_back(&e);
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  const Entry* reach = nullptr; // the range ending furthest so far
+  for (const Entry* e : ranges) {
+    if (reach && e->begin < reach->end)
+      fail(ErrorCode::MalformedFile, "{}: tensors {} [{}, {}] and {} [{}, {}] overlap", where,
+           quoted(reach->name), reach->begin, reach->end, quoted(e->name), e->begin, e->end);
+    if (!reach || e->end > reach->end) reach = e;
+  }
+
+  TensorMap out;
+  for (auto& e : entries) {
+    Tensor t(e.dtype, std::move(e.shape));
+    if (t.nbytes()) std::memcpy(t.data(), data.data() + e.begin, t.nbytes());
+    out.emplace(std::move(e.name), std::move(t));
+  }
+  return out;
+}
+
+TensorMap load(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_io(path, "cannot open", errno);
+  std::vector<std::byte> buf;
+  int err = 0;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    err = errno;
+  } else if (S_ISDIR(st.st_mode)) {
+    err = EISDIR;
+  } else {
+    try {
+      // Sized first so a regular file is read into one allocation; anything else (a pipe)
+      // grows as it is read.
+      buf.resize(S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) + 1 : 1 << 16);
+      size_t got = 0;
+      for (;;) {
+        if (got == buf.size()) buf.resize(buf.size() * 2);
+        ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { err = errno; break; }
+        if (r == 0) break;
+        got += static_cast<size_t>(r);
+      }
+      buf.resize(got);
+    } catch (const std::bad_alloc&) {
+      err = ENOMEM;
+    }
+  }
+  ::close(fd);
+  if (err) fail_io(path, "cannot read", err);
+  return parse(buf, path);
+}
+
+std::vector<std::byte> serialize(const TensorMap& tensors) {
+  // Written entry by entry: nlohmann's ordered_json finds keys by linear search, which a
+  // checkpoint of thousands of tensors would feel. Entries keep the official writer's key order.
+  std::string text = "{";
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name == "__metadata__")
+      fail(ErrorCode::InvalidArgument, "safetensors: \"__metadata__\" cannot name a tensor");
+    nlohmann::ordered_json entry = {{"dtype", dtype_name(t.dtype())},
+                                    {"shape", t.shape()},
+                                    {"data_offsets", {offset, offset + t.nbytes()}}};
+    if (text.size() > 1) text += ',';
+    try {
+      text += json(name).dump();
+    } catch (const json::exception&) {
+      fail(ErrorCode::InvalidArgument, "safetensors: tensor name '{}' is not valid UTF-8",
+           printable(name, true));
+    }
+    text += ':' + entry.dump();
+    offset += t.nbytes();
+  }
+  text += '}';
+  if (text.size() > kMaxHeaderBytes)
+    fail(ErrorCode::InvalidArgument, "safetensors: header of {} bytes is over the {}-byte limit",
+         text.size(), kMaxHeaderBytes);
+  // Data starts on an 8-byte boundary, as the official writer pads it.
+  text.append((8 - text.size() % 8) % 8, ' ');
+
+  std::vector<std::byte> out(8 + text.size() + offset);
+  for (int i = 0; i < 8; ++i) out[i] = std::byte((uint64_t(text.size()) >> (8 * i)) & 0xFF);
+  std::memcpy(out.data() + 8, text.data(), text.size());
+  std::byte* p = out.data() + 8 + text.size();
+  for (const auto& [name, t] : tensors) {
+    if (t.nbytes()) std::memcpy(p, t.data(), t.nbytes());
+    p += t.nbytes();
+  }
+  return out;
+}
+
+void save(const std::string& path, const TensorMap& tensors) {
+  const auto image = serialize(tensors);
+  // pid and a counter keep two processes, or two threads, from sharing a temporary.
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    int err = errno;
+    fail_io(path, fmt::format("cannot create {}", tmp), err);
+  }
+
+  int err = 0;
+  size_t done = 0;
+  while (done < image.size() && !err) {
+    ssize_t w = ::write(fd, image.data() + done, image.size() - done);
+    if (w < 0 && errno != EINTR) err = errno;
+    if (w == 0) err = EIO;
+    if (w > 0) done += static_cast<size_t>(w);
+  }
+  if (!err && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && !err) err = errno;
+  if (!err && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+  if (err) {
+    ::unlink(tmp.c_str());
+    fail_io(path, "cannot write", err);
+  }
+}
+
+} // namespace tessera::safetensors

@@ -1,1 +1,174 @@
-// placeholder
+// tessera::attention (gated, causal or not, varlen, E4M3 K/V) and its by-name adapter.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "dispatch/registry.h"
+#include "named.h"
+#include "reference/attention.h"
+#include "reference/deltanet.h" // default_scale
+#include "reference/formats.h"
+#include "tessera/ops.h"
+
+namespace tessera {
+
+namespace {
+using detail::fail;
+constexpr std::string_view kOp = "attention";
+constexpr std::initializer_list<DType> kKvTypes = {DType::F32, DType::BF16, DType::F16,
+                                                   DType::F8_E4M3};
+
+struct Checked {
+  ref::AttentionDims d;
+  int64_t n_seqs;
+  std::vector<int64_t> cu_q, cu_k; // empty without varlen
+};
+
+// Every query must see at least one key: otherwise its softmax is 0 / 0, which no engine means.
+void check_lengths(int64_t T, int64_t S, bool causal, std::string_view where) {
+  if (causal && S < T)
+    fail(ErrorCode::InvalidArgument,
+         "{}: causal attention needs at least as many keys as queries, but {} has {} queries and "
+         "{} keys (query t sees keys j <= t + (S - T))",
+         kOp, where, T, S);
+  if (!causal && S == 0 && T > 0)
+    fail(ErrorCode::InvalidArgument, "{}: {} has {} queries and no keys", kOp, where, T);
+}
+
+// E4M3 K/V carry a per-tensor scale; for any other dtype a scale other than 1 would be silently
+// ignored, so it is refused instead.
+void check_kv_scale(const TensorView &t, std::string_view name, std::string_view scale_name,
+                    float scale) {
+  if (!std::isfinite(scale))
+    fail(ErrorCode::InvalidArgument, "{}: {} is {}, expected a finite number", kOp, scale_name,
+         scale);
+  if (t.dtype != DType::F8_E4M3 && scale != 1.0f)
+    fail(ErrorCode::InvalidArgument, "{}: {} = {} applies only to F8_E4M3 {}, but {} has dtype {}",
+         kOp, scale_name, scale, name, name, dtype_name(t.dtype));
+}
+
+Checked check(const AttentionArgs &a, const TensorView &o, const std::optional<TensorView> &lse) {
+  using namespace detail;
+  check_dtype(kOp, "q", a.q, kFloatTypes);
+  check_rank(kOp, "q", a.q, 4);
+  check_view(kOp, "q", a.q);
+  const int64_t B = a.q.shape[0], T = a.q.shape[1], Hq = a.q.shape[2], D = a.q.shape[3];
+  if (Hq < 1 || D < 1)
+    fail(ErrorCode::ShapeMismatch,
+         "{}: q has shape {}, expected [B, T, Hq, D] with Hq >= 1 and D >= 1", kOp,
+         shape_str(a.q.shape));
+  check_dtype(kOp, "k", a.k, kKvTypes);
+  check_rank(kOp, "k", a.k, 4);
+  check_view(kOp, "k", a.k);
+  const int64_t S = a.k.shape[1], Hkv = a.k.shape[2];
+  if (a.k.shape[0] != B || a.k.shape[3] != D || Hkv < 1)
+    fail(ErrorCode::ShapeMismatch,
+         "{}: k has shape {}, expected [B, S, Hkv, D] with B = {}, D = {} (from q), Hkv >= 1", kOp,
+         shape_str(a.k.shape), B, D);
+  if (Hq % Hkv != 0)
+    fail(ErrorCode::ShapeMismatch, "{}: k has shape {}, expected Hkv dividing Hq = {}", kOp,
+         shape_str(a.k.shape), Hq);
+  check_arg(kOp, "v", a.v, kKvTypes, a.k.shape);
+  check_kv_scale(a.k, "k", "k_scale", a.k_scale);
+  check_kv_scale(a.v, "v", "v_scale", a.v_scale);
+  if (a.gate) check_arg(kOp, "gate", *a.gate, kFloatTypes, a.q.shape);
+
+  Checked c{{B, T, S, Hq, Hkv, D}, B, {}, {}};
+  if (a.cu_seqlens_q.has_value() != a.cu_seqlens_k.has_value())
+    fail(ErrorCode::InvalidArgument,
+         "{}: cu_seqlens_q and cu_seqlens_k come together; only {} is given", kOp,
+         a.cu_seqlens_q ? "cu_seqlens_q" : "cu_seqlens_k");
+  if (a.cu_seqlens_q) {
+    if (B != 1)
+      fail(ErrorCode::InvalidArgument,
+           "{}: cu_seqlens_q/cu_seqlens_k require B == 1, but q has shape {}", kOp,
+           shape_str(a.q.shape));
+    c.cu_q = read_seqlens(kOp, "cu_seqlens_q", *a.cu_seqlens_q, T);
+    c.cu_k = read_seqlens(kOp, "cu_seqlens_k", *a.cu_seqlens_k, S);
+    if (c.cu_q.size() != c.cu_k.size())
+      fail(ErrorCode::ShapeMismatch,
+           "{}: cu_seqlens_q has {} entries and cu_seqlens_k {}; both are [N + 1]", kOp,
+           c.cu_q.size(), c.cu_k.size());
+    c.n_seqs = static_cast<int64_t>(c.cu_q.size()) - 1;
+    for (int64_t n = 0; n < c.n_seqs; ++n)
+      check_lengths(c.cu_q[n + 1] - c.cu_q[n], c.cu_k[n + 1] - c.cu_k[n], a.causal,
+                    fmt::format("sequence {}", n));
+  } else {
+    check_lengths(T, S, a.causal, "the batch");
+  }
+  if (a.scale && !std::isfinite(*a.scale))
+    fail(ErrorCode::InvalidArgument, "{}: scale is {}, expected a finite number", kOp, *a.scale);
+  check_arg(kOp, "o", o, kFloatTypes, a.q.shape);
+  if (lse) check_arg(kOp, "lse", *lse, {DType::F32}, {B, T, Hq});
+  return c;
+}
+
+// K or V as fp32: widened, or for E4M3 RN(e4m3 * scale) (a NaN code stays NaN).
+std::vector<float> kv_f32(const TensorView &t, float scale) {
+  if (t.dtype != DType::F8_E4M3) return detail::widen_f32(t);
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = ref::e4m3_to_f32(t.as<const uint8_t>()[i]) * scale;
+  return out;
+}
+} // namespace
+
+void attention(const AttentionArgs &args, const TensorView &o, const std::optional<TensorView> &lse,
+               const RunOptions &options, RunInfo *info) {
+  RunInfo sel = dispatch::select(kOp, options);
+  if (info) *info = sel;
+  const Checked c = check(args, o, lse);
+  const ref::AttentionDims &d = c.d;
+
+  // Fresh buffers in and out: outputs may alias inputs, and nothing is written before the end.
+  std::vector<float> q = detail::widen_f32(args.q), gate;
+  std::vector<float> k = kv_f32(args.k, args.k_scale), v = kv_f32(args.v, args.v_scale);
+  if (args.gate) gate = detail::widen_f32(*args.gate);
+  const float scale = args.scale ? *args.scale : ref::default_scale(d.D);
+  const bool varlen = !c.cu_q.empty();
+
+  std::vector<float> out(static_cast<size_t>(d.B * d.T * d.Hq * d.D));
+  std::vector<float> lse_out(lse ? static_cast<size_t>(d.B * d.T * d.Hq) : 0);
+  ref::attention(q.data(), k.data(), v.data(), args.gate ? gate.data() : nullptr,
+                 varlen ? c.cu_q.data() : nullptr, varlen ? c.cu_k.data() : nullptr, c.n_seqs, d,
+                 args.causal, scale, out.data(), lse ? lse_out.data() : nullptr);
+  detail::store_f32(out.data(), o);
+  if (lse) detail::store_f32(lse_out.data(), *lse);
+}
+
+namespace detail {
+
+TensorMap named_attention(NamedCall &call, const RunOptions &options, RunInfo *info) {
+  AttentionArgs args;
+  const Tensor &q = call.tensor("q");
+  args.q = q.view();
+  args.k = call.tensor("k").view();
+  args.v = call.tensor("v").view();
+  args.gate = call.optional_view("gate");
+  if (call.optional_tensor("k_scale")) args.k_scale = call.scalar("k_scale");
+  if (call.optional_tensor("v_scale")) args.v_scale = call.scalar("v_scale");
+  args.cu_seqlens_q = call.optional_view("cu_seqlens_q");
+  args.cu_seqlens_k = call.optional_view("cu_seqlens_k");
+  args.causal = call.param_flag("causal", true);
+  args.scale = call.param_float("scale");
+  const bool want_lse = call.param_flag("lse", false);
+  const DType out = out_dtype(call);
+  call.finish_params();
+
+  // o has q's shape whatever it is; the typed call refuses a bad one with a clear message.
+  Tensor o(out, q.shape());
+  std::optional<Tensor> lse;
+  if (want_lse) {
+    const Shape &s = q.shape();
+    lse.emplace(DType::F32, Shape(s.begin(), s.begin() + std::min<size_t>(s.size(), 3)));
+  }
+  tessera::attention(args, o.view(), lse ? std::optional<TensorView>(lse->view()) : std::nullopt,
+                     options, info);
+  TensorMap result;
+  result.emplace("o", std::move(o));
+  if (lse) result.emplace("lse", std::move(*lse));
+  return result;
+}
+
+} // namespace detail
+} // namespace tessera

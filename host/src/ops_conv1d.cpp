@@ -1,1 +1,81 @@
-// placeholder
+// tessera::conv1d (causal depthwise conv + SiLU) and its by-name adapter.
+#include <vector>
+
+#include "dispatch/registry.h"
+#include "named.h"
+#include "reference/conv1d.h"
+#include "tessera/ops.h"
+
+namespace tessera {
+
+namespace {
+constexpr std::string_view kOp = "conv1d";
+} // namespace
+
+void conv1d(const TensorView &x, const TensorView &w, const std::optional<TensorView> &bias,
+            const std::optional<TensorView> &state, const TensorView &y,
+            const TensorView &state_out, const RunOptions &options, RunInfo *info) {
+  using namespace detail;
+  RunInfo sel = dispatch::select(kOp, options);
+  if (info) *info = sel;
+
+  check_dtype(kOp, "x", x, kFloatTypes);
+  check_rank(kOp, "x", x, 3);
+  check_view(kOp, "x", x);
+  const int64_t B = x.shape[0], T = x.shape[1], C = x.shape[2];
+  check_dtype(kOp, "w", w, {DType::F32});
+  check_rank(kOp, "w", w, 2);
+  check_view(kOp, "w", w);
+  const int64_t W = w.shape[1];
+  if (w.shape[0] != C)
+    fail(ErrorCode::ShapeMismatch, "{}: w has shape {}, expected [C, W] with C = {} (from x)", kOp,
+         shape_str(w.shape), C);
+  // W == 1 is a pointwise op with an empty state, which is still well defined; W == 0 is not.
+  if (W < 1)
+    fail(ErrorCode::ShapeMismatch, "{}: w has shape {}, expected a kernel width W >= 1", kOp,
+         shape_str(w.shape));
+  if (bias) check_arg(kOp, "bias", *bias, {DType::F32}, {C});
+  const Shape state_shape{B, C, W - 1};
+  if (state) check_arg(kOp, "state", *state, {DType::F32}, state_shape);
+  check_arg(kOp, "y", y, kFloatTypes, {B, T, C});
+  check_arg(kOp, "state_out", state_out, {DType::F32}, state_shape);
+
+  // Fresh buffers in and out: state_out may alias state (the usual in-place cache update), and
+  // nothing is written until the whole result exists.
+  std::vector<float> xf = widen_f32(x), wf = widen_f32(w), bf, sf;
+  if (bias) bf = widen_f32(*bias);
+  if (state) sf = widen_f32(*state);
+  std::vector<float> yf(static_cast<size_t>(B * T * C)), so(static_cast<size_t>(B * C * (W - 1)));
+  ref::conv1d(xf.data(), wf.data(), bias ? bf.data() : nullptr, state ? sf.data() : nullptr, B, T,
+              C, W, yf.data(), so.data());
+  store_f32(yf.data(), y);
+  store_f32(so.data(), state_out);
+}
+
+namespace detail {
+
+TensorMap named_conv1d(NamedCall &call, const RunOptions &options, RunInfo *info) {
+  const Tensor &x = call.tensor("x");
+  const Tensor &w = call.tensor("w");
+  std::optional<TensorView> bias = call.optional_view("bias");
+  std::optional<TensorView> state = call.optional_view("state");
+  const DType out = out_dtype(call);
+  call.finish_params();
+
+  // Extents of tensors whose rank is not checked yet: the typed call refuses a bad rank with a
+  // clear message; the adapter only needs harmless numbers to allocate with until then.
+  auto extent = [](const Tensor &t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; };
+  const int64_t B = extent(x, 0), T = extent(x, 1), C = extent(x, 2);
+  const int64_t keep = extent(w, 1) > 0 ? extent(w, 1) - 1 : 0;
+  Tensor y(out, {B, T, C});
+  // The state is always written, so a caller can chain decode steps from the output file.
+  Tensor state_out(DType::F32, {B, C, keep});
+  tessera::conv1d(x.view(), w.view(), bias, state, y.view(), state_out.view(), options, info);
+  TensorMap result;
+  result.emplace("y", std::move(y));
+  result.emplace("state", std::move(state_out));
+  return result;
+}
+
+} // namespace detail
+} // namespace tessera

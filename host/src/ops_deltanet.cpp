@@ -1,1 +1,190 @@
-// placeholder
+// tessera::deltanet and its by-name adapter: validation, widening, the reference call.
+#include <cmath>
+#include <vector>
+
+#include "dispatch/registry.h"
+#include "named.h"
+#include "reference/deltanet.h"
+#include "tessera/ops.h"
+
+namespace tessera {
+
+namespace {
+using detail::fail;
+constexpr std::string_view kOp = "deltanet";
+
+// Everything deltanet needs to know about its arguments once they have been checked.
+struct Checked {
+  ref::DeltaNetDims d;
+  int64_t n_seqs;
+  std::vector<int64_t> cu; // empty without cu_seqlens
+  bool fused;
+};
+
+void need(const std::optional<TensorView> &t, std::string_view name, std::string_view why) {
+  if (!t) fail(ErrorCode::MissingTensor, "{}: {} is missing ({})", kOp, name, why);
+}
+
+Checked check(const DeltaNetArgs &a, const TensorView &o, const TensorView &ht) {
+  using namespace detail;
+  check_dtype(kOp, "q", a.q, kFloatTypes);
+  check_rank(kOp, "q", a.q, 4);
+  check_view(kOp, "q", a.q);
+  const int64_t B = a.q.shape[0], T = a.q.shape[1], H = a.q.shape[2], Dk = a.q.shape[3];
+  if (H < 1 || Dk < 1)
+    fail(ErrorCode::ShapeMismatch,
+         "{}: q has shape {}, expected [B, T, H, Dk] with H >= 1 and Dk >= 1", kOp,
+         shape_str(a.q.shape));
+  check_arg(kOp, "k", a.k, kFloatTypes, a.q.shape);
+
+  check_dtype(kOp, "v", a.v, kFloatTypes);
+  check_rank(kOp, "v", a.v, 4);
+  check_view(kOp, "v", a.v);
+  const int64_t HV = a.v.shape[2], Dv = a.v.shape[3];
+  if (a.v.shape[0] != B || a.v.shape[1] != T)
+    fail(ErrorCode::ShapeMismatch,
+         "{}: v has shape {}, expected [B, T, HV, Dv] with B = {}, T = {} (from q)", kOp,
+         shape_str(a.v.shape), B, T);
+  if (HV < 1 || Dv < 1)
+    fail(ErrorCode::ShapeMismatch, "{}: v has shape {}, expected HV >= 1 and Dv >= 1", kOp,
+         shape_str(a.v.shape));
+  if (HV % H != 0)
+    fail(ErrorCode::ShapeMismatch, "{}: v has shape {}, expected HV a multiple of H = {}", kOp,
+         shape_str(a.v.shape), H);
+
+  // Gating: g and beta directly, or the raw inputs the model derives them from; never both,
+  // since which one wins would be a silent choice.
+  const bool direct = a.g || a.beta;
+  const bool fused = a.a || a.b || a.A_log || a.dt_bias;
+  if (direct && fused)
+    fail(ErrorCode::InvalidArgument,
+         "{}: both g/beta and the fused gating inputs (a, b, A_log, dt_bias) are given; pass one "
+         "form",
+         kOp);
+  if (!direct && !fused)
+    fail(ErrorCode::MissingTensor,
+         "{}: no gating given: pass g and beta, or a, b, A_log and dt_bias", kOp);
+  const Shape gate_shape{B, T, HV}, head_shape{HV};
+  if (direct) {
+    need(a.g, "g", "beta is given; the two come together");
+    need(a.beta, "beta", "g is given; the two come together");
+    check_arg(kOp, "g", *a.g, {DType::F32}, gate_shape);
+    check_arg(kOp, "beta", *a.beta, {DType::F32}, gate_shape);
+  } else {
+    constexpr std::string_view why = "the fused gating needs all of a, b, A_log and dt_bias";
+    need(a.a, "a", why);
+    need(a.b, "b", why);
+    need(a.A_log, "A_log", why);
+    need(a.dt_bias, "dt_bias", why);
+    check_arg(kOp, "a", *a.a, {DType::F32}, gate_shape);
+    check_arg(kOp, "b", *a.b, {DType::F32}, gate_shape);
+    check_arg(kOp, "A_log", *a.A_log, {DType::F32}, head_shape);
+    check_arg(kOp, "dt_bias", *a.dt_bias, {DType::F32}, head_shape);
+  }
+
+  Checked c{{B, T, H, HV, Dk, Dv}, B, {}, fused};
+  if (a.cu_seqlens) {
+    // Packed sequences live on the T axis of a single batch entry (fla's convention).
+    if (B != 1)
+      fail(ErrorCode::InvalidArgument, "{}: cu_seqlens requires B == 1, but q has shape {}", kOp,
+           shape_str(a.q.shape));
+    c.cu = read_seqlens(kOp, "cu_seqlens", *a.cu_seqlens, T);
+    c.n_seqs = static_cast<int64_t>(c.cu.size()) - 1;
+  }
+  if (a.scale && !std::isfinite(*a.scale))
+    fail(ErrorCode::InvalidArgument, "{}: scale is {}, expected a finite number", kOp, *a.scale);
+
+  const Shape state_shape{c.n_seqs, HV, Dk, Dv};
+  if (a.h0) check_arg(kOp, "h0", *a.h0, {DType::F32}, state_shape);
+  check_arg(kOp, "o", o, kFloatTypes, {B, T, HV, Dv});
+  check_arg(kOp, "ht", ht, {DType::F32}, state_shape);
+  return c;
+}
+} // namespace
+
+void deltanet(const DeltaNetArgs &args, const TensorView &o, const TensorView &ht,
+              const RunOptions &options, RunInfo *info) {
+  RunInfo sel = dispatch::select(kOp, options);
+  if (info) *info = sel;
+  const Checked c = check(args, o, ht);
+  const ref::DeltaNetDims &d = c.d;
+
+  // Inputs are widened into fresh buffers and outputs computed into fresh buffers, so any output
+  // may alias any input (ht over h0 is how an engine updates its cache in place).
+  std::vector<float> q = detail::widen_f32(args.q), k = detail::widen_f32(args.k);
+  std::vector<float> v = detail::widen_f32(args.v);
+  std::vector<float> g, beta;
+  if (c.fused) {
+    g.resize(static_cast<size_t>(d.B * d.T * d.HV));
+    beta.resize(g.size());
+    ref::deltanet_gating(args.a->as<const float>(), args.b->as<const float>(),
+                         args.A_log->as<const float>(), args.dt_bias->as<const float>(), d.B * d.T,
+                         d.HV, g.data(), beta.data());
+  } else {
+    g = detail::widen_f32(*args.g);
+    beta = detail::widen_f32(*args.beta);
+  }
+  std::vector<float> h0;
+  if (args.h0) h0 = detail::widen_f32(*args.h0);
+  const float scale = args.scale ? *args.scale : ref::default_scale(d.Dk);
+
+  std::vector<float> out(static_cast<size_t>(d.B * d.T * d.HV * d.Dv));
+  std::vector<float> state(static_cast<size_t>(c.n_seqs * d.HV * d.Dk * d.Dv));
+  ref::deltanet(q.data(), k.data(), v.data(), g.data(), beta.data(), args.h0 ? h0.data() : nullptr,
+                c.cu.empty() ? nullptr : c.cu.data(), c.n_seqs, d, scale, args.l2norm, out.data(),
+                state.data());
+  detail::store_f32(out.data(), o);
+  detail::store_f32(state.data(), ht);
+}
+
+namespace detail {
+
+namespace {
+// Extent i of a tensor whose rank is not checked yet: the typed call refuses a bad rank with a
+// clear message, the adapter only needs a harmless number to allocate with until then.
+int64_t extent(const Tensor &t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; }
+} // namespace
+
+TensorMap named_deltanet(NamedCall &call, const RunOptions &options, RunInfo *info) {
+  DeltaNetArgs args;
+  const Tensor &q = call.tensor("q");
+  args.q = q.view();
+  args.k = call.tensor("k").view();
+  const Tensor &v = call.tensor("v");
+  args.v = v.view();
+  // Inputs an operation does not use are ignored (named_ops.h), so a file holding both gating
+  // forms runs with g and beta; a file holding neither is told what it needs.
+  if (call.optional_tensor("g") || call.optional_tensor("beta")) {
+    args.g = call.tensor("g").view();
+    args.beta = call.tensor("beta").view();
+  } else if (call.optional_tensor("a") || call.optional_tensor("b") ||
+             call.optional_tensor("A_log") || call.optional_tensor("dt_bias")) {
+    args.a = call.tensor("a").view();
+    args.b = call.tensor("b").view();
+    args.A_log = call.tensor("A_log").view();
+    args.dt_bias = call.tensor("dt_bias").view();
+  } else {
+    fail(ErrorCode::MissingTensor,
+         "{}: missing input tensors 'g' and 'beta' (or 'a', 'b', 'A_log', 'dt_bias')", call.op());
+  }
+  args.h0 = call.optional_view("h0");
+  args.cu_seqlens = call.optional_view("cu_seqlens");
+  args.scale = call.param_float("scale");
+  args.l2norm = call.param_flag("l2norm", false);
+  const DType out = out_dtype(call);
+  call.finish_params();
+
+  int64_t n_seqs = extent(q, 0);
+  if (const Tensor *cu = call.optional_tensor("cu_seqlens"))
+    n_seqs = cu->shape().size() == 1 && cu->shape()[0] >= 1 ? cu->shape()[0] - 1 : 0;
+  Tensor o(out, {extent(q, 0), extent(q, 1), extent(v, 2), extent(v, 3)});
+  Tensor ht(DType::F32, {n_seqs, extent(v, 2), extent(q, 3), extent(v, 3)});
+  tessera::deltanet(args, o.view(), ht.view(), options, info);
+  TensorMap result;
+  result.emplace("o", std::move(o));
+  result.emplace("ht", std::move(ht));
+  return result;
+}
+
+} // namespace detail
+} // namespace tessera

@@ -33,45 +33,50 @@ enum class Specials {
 };
 
 struct Format {
-  const char* name;
+  const char *name;
   int bits, ebits, mbits, bias;
   Specials specials;
-  bool satfinite;          // overflow clamps to max finite (else it becomes inf)
-  bool sign_is_less_than;  // E2M1 sets the sign exactly when x < 0; the others copy signbit
+  bool satfinite;         // overflow clamps to max finite (else it becomes inf)
+  bool sign_is_less_than; // E2M1 sets the sign exactly when x < 0; the others copy signbit
   uint32_t (*encode)(float);
   float (*decode)(uint32_t);
 };
 
-const Format kE4M3{"E4M3", 8, 4, 3, 7, Specials::FiniteNaN, true, false,
-                   [](float x) -> uint32_t { return f32_to_e4m3(x); },
-                   [](uint32_t c) { return e4m3_to_f32(static_cast<uint8_t>(c)); }};
-const Format kE5M2{"E5M2", 8, 5, 2, 15, Specials::Ieee, true, false,
-                   [](float x) -> uint32_t { return f32_to_e5m2(x); },
-                   [](uint32_t c) { return e5m2_to_f32(static_cast<uint8_t>(c)); }};
-const Format kE2M1{"E2M1", 4, 2, 1, 1, Specials::None, true, true,
-                   [](float x) -> uint32_t { return f32_to_e2m1(x); },
-                   [](uint32_t c) { return e2m1_to_f32(static_cast<uint8_t>(c)); }};
-const Format kF16{"fp16", 16, 5, 10, 15, Specials::Ieee, false, false,
-                  [](float x) -> uint32_t { return f32_to_f16(x); },
-                  [](uint32_t c) { return f16_to_f32(static_cast<uint16_t>(c)); }};
-const Format kBF16{"bf16", 16, 8, 7, 127, Specials::Ieee, false, false,
-                   [](float x) -> uint32_t { return f32_to_bf16(x); },
-                   [](uint32_t c) { return bf16_to_f32(static_cast<uint16_t>(c)); }};
+uint32_t enc_e4m3(float x) { return f32_to_e4m3(x); }
+uint32_t enc_e5m2(float x) { return f32_to_e5m2(x); }
+uint32_t enc_e2m1(float x) { return f32_to_e2m1(x); }
+uint32_t enc_f16(float x) { return f32_to_f16(x); }
+uint32_t enc_bf16(float x) { return f32_to_bf16(x); }
+float dec_e4m3(uint32_t c) { return e4m3_to_f32(static_cast<uint8_t>(c)); }
+float dec_e5m2(uint32_t c) { return e5m2_to_f32(static_cast<uint8_t>(c)); }
+float dec_e2m1(uint32_t c) { return e2m1_to_f32(static_cast<uint8_t>(c)); }
+float dec_f16(uint32_t c) { return f16_to_f32(static_cast<uint16_t>(c)); }
+float dec_bf16(uint32_t c) { return bf16_to_f32(static_cast<uint16_t>(c)); }
 
-const Format* const kAll[] = {&kE4M3, &kE5M2, &kE2M1, &kF16, &kBF16};
+// clang-format off
+//                 name    bits e  m   bias specials             satfin x<0    encode    decode
+const Format kE4M3{"E4M3", 8,   4, 3,  7,   Specials::FiniteNaN, true,  false, enc_e4m3, dec_e4m3};
+const Format kE5M2{"E5M2", 8,   5, 2,  15,  Specials::Ieee,      true,  false, enc_e5m2, dec_e5m2};
+const Format kE2M1{"E2M1", 4,   2, 1,  1,   Specials::None,      true,  true,  enc_e2m1, dec_e2m1};
+const Format kF16 {"fp16", 16,  5, 10, 15,  Specials::Ieee,      false, false, enc_f16,  dec_f16};
+const Format kBF16{"bf16", 16,  8, 7,  127, Specials::Ieee,      false, false, enc_bf16, dec_bf16};
+// clang-format on
+
+const Format *const kAll[] = {&kE4M3, &kE5M2, &kE2M1, &kF16, &kBF16};
 
 struct Oracle {
-  const Format& f;
+  const Format &f;
   uint32_t sign_bit, mag_mask, max_code; // max_code: largest finite magnitude code
   // mag[c] = value of magnitude code c for c <= max_code; mag[max_code + 1] is the value the
   // next code would have with an unbounded exponent, so that "RN, then saturate" is a plain
   // nearest search followed by a clamp.
   std::vector<double> mag;
 
-  explicit Oracle(const Format& fmt) : f(fmt) {
+  explicit Oracle(const Format &fmt) : f(fmt) {
     sign_bit = 1u << (f.bits - 1);
     mag_mask = sign_bit - 1;
-    for (uint32_t c = 0; c <= mag_mask && !is_special(c); ++c) mag.push_back(value(c));
+    for (uint32_t c = 0; c <= mag_mask && !is_special(c); ++c)
+      mag.push_back(value(c));
     max_code = static_cast<uint32_t>(mag.size()) - 1;
     uint32_t e = max_code >> f.mbits;
     mag.push_back(mag.back() + std::ldexp(1.0, static_cast<int>(e) - f.bias - f.mbits));
@@ -133,7 +138,7 @@ struct Oracle {
         if (*it == a) {
           magc = hi;
         } else {
-          uint32_t lo = hi - 1; // mag[0] == 0 < a, so hi >= 1
+          uint32_t lo = hi - 1;                 // mag[0] == 0 < a, so hi >= 1
           double mid = (mag[lo] + mag[hi]) / 2; // exact: adjacent values of a short format
           magc = a < mid ? lo : a > mid ? hi : ((lo & 1) == 0 ? lo : hi);
         }
@@ -143,10 +148,10 @@ struct Oracle {
   }
 };
 
-const Oracle& oracle(const Format& f) {
+const Oracle &oracle(const Format &f) {
   static const Oracle o[] = {Oracle(kE4M3), Oracle(kE5M2), Oracle(kE2M1), Oracle(kF16),
                              Oracle(kBF16)};
-  for (const Oracle& x : o)
+  for (const Oracle &x : o)
     if (&x.f == &f) return x;
   std::abort();
 }
@@ -159,8 +164,8 @@ std::string hex(uint32_t v) {
 
 // Checks one encode; returns false (after reporting) on a mismatch so that random sweeps can
 // stop reporting after a few.
-bool check_encode(const Format& f, float x, bool report = true) {
-  const Oracle& o = oracle(f);
+bool check_encode(const Format &f, float x, bool report = true) {
+  const Oracle &o = oracle(f);
   uint32_t got = f.encode(x);
   bool ok;
   std::string want;
@@ -202,15 +207,17 @@ TEST(FormatsOracle, TableMatchesSpec) {
   EXPECT_EQ(e5.mag[0x01], std::ldexp(1.0, -16));
   EXPECT_EQ(e2.max_code, 0x7u);
   const double e2m1[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
-  for (uint32_t c = 0; c < 8; ++c) EXPECT_EQ(e2.mag[c], e2m1[c]) << c;
+  for (uint32_t c = 0; c < 8; ++c)
+    EXPECT_EQ(e2.mag[c], e2m1[c]) << c;
   EXPECT_EQ(h.max_code, 0x7BFFu);
   EXPECT_EQ(h.mag[0x7BFF], 65504.0);
   EXPECT_EQ(h.mag[0x0001], std::ldexp(1.0, -24));
   EXPECT_EQ(b.max_code, 0x7F7Fu);
   EXPECT_EQ(b.mag[0x7F7F], static_cast<double>(f32_bits(0x7F7F0000u)));
-  for (const Format* f : kAll) {
-    const Oracle& o = oracle(*f);
-    for (size_t i = 1; i < o.mag.size(); ++i) ASSERT_LT(o.mag[i - 1], o.mag[i]) << f->name;
+  for (const Format *f : kAll) {
+    const Oracle &o = oracle(*f);
+    for (size_t i = 1; i < o.mag.size(); ++i)
+      ASSERT_LT(o.mag[i - 1], o.mag[i]) << f->name;
   }
   EXPECT_TRUE(e4.is_nan_code(0x7F) && e4.is_nan_code(0xFF) && !e4.is_nan_code(0x7E));
   EXPECT_TRUE(e5.is_nan_code(0x7D) && e5.is_nan_code(0xFF) && !e5.is_nan_code(0x7C));
@@ -219,8 +226,8 @@ TEST(FormatsOracle, TableMatchesSpec) {
 // ---- decoders ----
 
 TEST(Formats, DecodeEveryCode) {
-  for (const Format* f : kAll) {
-    const Oracle& o = oracle(*f);
+  for (const Format *f : kAll) {
+    const Oracle &o = oracle(*f);
     for (uint32_t c = 0; c < (1u << f->bits); ++c) {
       float got = f->decode(c);
       double want = o.decode(c);
@@ -265,8 +272,8 @@ TEST(Formats, RoundTripEveryCode) {
     uint8_t want = c == 0x8 ? 0x0 : c;
     EXPECT_EQ(f32_to_e2m1(e2m1_to_f32(static_cast<uint8_t>(c))), want) << hex(c);
   }
-  for (const Format* f : {&kF16, &kBF16}) {
-    const Oracle& o = oracle(*f);
+  for (const Format *f : {&kF16, &kBF16}) {
+    const Oracle &o = oracle(*f);
     for (uint32_t c = 0; c < 0x10000; ++c) {
       uint32_t back = f->encode(f->decode(c));
       if (o.is_nan_code(c)) {
@@ -285,8 +292,8 @@ TEST(Formats, RoundTripEveryCode) {
 // below the midpoint rounds down, above rounds up, the midpoint goes to the even code; with
 // both signs. Expectations come from the pair itself, not from the oracle's search.
 TEST(Formats, EveryBoundaryAndTie) {
-  for (const Format* f : kAll) {
-    const Oracle& o = oracle(*f);
+  for (const Format *f : kAll) {
+    const Oracle &o = oracle(*f);
     int failures = 0;
     for (uint32_t lo = 0; lo <= o.max_code && failures < 10; ++lo) {
       uint32_t hi = lo + 1;
@@ -318,7 +325,7 @@ TEST(Formats, EveryBoundaryAndTie) {
 // The points numerics.md names, written out as literal numbers.
 TEST(Formats, NamedPoints) {
   struct Case {
-    const Format* f;
+    const Format *f;
     float x;
     uint32_t want;
   };
@@ -342,8 +349,8 @@ TEST(Formats, NamedPoints) {
       {&kE4M3, std::ldexp(p, -10), 0x00}, // tie between 0 and the min subnormal
       {&kE4M3, std::nextafter(std::ldexp(p, -10), kInf), 0x01},
       {&kE4M3, std::ldexp(p, -9), 0x01},
-      {&kE4M3, std::ldexp(3.0f, -10), 0x02},   // tie 2^-9 / 2^-8: even is 0x02
-      {&kE4M3, std::ldexp(15.0f, -10), 0x08},  // tie largest subnormal / min normal
+      {&kE4M3, std::ldexp(3.0f, -10), 0x02},  // tie 2^-9 / 2^-8: even is 0x02
+      {&kE4M3, std::ldexp(15.0f, -10), 0x08}, // tie largest subnormal / min normal
       {&kE4M3, std::ldexp(p, -6), 0x08},
       {&kE4M3, 1.0f, 0x38},
       {&kE4M3, -1.0f, 0xB8},
@@ -410,7 +417,7 @@ TEST(Formats, NamedPoints) {
       {&kBF16, f32_bits(0x00018000u), 0x0002},
       {&kBF16, -0.0f, 0x8000},
   };
-  for (const Case& c : cases) {
+  for (const Case &c : cases) {
     EXPECT_EQ(c.f->encode(c.x), c.want) << c.f->name << " encode(" << c.x << ")";
     check_encode(*c.f, c.x); // and the oracle agrees with the hand-written value
     EXPECT_EQ(oracle(*c.f).encode(c.x), c.want) << "oracle " << c.f->name << " " << c.x;
@@ -422,7 +429,8 @@ TEST(Formats, NaNBothSigns) {
   for (uint32_t n : nans)
     for (uint32_t sign : {0u, 0x80000000u}) {
       float x = f32_bits(n | sign);
-      for (const Format* f : kAll) check_encode(*f, x);
+      for (const Format *f : kAll)
+        check_encode(*f, x);
     }
   EXPECT_EQ(f32_to_e4m3(qnan(false)), 0x7F);
   EXPECT_EQ(f32_to_e4m3(qnan(true)), 0xFF);
@@ -441,14 +449,15 @@ TEST(Formats, RandomAgainstOracle) {
   std::vector<float> inputs;
   inputs.reserve(1u << 20);
   // Uniform fp32 bit patterns: every exponent, NaNs and infs included.
-  for (int i = 0; i < (1 << 20); ++i) inputs.push_back(f32_bits(static_cast<uint32_t>(rng())));
+  for (int i = 0; i < (1 << 20); ++i)
+    inputs.push_back(f32_bits(static_cast<uint32_t>(rng())));
   int failures = 0;
-  for (const Format* f : kAll)
+  for (const Format *f : kAll)
     for (float x : inputs)
       if (!check_encode(*f, x, failures < 10)) ++failures;
 
-  for (const Format* f : kAll) {
-    const Oracle& o = oracle(*f);
+  for (const Format *f : kAll) {
+    const Oracle &o = oracle(*f);
     int emax = static_cast<int>(o.max_code >> f->mbits) - f->bias;
     int emin_sub = 1 - f->bias - f->mbits;
     std::uniform_int_distribution<int> exp(emin_sub - 3, emax + 2);

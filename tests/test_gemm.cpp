@@ -139,7 +139,9 @@ TEST(GemmNvfp4, NanScaleMakesExactlyTheOutputsItTouchesNaN) {
     for (int64_t n = 0; n < N; ++n) {
       bool touched = m == 2 || n == 0;
       EXPECT_EQ(std::isnan(c[m * N + n]), touched) << m << "," << n;
-      if (touched) EXPECT_EQ(bits(c[m * N + n]), 0x7FC00000u); // canonical NaN
+      if (touched) {
+        EXPECT_EQ(bits(c[m * N + n]), 0x7FC00000u); // canonical NaN
+      }
     }
 }
 

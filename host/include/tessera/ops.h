@@ -9,6 +9,7 @@
 
 #include <optional>
 
+#include "tessera/error.h"
 #include "tessera/tensor.h"
 
 namespace tessera {

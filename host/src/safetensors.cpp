@@ -12,8 +12,8 @@
 #include <cstring>
 #include <limits>
 #include <new>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -29,8 +29,10 @@ using nlohmann::json;
 // A valid header nests three levels ({name: {shape: [..]}}); anything much deeper is hostile,
 // and refusing it early keeps every later walk over the tree shallow.
 constexpr int kMaxDepth = 16;
-// Names and dtypes come from the file: a message quotes at most this many bytes of them.
+// Names and dtypes come from the file: a message quotes at most this many bytes of them
+// (nlohmann's own messages, which quote the text it choked on, get a little more).
 constexpr size_t kMaxQuoted = 80;
+constexpr size_t kMaxJsonMessage = 240;
 
 template <class... Args>
 [[noreturn]] void fail(ErrorCode code, fmt::format_string<Args...> f, Args&&... args) {
@@ -40,11 +42,12 @@ template <class... Args>
 // Text from the file goes into one-line messages: control bytes are escaped so a name cannot
 // break the line, long text is cut on a character boundary, and `ascii_only` also escapes
 // bytes >= 0x80 for text (nlohmann's "last read") that may not be valid UTF-8.
-std::string printable(std::string_view s, bool ascii_only = false) {
+std::string printable(std::string_view s, bool ascii_only = false, size_t max = kMaxQuoted) {
   size_t n = s.size();
-  if (n > kMaxQuoted) {
-    n = kMaxQuoted;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  if (n > max) {
+    n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
+      --n;
   }
   std::string out;
   for (size_t i = 0; i < n; ++i) {
@@ -57,11 +60,15 @@ std::string printable(std::string_view s, bool ascii_only = false) {
   return n < s.size() ? out + "..." : out;
 }
 
-std::string quoted(std::string_view s) { return "'" + printable(s) + "'"; }
+std::string quote(std::string_view s) { return fmt::format("'{}'", printable(s)); }
 
 // nlohmann keeps the last of two equal keys; a file that says two things about one tensor is
 // ambiguous, so every object's keys are tracked while it is parsed.
 json parse_header(std::string_view text, std::string_view where) {
+  // nlohmann's lexer takes a NUL byte for the end of input, which would hide whatever follows.
+  if (auto nul = text.find('\0'); nul != text.npos)
+    fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: NUL byte at offset {}", where,
+         nul);
   std::vector<std::unordered_set<std::string>> keys;
   std::string tensor; // the top-level key being parsed, for messages about nested keys
   auto cb = [&](int depth, json::parse_event_t ev, json& parsed) {
@@ -77,9 +84,9 @@ json parse_header(std::string_view text, std::string_view where) {
       const auto& k = parsed.get_ref<const std::string&>();
       if (depth == 1) tensor = k;
       if (!keys.back().insert(k).second) {
-        if (depth == 1) fail(ErrorCode::MalformedFile, "{}: duplicate key {}", where, quoted(k));
-        fail(ErrorCode::MalformedFile, "{}: duplicate key {} in {}", where, quoted(k),
-             quoted(tensor));
+        if (depth == 1) fail(ErrorCode::MalformedFile, "{}: duplicate key {}", where, quote(k));
+        fail(ErrorCode::MalformedFile, "{}: duplicate key {} in {}", where, quote(k),
+             quote(tensor));
       }
       break;
     }
@@ -95,7 +102,7 @@ json parse_header(std::string_view text, std::string_view where) {
     if (auto p = what.find("] "); what.starts_with("[json.") && p != what.npos)
       what.remove_prefix(p + 2);
     fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: {}", where,
-         printable(what, true));
+         printable(what, true, kMaxJsonMessage));
   }
 }
 
@@ -125,12 +132,12 @@ const json& field(const json& entry, const char* key, std::string_view where,
                   const std::string& name) {
   auto it = entry.find(key);
   if (it == entry.end())
-    fail(ErrorCode::MalformedFile, "{}: tensor {} has no \"{}\"", where, quoted(name), key);
+    fail(ErrorCode::MalformedFile, "{}: tensor {} has no \"{}\"", where, quote(name), key);
   return *it;
 }
 
 Entry read_entry(const std::string& name, const json& v, std::string_view where) {
-  const std::string q = quoted(name);
+  const std::string q = quote(name);
   if (!v.is_object())
     fail(ErrorCode::MalformedFile, "{}: tensor {} is {}, not an object", where, q, describe(v));
   Entry e{name, DType::F32, {}, 0, 0};
@@ -142,8 +149,7 @@ Entry read_entry(const std::string& name, const json& v, std::string_view where)
   const auto& dts = dt.get_ref<const std::string&>();
   auto dtype = dtype_from_name(dts);
   if (!dtype)
-    fail(ErrorCode::MalformedFile, "{}: tensor {} has unsupported dtype {}", where, q,
-         quoted(dts));
+    fail(ErrorCode::MalformedFile, "{}: tensor {} has unsupported dtype {}", where, q, quote(dts));
   e.dtype = *dtype;
 
   const json& sh = field(v, "shape", where, name);
@@ -164,7 +170,8 @@ Entry read_entry(const std::string& name, const json& v, std::string_view where)
   }
   uint64_t need = 0;
   if (overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &need))
-    fail(ErrorCode::MalformedFile, "{}: tensor {} {} {} overflows 64 bits", where, q, dts,
+    fail(ErrorCode::MalformedFile,
+         "{}: tensor {} {} {}: element count or byte size overflows 64 bits", where, q, dts,
          shape_str(e.shape));
 
   const json& off = field(v, "data_offsets", where, name);
@@ -179,22 +186,22 @@ Entry read_entry(const std::string& name, const json& v, std::string_view where)
   e.begin = off[0].get<uint64_t>();
   e.end = off[1].get<uint64_t>();
   if (e.begin > e.end)
-    fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] begin after end", where,
-         q, e.begin, e.end);
+    fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] begin after end", where, q,
+         e.begin, e.end);
   if (e.end - e.begin != need)
-    fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] hold {} bytes but {} {} "
-         "needs {}", where, q, e.begin, e.end, e.end - e.begin, dts, shape_str(e.shape), need);
+    fail(ErrorCode::MalformedFile,
+         "{}: tensor {} data_offsets [{}, {}] hold {} bytes but {} {} needs {}", where, q, e.begin,
+         e.end, e.end - e.begin, dts, shape_str(e.shape), need);
   return e;
 }
 
 void check_metadata(const json& v, std::string_view where) {
   if (!v.is_object())
-    fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" is {}, not an object", where,
-         describe(v));
+    fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" is {}, not an object", where, describe(v));
   for (const auto& [k, s] : v.items())
     if (!s.is_string())
       fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" value {} is {}, not a string", where,
-           quoted(k), describe(s));
+           quote(k), describe(s));
 }
 
 [[noreturn]] void fail_io(const std::string& path, std::string_view what, int err) {
@@ -208,7 +215,8 @@ TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
     fail(ErrorCode::MalformedFile, "{}: file is {} bytes, shorter than the 8-byte header length",
          where, bytes.size());
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<uint64_t>(bytes[i]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | std::to_integer<uint64_t>(bytes[i]);
   if (n > kMaxHeaderBytes)
     fail(ErrorCode::MalformedFile, "{}: header length {} is over the limit of {} bytes", where, n,
          kMaxHeaderBytes);
@@ -230,8 +238,9 @@ TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
     }
     Entry e = read_entry(name, v, where);
     if (e.end > data.size())
-      fail(ErrorCode::MalformedFile, "{}: tensor {} data_offsets [{}, {}] run past the end of "
-           "the {}-byte data", where, quoted(name), e.begin, e.end, data.size());
+      fail(ErrorCode::MalformedFile,
+           "{}: tensor {} data_offsets [{}, {}] run past the end of the {}-byte data", where,
+           quote(name), e.begin, e.end, data.size());
     entries.push_back(std::move(e));
   }
 
@@ -245,7 +254,7 @@ TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
   for (const Entry* e : ranges) {
     if (reach && e->begin < reach->end)
       fail(ErrorCode::MalformedFile, "{}: tensors {} [{}, {}] and {} [{}, {}] overlap", where,
-           quoted(reach->name), reach->begin, reach->end, quoted(e->name), e->begin, e->end);
+           quote(reach->name), reach->begin, reach->end, quote(e->name), e->begin, e->end);
     if (!reach || e->end > reach->end) reach = e;
   }
 
@@ -260,10 +269,13 @@ TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
 
 TensorMap load(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail_io(path, "cannot open", errno);
+  if (fd < 0) {
+    int err = errno;
+    fail_io(path, "cannot open", err);
+  }
   std::vector<std::byte> buf;
   int err = 0;
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     err = errno;
   } else if (S_ISDIR(st.st_mode)) {
@@ -278,7 +290,10 @@ TensorMap load(const std::string& path) {
         if (got == buf.size()) buf.resize(buf.size() * 2);
         ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) { err = errno; break; }
+        if (r < 0) {
+          err = errno;
+          break;
+        }
         if (r == 0) break;
         got += static_cast<size_t>(r);
       }
@@ -321,7 +336,8 @@ std::vector<std::byte> serialize(const TensorMap& tensors) {
   text.append((8 - text.size() % 8) % 8, ' ');
 
   std::vector<std::byte> out(8 + text.size() + offset);
-  for (int i = 0; i < 8; ++i) out[i] = std::byte((uint64_t(text.size()) >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i)
+    out[i] = std::byte((uint64_t(text.size()) >> (8 * i)) & 0xFF);
   std::memcpy(out.data() + 8, text.data(), text.size());
   std::byte* p = out.data() + 8 + text.size();
   for (const auto& [name, t] : tensors) {

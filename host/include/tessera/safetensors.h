@@ -25,7 +25,7 @@ TensorMap load(const std::string& path);
 // name order, contiguous). "__metadata__" is not a tensor name.
 std::vector<std::byte> serialize(const TensorMap& tensors);
 // Writes atomically: a temporary file beside `path` renamed over it, so a failure never leaves a
-// partial file. Throws Error(Io).
+// partial file. Throws Error(Io), or Error(InvalidArgument) for a tensor name serialize() refuses.
 void save(const std::string& path, const TensorMap& tensors);
 
 } // namespace tessera::safetensors

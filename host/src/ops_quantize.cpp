@@ -1,7 +1,7 @@
 // NVFP4 and FP8 quantizers and dequantizers (numerics.md sections 2 and 3).
 #include <cmath>
 
-#include "dispatch/registry.h"
+#include "execute.h"
 #include "named.h"
 #include "reference/quantize.h"
 
@@ -62,15 +62,10 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
   detail::check_arg(op, "q", q, {DType::U8}, {rows, cols / 2});
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
   std::vector<float> v = finite_matrix(op, x);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-
-  bool four_over_six = recipe == Nvfp4Recipe::FourOverSix;
-  float scale_2 = static_scale_2 ? *static_scale_2 : ref::nvfp4_scale_2(v.data(), rows * cols, four_over_six);
-  if (four_over_six)
-    ref::quantize_nvfp4_4over6(v.data(), rows, cols, scale_2, q.as<uint8_t>(), scale.as<uint8_t>());
-  else
-    ref::quantize_nvfp4(v.data(), rows, cols, scale_2, q.as<uint8_t>(), scale.as<uint8_t>());
+  float scale_2 = 0.0f;
+  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+                  detail::QuantizeNvfp4Args{v.data(), rows, cols, recipe == Nvfp4Recipe::FourOverSix, static_scale_2,
+                                            q.as<uint8_t>(), scale.as<uint8_t>(), &scale_2});
   return scale_2;
 }
 
@@ -84,9 +79,9 @@ void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_
   check_nvfp4_cols(op, "q (two codes a byte)", cols);
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
   detail::check_arg(op, "y", y, {DType::F32}, {rows, cols});
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-  ref::dequantize_nvfp4(q.as<const uint8_t>(), scale.as<const uint8_t>(), scale_2, rows, cols, y.as<float>());
+  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+                  detail::DequantizeNvfp4Args{q.as<const uint8_t>(), scale.as<const uint8_t>(), scale_2, rows, cols,
+                                              y.as<float>()});
 }
 
 void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
@@ -98,9 +93,8 @@ void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
   detail::check_arg(op, "q", q, {DType::F8_E4M3}, x.shape);
   check_fp8_scales(op, scales, recipe, rows, cols);
   std::vector<float> v = finite_matrix(op, x);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-  ref::quantize_fp8(v.data(), rows, cols, grouping(recipe), q.as<uint8_t>(), scales.as<float>());
+  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+                  detail::QuantizeFp8Args{v.data(), rows, cols, grouping(recipe), q.as<uint8_t>(), scales.as<float>()});
 }
 
 void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
@@ -112,9 +106,9 @@ void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe rec
   int64_t rows = q.shape[0], cols = q.shape[1];
   check_fp8_scales(op, scales, recipe, rows, cols);
   detail::check_arg(op, "y", y, {DType::F32}, q.shape);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-  ref::dequantize_fp8(q.as<const uint8_t>(), scales.as<const float>(), rows, cols, grouping(recipe), y.as<float>());
+  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+                  detail::DequantizeFp8Args{q.as<const uint8_t>(), scales.as<const float>(), rows, cols, grouping(recipe),
+                                            y.as<float>()});
 }
 
 namespace detail {

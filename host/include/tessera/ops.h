@@ -17,7 +17,7 @@ namespace tessera {
 // Which implementation to use. Until the device runtime lands only the CPU reference exists;
 // anything else is refused with ErrorCode::Unsupported rather than silently run elsewhere.
 struct RunOptions {
-  std::string backend = "cpu"; // "cpu", later "opencl" | "vulkan"
+  std::string backend;         // "cpu", "opencl", "vulkan"; empty: TESSERA_OVERRIDE backend=, else cpu
   int device = 0;
   std::string variant;         // empty: let the registry choose
 };

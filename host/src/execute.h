@@ -1,0 +1,42 @@
+// Runs one validated operation on the variant the registry picks, falling back through the
+// registry when a device variant fails to build or launch (it is disabled on that device, with
+// the reason logged, and selection moves on), so one bad driver never takes the caller down.
+#pragma once
+
+#include "backends.h"
+#include "dispatch/registry.h"
+#include "validate.h"
+
+namespace tessera::detail {
+
+namespace cpu {
+void run(const ConvertArgs& a);
+void run(const QuantizeNvfp4Args& a);
+void run(const DequantizeNvfp4Args& a);
+void run(const QuantizeFp8Args& a);
+void run(const DequantizeFp8Args& a);
+} // namespace cpu
+
+template <class Args>
+void execute(const dispatch::Problem& problem, const RunOptions& options, RunInfo* info, const Args& args) {
+  for (;;) {
+    dispatch::Choice c = dispatch::select(problem.op, problem, options);
+    try {
+      if (c.device->backend == "opencl")
+        opencl::run(c.device->index, c.variant->name, args);
+      else if (c.device->backend == "vulkan")
+        vulkan::run(c.device->index, c.variant->name, args);
+      else
+        cpu::run(args);
+      if (info) *info = c.info();
+      return;
+    } catch (const BackendFailure& f) {
+      dispatch::disable(*c.device, *c.variant, f.what());
+      // A forced variant has nowhere to fall back to: say so instead of looping.
+      if (!options.variant.empty())
+        fail(ErrorCode::Unsupported, "{}: variant '{}' failed on {}: {}", problem.op, c.variant->name, c.device->label(), f.what());
+    }
+  }
+}
+
+} // namespace tessera::detail

@@ -47,10 +47,11 @@ struct IdRange {
   ArchClass arch;
   int cc_major, cc_minor;
 };
-constexpr std::array<IdRange, 9> kNvidiaIds{{
+constexpr std::array<IdRange, 10> kNvidiaIds{{
     {0x2080, 0x20FF, ArchClass::NvidiaAmpere, 8, 0},            // GA100: A100, A30
-    {0x2200, 0x25FF, ArchClass::NvidiaAmpere, 8, 6},            // GA102..GA107: RTX 30, A40, A10
+    {0x2200, 0x22FF, ArchClass::NvidiaAmpere, 8, 6},            // GA102: RTX 3090, A40, A10
     {0x2300, 0x23FF, ArchClass::NvidiaHopper, 9, 0},            // GH100: H100, H200, H800, GH200
+    {0x2400, 0x25FF, ArchClass::NvidiaAmpere, 8, 6},            // GA103..GA107: RTX 3080..3050
     {0x2680, 0x28FF, ArchClass::NvidiaAda, 8, 9},               // AD102..AD107: RTX 40, L40, L4
     {0x2900, 0x29FF, ArchClass::NvidiaBlackwell, 10, 0},        // GB100/GB102: B200, GB200
     {0x3180, 0x31FF, ArchClass::NvidiaBlackwell, 10, 3},        // GB110: B300, GB300
@@ -230,6 +231,15 @@ DeviceFacts parse_device_facts(std::string_view text, std::string_view where) {
   if (j.contains("extensions")) {
     if (!j["extensions"].is_array()) bad_file(where, "key 'extensions' must be a list of strings");
     for (const auto& e : j["extensions"]) f.extensions.push_back(read_string(e, "extensions", where));
+  }
+  // Not keys of the spec's device files but facts a probe reads; a file may state them too.
+  if (j.contains("correctly_rounded_divide")) {
+    if (!j["correctly_rounded_divide"].is_boolean()) bad_file(where, "key 'correctly_rounded_divide' must be true or false");
+    f.correctly_rounded_divide = j["correctly_rounded_divide"].get<bool>();
+  }
+  if (j.contains("fp64")) {
+    if (!j["fp64"].is_boolean()) bad_file(where, "key 'fp64' must be true or false");
+    f.fp64 = j["fp64"].get<bool>();
   }
   struct IntKey {
     const char* key;

@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "deltanet.h" // exp_rn, log_rn, sigmoid
+#include "activations.h"
 #include "formats.h"
 
 namespace tessera::ref {
@@ -13,14 +13,13 @@ namespace {
 
 // One query row against `count` keys, rows of k and v `stride` floats apart. p [count] is
 // scratch. Writes o [D] and *lse.
-void attend_row(const float *q, const float *k, const float *v, const float *gate, int64_t count,
-                int64_t stride, int64_t D, float scale, float *p, float *o, float *lse) {
+void attend_row(const float* q, const float* k, const float* v, const float* gate, int64_t count,
+                int64_t stride, int64_t D, float scale, float* p, float* o, float* lse) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   float m = kNegInf;
   for (int64_t j = 0; j < count; ++j) {
     float dot = 0.0f;
-    for (int64_t d = 0; d < D; ++d)
-      dot = dot + q[d] * k[j * stride + d];
+    for (int64_t d = 0; d < D; ++d) dot = dot + q[d] * k[j * stride + d];
     // The scale multiplies the finished dot product (not q beforehand): the spec's order.
     p[j] = scale * dot;
     if (p[j] > m) m = p[j];
@@ -33,8 +32,7 @@ void attend_row(const float *q, const float *k, const float *v, const float *gat
   }
   for (int64_t d = 0; d < D; ++d) {
     float acc = 0.0f;
-    for (int64_t j = 0; j < count; ++j)
-      acc = acc + p[j] * v[j * stride + d];
+    for (int64_t j = 0; j < count; ++j) acc = acc + p[j] * v[j * stride + d];
     // Normalise once at the end, as flash attention does, rather than each p_j.
     float od = count > 0 ? acc / l : 0.0f;
     if (gate) od = od * sigmoid(gate[d]);
@@ -45,9 +43,9 @@ void attend_row(const float *q, const float *k, const float *v, const float *gat
 
 } // namespace
 
-void attention(const float *q, const float *k, const float *v, const float *gate,
-               const int64_t *cu_q, const int64_t *cu_k, int64_t n_seqs, const AttentionDims &d,
-               bool causal, float scale, float *o, float *lse) {
+void attention(const float* q, const float* k, const float* v, const float* gate,
+               const int64_t* cu_q, const int64_t* cu_k, int64_t n_seqs, const AttentionDims& d,
+               bool causal, float scale, float* o, float* lse) {
   const int64_t group = d.Hq / d.Hkv;    // query heads per kv head
   const int64_t kv_stride = d.Hkv * d.D; // one key row to the next of the same head
   std::vector<float> p;
@@ -64,8 +62,8 @@ void attention(const float *q, const float *k, const float *v, const float *gate
       for (int64_t hq = 0; hq < d.Hq; ++hq) {
         int64_t row = (q0 + t) * d.Hq + hq;
         int64_t hkv = hq / group;
-        const float *kr = k + k0 * kv_stride + hkv * d.D;
-        const float *vr = v + k0 * kv_stride + hkv * d.D;
+        const float* kr = k + k0 * kv_stride + hkv * d.D;
+        const float* vr = v + k0 * kv_stride + hkv * d.D;
         attend_row(q + row * d.D, kr, vr, gate ? gate + row * d.D : nullptr, count, kv_stride, d.D,
                    scale, p.data(), o + row * d.D, lse ? lse + row : nullptr);
       }

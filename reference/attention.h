@@ -22,8 +22,8 @@ struct AttentionDims {
 // Per query: s_j = scale * (sum_d q[d] k_j[d]); m = max s_j; p_j = exp(s_j - m);
 // o[d] = (sum_j p_j v_j[d]) / (sum_j p_j); o[d] *= sigmoid(gate[d]) when gated;
 // lse = m + log(sum_j p_j). o [B, T, Hq, D]; lse [B, T, Hq] or null.
-void attention(const float *q, const float *k, const float *v, const float *gate,
-               const int64_t *cu_q, const int64_t *cu_k, int64_t n_seqs, const AttentionDims &d,
-               bool causal, float scale, float *o, float *lse);
+void attention(const float* q, const float* k, const float* v, const float* gate,
+               const int64_t* cu_q, const int64_t* cu_k, int64_t n_seqs, const AttentionDims& d,
+               bool causal, float scale, float* o, float* lse);
 
 } // namespace tessera::ref

@@ -13,7 +13,7 @@ namespace tessera::ref {
 // old state survives. W >= 1 (W == 1: the state is empty). state_out may be state and y may be
 // x: each channel's inputs are copied before its outputs are written. NaN results are written
 // as the canonical NaN.
-void conv1d(const float *x, const float *w, const float *bias, const float *state, int64_t B,
-            int64_t T, int64_t C, int64_t W, float *y, float *state_out);
+void conv1d(const float* x, const float* w, const float* bias, const float* state, int64_t B,
+            int64_t T, int64_t C, int64_t W, float* y, float* state_out);
 
 } // namespace tessera::ref

@@ -1,52 +1,30 @@
-// Gated DeltaNet of numerics.md section 5 on fp32 arrays, and the scalar functions that sections
-// 5 and 6 share (conv1d.h and attention.h include this header for them).
+// Gated DeltaNet of numerics.md section 5 on fp32 arrays.
 //
 // Every arithmetic step is one RN fp32 operation in the order the spec writes it; sums start at
 // 0 and add in ascending index order. Preconditions (checked by the API layer, not here): H, HV,
 // Dk, Dv >= 1, HV % H == 0, and cu_seqlens starts at 0, never decreases and ends at B * T.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
+
+#include "activations.h"
 
 namespace tessera::ref {
 
-// Transcendentals are RN of the double-precision libm result. fp32 libm functions differ in
-// their last bit between libraries (glibc, musl, MSVC, CUDA's expf); the double result rounded
-// once is the correctly rounded fp32 value except when it lands within a double ulp of an fp32
-// rounding boundary (about 2^-29 of inputs), so the reference means the same thing everywhere.
-inline float exp_rn(float x) { return static_cast<float>(std::exp(static_cast<double>(x))); }
-inline float log_rn(float x) { return static_cast<float>(std::log(static_cast<double>(x))); }
-inline float log1p_rn(float x) { return static_cast<float>(std::log1p(static_cast<double>(x))); }
-
-// 1 / (1 + exp(-x)): exp overflows to inf for x < -88.7 and the result is then exactly 0.
-inline float sigmoid(float x) { return 1.0f / (1.0f + exp_rn(-x)); }
-// z / (1 + exp(-z)), one division rather than z * sigmoid(z), as the spec writes it.
-inline float silu(float z) { return z / (1.0f + exp_rn(-z)); }
-// PyTorch's softplus with threshold 20: above it log1p(exp(x)) equals x in fp32 anyway, and
-// exp would be needlessly large.
-inline float softplus(float x) { return x > 20.0f ? x : log1p_rn(exp_rn(x)); }
-
-// 1 / sqrt(d) rounded once to fp32: what an engine passes when Python computes d ** -0.5 in
-// double and hands it to a kernel as a float.
-inline float default_scale(int64_t d) {
-  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-}
-
 // Fused gating (the Qwen3-Next block computes it this way): a, b, g, beta [tokens, HV];
 // A_log, dt_bias [HV]. g = -exp(A_log) * softplus(a + dt_bias); beta = sigmoid(b).
-void deltanet_gating(const float *a, const float *b, const float *A_log, const float *dt_bias,
-                     int64_t tokens, int64_t HV, float *g, float *beta);
+void deltanet_gating(const float* a, const float* b, const float* A_log, const float* dt_bias,
+                     int64_t tokens, int64_t HV, float* g, float* beta);
 
 // x / sqrt(sum x^2 + 1e-6) over one head of n elements, in place (fla's use_qk_l2norm_in_kernel).
-void l2norm_head(float *x, int64_t n);
+void l2norm_head(float* x, int64_t n);
 
 // One token of one value head. h [Dk, Dv] (row i is key dimension i) is updated in place;
 // q_scaled = scale * q (after the l2norm when there is one), k [Dk], v [Dv], o [Dv]:
 //   h <- h * exp(g); u_j = beta * (v_j - sum_i h[i][j] * k_i); h[i][j] += k_i * u_j;
 //   o_j = sum_i h[i][j] * q_scaled_i.
-void deltanet_step(float *h, const float *q_scaled, const float *k, const float *v, float g,
-                   float beta, int64_t Dk, int64_t Dv, float *o);
+void deltanet_step(float* h, const float* q_scaled, const float* k, const float* v, float g,
+                   float beta, int64_t Dk, int64_t Dv, float* o);
 
 struct DeltaNetDims {
   int64_t B, T, H, HV, Dk, Dv;
@@ -57,8 +35,8 @@ struct DeltaNetDims {
 // cu_seqlens [n_seqs + 1] (B == 1), sequence n is tokens cu_seqlens[n] .. cu_seqlens[n + 1].
 // h0 [n_seqs, HV, Dk, Dv] or null (zeros). o [B, T, HV, Dv]; ht [n_seqs, HV, Dk, Dv] (may be h0:
 // each state is read whole before it is written). NaN results are written as the canonical NaN.
-void deltanet(const float *q, const float *k, const float *v, const float *g, const float *beta,
-              const float *h0, const int64_t *cu_seqlens, int64_t n_seqs, const DeltaNetDims &d,
-              float scale, bool l2norm, float *o, float *ht);
+void deltanet(const float* q, const float* k, const float* v, const float* g, const float* beta,
+              const float* h0, const int64_t* cu_seqlens, int64_t n_seqs, const DeltaNetDims& d,
+              float scale, bool l2norm, float* o, float* ht);
 
 } // namespace tessera::ref

@@ -6,7 +6,7 @@
 #include "dispatch/registry.h"
 #include "named.h"
 #include "reference/attention.h"
-#include "reference/deltanet.h" // default_scale
+#include "reference/activations.h"
 #include "reference/formats.h"
 #include "tessera/ops.h"
 
@@ -37,7 +37,7 @@ void check_lengths(int64_t T, int64_t S, bool causal, std::string_view where) {
 
 // E4M3 K/V carry a per-tensor scale; for any other dtype a scale other than 1 would be silently
 // ignored, so it is refused instead.
-void check_kv_scale(const TensorView &t, std::string_view name, std::string_view scale_name,
+void check_kv_scale(const TensorView& t, std::string_view name, std::string_view scale_name,
                     float scale) {
   if (!std::isfinite(scale))
     fail(ErrorCode::InvalidArgument, "{}: {} is {}, expected a finite number", kOp, scale_name,
@@ -47,7 +47,7 @@ void check_kv_scale(const TensorView &t, std::string_view name, std::string_view
          kOp, scale_name, scale, name, name, dtype_name(t.dtype));
 }
 
-Checked check(const AttentionArgs &a, const TensorView &o, const std::optional<TensorView> &lse) {
+Checked check(const AttentionArgs& a, const TensorView& o, const std::optional<TensorView>& lse) {
   using namespace detail;
   check_dtype(kOp, "q", a.q, kFloatTypes);
   check_rank(kOp, "q", a.q, 4);
@@ -104,7 +104,7 @@ Checked check(const AttentionArgs &a, const TensorView &o, const std::optional<T
 }
 
 // K or V as fp32: widened, or for E4M3 RN(e4m3 * scale) (a NaN code stays NaN).
-std::vector<float> kv_f32(const TensorView &t, float scale) {
+std::vector<float> kv_f32(const TensorView& t, float scale) {
   if (t.dtype != DType::F8_E4M3) return detail::widen_f32(t);
   std::vector<float> out(static_cast<size_t>(t.numel()));
   for (size_t i = 0; i < out.size(); ++i)
@@ -113,12 +113,12 @@ std::vector<float> kv_f32(const TensorView &t, float scale) {
 }
 } // namespace
 
-void attention(const AttentionArgs &args, const TensorView &o, const std::optional<TensorView> &lse,
-               const RunOptions &options, RunInfo *info) {
+void attention(const AttentionArgs& args, const TensorView& o, const std::optional<TensorView>& lse,
+               const RunOptions& options, RunInfo* info) {
   RunInfo sel = dispatch::select(kOp, options);
   if (info) *info = sel;
   const Checked c = check(args, o, lse);
-  const ref::AttentionDims &d = c.d;
+  const ref::AttentionDims& d = c.d;
 
   // Fresh buffers in and out: outputs may alias inputs, and nothing is written before the end.
   std::vector<float> q = detail::widen_f32(args.q), gate;
@@ -138,9 +138,9 @@ void attention(const AttentionArgs &args, const TensorView &o, const std::option
 
 namespace detail {
 
-TensorMap named_attention(NamedCall &call, const RunOptions &options, RunInfo *info) {
+TensorMap named_attention(NamedCall& call, const RunOptions& options, RunInfo* info) {
   AttentionArgs args;
-  const Tensor &q = call.tensor("q");
+  const Tensor& q = call.tensor("q");
   args.q = q.view();
   args.k = call.tensor("k").view();
   args.v = call.tensor("v").view();
@@ -159,7 +159,7 @@ TensorMap named_attention(NamedCall &call, const RunOptions &options, RunInfo *i
   Tensor o(out, q.shape());
   std::optional<Tensor> lse;
   if (want_lse) {
-    const Shape &s = q.shape();
+    const Shape& s = q.shape();
     lse.emplace(DType::F32, Shape(s.begin(), s.begin() + std::min<size_t>(s.size(), 3)));
   }
   tessera::attention(args, o.view(), lse ? std::optional<TensorView>(lse->view()) : std::nullopt,

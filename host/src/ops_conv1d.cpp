@@ -12,9 +12,9 @@ namespace {
 constexpr std::string_view kOp = "conv1d";
 } // namespace
 
-void conv1d(const TensorView &x, const TensorView &w, const std::optional<TensorView> &bias,
-            const std::optional<TensorView> &state, const TensorView &y,
-            const TensorView &state_out, const RunOptions &options, RunInfo *info) {
+void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
+            const std::optional<TensorView>& state, const TensorView& y,
+            const TensorView& state_out, const RunOptions& options, RunInfo* info) {
   using namespace detail;
   RunInfo sel = dispatch::select(kOp, options);
   if (info) *info = sel;
@@ -54,9 +54,9 @@ void conv1d(const TensorView &x, const TensorView &w, const std::optional<Tensor
 
 namespace detail {
 
-TensorMap named_conv1d(NamedCall &call, const RunOptions &options, RunInfo *info) {
-  const Tensor &x = call.tensor("x");
-  const Tensor &w = call.tensor("w");
+TensorMap named_conv1d(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  const Tensor& x = call.tensor("x");
+  const Tensor& w = call.tensor("w");
   std::optional<TensorView> bias = call.optional_view("bias");
   std::optional<TensorView> state = call.optional_view("state");
   const DType out = out_dtype(call);
@@ -64,7 +64,7 @@ TensorMap named_conv1d(NamedCall &call, const RunOptions &options, RunInfo *info
 
   // Extents of tensors whose rank is not checked yet: the typed call refuses a bad rank with a
   // clear message; the adapter only needs harmless numbers to allocate with until then.
-  auto extent = [](const Tensor &t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; };
+  auto extent = [](const Tensor& t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; };
   const int64_t B = extent(x, 0), T = extent(x, 1), C = extent(x, 2);
   const int64_t keep = extent(w, 1) > 0 ? extent(w, 1) - 1 : 0;
   Tensor y(out, {B, T, C});

@@ -21,11 +21,11 @@ struct Checked {
   bool fused;
 };
 
-void need(const std::optional<TensorView> &t, std::string_view name, std::string_view why) {
+void need(const std::optional<TensorView>& t, std::string_view name, std::string_view why) {
   if (!t) fail(ErrorCode::MissingTensor, "{}: {} is missing ({})", kOp, name, why);
 }
 
-Checked check(const DeltaNetArgs &a, const TensorView &o, const TensorView &ht) {
+Checked check(const DeltaNetArgs& a, const TensorView& o, const TensorView& ht) {
   using namespace detail;
   check_dtype(kOp, "q", a.q, kFloatTypes);
   check_rank(kOp, "q", a.q, 4);
@@ -58,9 +58,7 @@ Checked check(const DeltaNetArgs &a, const TensorView &o, const TensorView &ht) 
   const bool fused = a.a || a.b || a.A_log || a.dt_bias;
   if (direct && fused)
     fail(ErrorCode::InvalidArgument,
-         "{}: both g/beta and the fused gating inputs (a, b, A_log, dt_bias) are given; pass one "
-         "form",
-         kOp);
+         "{}: g/beta and the fused gating inputs (a, b, A_log, dt_bias) are both given", kOp);
   if (!direct && !fused)
     fail(ErrorCode::MissingTensor,
          "{}: no gating given: pass g and beta, or a, b, A_log and dt_bias", kOp);
@@ -102,12 +100,12 @@ Checked check(const DeltaNetArgs &a, const TensorView &o, const TensorView &ht) 
 }
 } // namespace
 
-void deltanet(const DeltaNetArgs &args, const TensorView &o, const TensorView &ht,
-              const RunOptions &options, RunInfo *info) {
+void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
+              const RunOptions& options, RunInfo* info) {
   RunInfo sel = dispatch::select(kOp, options);
   if (info) *info = sel;
   const Checked c = check(args, o, ht);
-  const ref::DeltaNetDims &d = c.d;
+  const ref::DeltaNetDims& d = c.d;
 
   // Inputs are widened into fresh buffers and outputs computed into fresh buffers, so any output
   // may alias any input (ht over h0 is how an engine updates its cache in place).
@@ -142,15 +140,15 @@ namespace detail {
 namespace {
 // Extent i of a tensor whose rank is not checked yet: the typed call refuses a bad rank with a
 // clear message, the adapter only needs a harmless number to allocate with until then.
-int64_t extent(const Tensor &t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; }
+int64_t extent(const Tensor& t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; }
 } // namespace
 
-TensorMap named_deltanet(NamedCall &call, const RunOptions &options, RunInfo *info) {
+TensorMap named_deltanet(NamedCall& call, const RunOptions& options, RunInfo* info) {
   DeltaNetArgs args;
-  const Tensor &q = call.tensor("q");
+  const Tensor& q = call.tensor("q");
   args.q = q.view();
   args.k = call.tensor("k").view();
-  const Tensor &v = call.tensor("v");
+  const Tensor& v = call.tensor("v");
   args.v = v.view();
   // Inputs an operation does not use are ignored (named_ops.h), so a file holding both gating
   // forms runs with g and beta; a file holding neither is told what it needs.
@@ -175,7 +173,7 @@ TensorMap named_deltanet(NamedCall &call, const RunOptions &options, RunInfo *in
   call.finish_params();
 
   int64_t n_seqs = extent(q, 0);
-  if (const Tensor *cu = call.optional_tensor("cu_seqlens"))
+  if (const Tensor* cu = call.optional_tensor("cu_seqlens"))
     n_seqs = cu->shape().size() == 1 && cu->shape()[0] >= 1 ? cu->shape()[0] - 1 : 0;
   Tensor o(out, {extent(q, 0), extent(q, 1), extent(v, 2), extent(v, 3)});
   Tensor ht(DType::F32, {n_seqs, extent(v, 2), extent(q, 3), extent(v, 3)});

@@ -52,7 +52,9 @@ std::vector<float> widen_f32(const TensorView& t) {
   size_t n = static_cast<size_t>(t.numel());
   std::vector<float> out(n);
   switch (t.dtype) {
-  case DType::F32: std::memcpy(out.data(), t.data, n * 4); break;
+  case DType::F32:
+    if (n) std::memcpy(out.data(), t.data, n * 4); // an empty view may have no data
+    break;
   case DType::BF16:
     for (size_t i = 0; i < n; ++i) out[i] = ref::bf16_to_f32(t.as<const uint16_t>()[i]);
     break;
@@ -67,7 +69,9 @@ std::vector<float> widen_f32(const TensorView& t) {
 void store_f32(const float* src, const TensorView& out) {
   size_t n = static_cast<size_t>(out.numel());
   switch (out.dtype) {
-  case DType::F32: std::memcpy(out.data, src, n * 4); break;
+  case DType::F32:
+    if (n) std::memcpy(out.data, src, n * 4);
+    break;
   case DType::BF16:
     for (size_t i = 0; i < n; ++i) out.as<uint16_t>()[i] = ref::f32_to_bf16(src[i]);
     break;

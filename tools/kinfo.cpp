@@ -1,0 +1,137 @@
+// kinfo: the devices Tessera sees, how it classifies them, and the variant it would pick for
+// each operation, with the reason (interfaces.md).
+//   kinfo [--json] [--device-file FILE.json ...]
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "dispatch/registry.h"
+#include "tessera/error.h"
+#include "tessera/named_ops.h"
+
+using nlohmann::ordered_json;
+using tessera::dispatch::DeviceRef;
+
+namespace {
+
+// kinfo answers for a representative problem: a mid-sized matrix. Shape-dependent choices
+// (decode vs prefill) show with krun --verbose on real shapes.
+tessera::dispatch::Problem sample_problem(std::string_view op) {
+  return tessera::dispatch::Problem{op, {{"rows", 256}, {"cols", 4096}, {"M", 256}, {"N", 4096}, {"K", 4096}}};
+}
+
+ordered_json capabilities(const DeviceRef& d) {
+  const auto& f = d.facts;
+  const auto& c = d.caps;
+  ordered_json j;
+  j["compute_capability"] = c.cc_major >= 0 ? ordered_json(fmt::format("{}.{}", c.cc_major, c.cc_minor)) : ordered_json();
+  j["compute_units"] = f.compute_units;
+  j["max_workgroup_size"] = f.max_workgroup_size;
+  j["local_memory_bytes"] = f.local_memory_bytes;
+  j["global_memory_bytes"] = f.global_memory_bytes;
+  j["subgroup_size"] = f.subgroup_size;
+  j["max_clock_mhz"] = f.max_clock_mhz;
+  j["fp16"] = c.fp16;
+  j["fp64"] = c.fp64;
+  j["subgroups"] = c.subgroups;
+  j["nv_cooperative_matrix"] = c.nv_cooperative_matrix;
+  j["nv_inline_ptx"] = c.nv_inline_ptx;
+  j["correctly_rounded_divide"] = c.correctly_rounded_divide;
+  j["peak_gbps"] = c.peak_gbps ? ordered_json(*c.peak_gbps) : ordered_json();
+  j["peak_fp32_gflops"] = c.peak_fp32_gflops ? ordered_json(*c.peak_fp32_gflops) : ordered_json();
+  return j;
+}
+
+// The variant that would run each operation on `d`: the first accepted, else the reference.
+ordered_json selections(const DeviceRef& d) {
+  ordered_json out = ordered_json::object();
+  for (const auto& op : tessera::named_ops()) {
+    auto verdicts = tessera::dispatch::explain(op.name, d, sample_problem(op.name));
+    ordered_json pick;
+    std::string rejected;
+    for (const auto& v : verdicts) {
+      if (v.accepted && pick.is_null()) pick = {{"variant", v.variant->name}, {"reason", v.reason}};
+      if (!v.accepted) rejected += fmt::format("{}{}: {}", rejected.empty() ? "" : "; ", v.variant->name, v.reason);
+    }
+    if (pick.is_null())
+      pick = {{"variant", "reference"},
+              {"reason", fmt::format("no {} variant can run ({}); the CPU reference runs it", d.backend,
+                                     rejected.empty() ? "none registered" : rejected)}};
+    out[std::string(op.name)] = pick;
+  }
+  return out;
+}
+
+ordered_json describe_json(const DeviceRef& d) {
+  ordered_json j;
+  j["backend"] = d.backend;
+  j["index"] = d.index;
+  j["name"] = d.facts.name;
+  j["vendor_id"] = d.facts.vendor_id;
+  j["device_id"] = d.facts.device_id ? ordered_json(*d.facts.device_id) : ordered_json();
+  j["device_type"] = d.facts.device_type;
+  j["driver"] = d.facts.driver_version;
+  j["class"] = tessera::arch_class_name(d.caps.arch);
+  j["capabilities"] = capabilities(d);
+  j["selections"] = selections(d);
+  return j;
+}
+
+void print_text(const ordered_json& dev) {
+  fmt::print("{} {}: {}\n", dev["backend"].get<std::string>(),
+             dev["index"].get<int>() < 0 ? std::string("(described)") : std::to_string(dev["index"].get<int>()),
+             dev["name"].get<std::string>());
+  fmt::print("  class {}, vendor 0x{:04x}, driver {}\n", dev["class"].get<std::string>(), dev["vendor_id"].get<uint32_t>(),
+             dev["driver"].get<std::string>().empty() ? "-" : dev["driver"].get<std::string>());
+  std::string caps;
+  for (const auto& [k, v] : dev["capabilities"].items())
+    if (!v.is_null() && v != false && v != 0) caps += fmt::format(" {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
+  fmt::print("  capabilities:{}\n", caps.empty() ? " -" : caps);
+  for (const auto& [op, s] : dev["selections"].items())
+    fmt::print("  {:<17} {:<12} {}\n", op, s["variant"].get<std::string>(), s["reason"].get<std::string>());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kinfo: devices, their classes and capabilities, and the variant picked for each operation"};
+  bool json = false;
+  std::vector<std::string> files;
+  app.add_flag("--json", json, "print one JSON object");
+  app.add_option("--device-file", files, "describe a device instead of probing (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "kinfo: %s (see kinfo --help)\n", e.what());
+    return 2;
+  }
+
+  try {
+    std::vector<DeviceRef> shown;
+    shown.push_back(tessera::dispatch::devices().front()); // the CPU reference, always
+    if (files.empty()) {
+      for (size_t i = 1; i < tessera::dispatch::devices().size(); ++i) shown.push_back(tessera::dispatch::devices()[i]);
+    } else {
+      for (const std::string& f : files) shown.push_back(tessera::dispatch::describe(tessera::load_device_file(f)));
+    }
+    ordered_json out;
+    out["devices"] = ordered_json::array();
+    for (const DeviceRef& d : shown) out["devices"].push_back(describe_json(d));
+    if (json) {
+      fmt::print("{}\n", out.dump(2));
+    } else {
+      for (const auto& d : out["devices"]) print_text(d);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kinfo: %s\n", e.what());
+    return 1;
+  }
+}

@@ -174,11 +174,6 @@ std::vector<std::string> variants_of(std::string_view op, std::string_view backe
   return v;
 }
 
-bool backend_built(std::string_view backend) {
-  for (const auto& r : tessera::dispatch::variants())
-    if (r.backend == backend) return true;
-  return false;
-}
 
 void list_everything() {
   fmt::print("Operations (axes with their defaults):\n");
@@ -204,8 +199,8 @@ void list_everything() {
 }
 
 struct Options {
-  std::vector<std::string> ops, backends{"cpu"}, axes, baselines;
-  int device = 0;
+  std::vector<std::string> ops, backends{"cpu", "opencl", "vulkan"}, axes, baselines;
+  int device = -1; // every device of each backend
   std::string variant, preset = "default", json, csv, md;
   tb::TimingConfig timing;
   bool list = false;
@@ -261,8 +256,8 @@ int run(const Options& opt) {
   std::vector<std::string> backends;
   for (const std::string& b : opt.backends) {
     if (std::find(backends.begin(), backends.end(), b) != backends.end()) continue;
-    if (!backend_built(b))
-      note(fmt::format("backend '{}' is not built yet (this build has only the CPU reference); skipping it", b));
+    if (!tessera::dispatch::backend_built(b))
+      note(fmt::format("backend '{}' is not built; skipping it", b));
     else
       backends.push_back(b);
   }
@@ -276,8 +271,10 @@ int run(const Options& opt) {
     // What can run, asked of the registry before any input is made.
     std::vector<tessera::RunOptions> runs;
     for (const std::string& b : backends)
+      for (const tessera::dispatch::DeviceRef& d : tessera::dispatch::devices())
       for (const std::string& v : opt.variant.empty() ? variants_of(c.op->name, b) : std::vector{opt.variant}) {
-        tessera::RunOptions ro{b, opt.device, v};
+        if (d.backend != b || (opt.device >= 0 && d.index != opt.device)) continue;
+        tessera::RunOptions ro{b, d.index, v};
         try {
           tessera::dispatch::select(c.op->name, ro);
           runs.push_back(ro);
@@ -372,8 +369,8 @@ int main(int argc, char** argv) {
   CLI::App app{"kbench: time Tessera's operations over shape sweeps (see docs/kbench.md)"};
   Options opt;
   app.add_option("--op", opt.ops, "operations to run (default: all)");
-  app.add_option("--backend", opt.backends, "cpu, opencl, vulkan (default: cpu)");
-  app.add_option("--device", opt.device, "device index within each backend")->default_val(0);
+  app.add_option("--backend", opt.backends, "cpu, opencl, vulkan (default: all that are built)");
+  app.add_option("--device", opt.device, "device index within each backend (default: every device)");
   app.add_option("--variant", opt.variant, "run only this variant (default: every variant the registry lists)");
   app.add_option("--preset", opt.preset, "shape preset: default, qwen3.6-27b, qwen3-next-80b-a3b")->default_val("default");
   app.add_option("--axis", opt.axes, "NAME=V1,V2,... (also a:b:step, 2^a:2^b): replaces that axis's values");

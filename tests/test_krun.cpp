@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dispatch/registry.h"
 #include "tessera/named_ops.h"
 #include "tessera/safetensors.h"
 #include "test_util.h"
@@ -173,4 +174,28 @@ TEST(Krun, FailureKeepsAnExistingOutputFileIntact) {
   Result r = krun("quantize_nvfp4 --in " + good + " --out " + out.string() + " --param recipe=bad");
   EXPECT_NE(r.status, 0);
   EXPECT_EQ(fs::file_size(out), before);
+}
+
+TEST(Krun, DeviceBackendsGiveTheReferenceBytes) {
+  // Every OpenCL and Vulkan device found here (PoCL and lavapipe in CI) through the command line.
+  TensorMap in = matrix_input(7, 272, 8);
+  std::string in_path = write_inputs(in);
+  fs::path out = tmp_dir() / "out.safetensors";
+  int devices = 0;
+  for (const auto& d : tessera::dispatch::devices()) {
+    if (d.backend == "cpu") continue;
+    ++devices;
+    for (const auto& [op, params] : std::vector<std::pair<std::string, ParamMap>>{
+             {"quantize_nvfp4", {{"recipe", "nvfp4-4over6"}}}, {"quantize_fp8", {{"recipe", "fp8-block128"}}},
+             {"convert", {{"to", "e5m2"}}}}) {
+      std::string args = op + " --in " + in_path + " --out " + out.string() + " --backend " + d.backend +
+                         " --device " + std::to_string(d.index) + " --verbose";
+      for (const auto& [k, v] : params) args += " --param " + k + "=" + v;
+      Result r = krun(args);
+      ASSERT_EQ(r.status, 0) << args << ": " << r.err;
+      EXPECT_NE(r.err.find("on " + d.backend), std::string::npos) << "did not run on the device: " << r.err;
+      expect_same(safetensors::load(out.string()), run_named_op(op, in, params));
+    }
+  }
+  if (devices == 0) GTEST_SKIP() << "no OpenCL or Vulkan device here";
 }

@@ -22,13 +22,20 @@ void execute(const dispatch::Problem& problem, const RunOptions& options, RunInf
   for (;;) {
     dispatch::Choice c = dispatch::select(problem.op, problem, options);
     try {
-      if (c.device->backend == "opencl")
+      double device_ms = -1.0;
+      if (c.device->backend == "opencl") {
         opencl::run(c.device->index, c.variant->name, args);
-      else if (c.device->backend == "vulkan")
+        device_ms = opencl::last_device_ms();
+      } else if (c.device->backend == "vulkan") {
         vulkan::run(c.device->index, c.variant->name, args);
-      else
+        device_ms = vulkan::last_device_ms();
+      } else {
         cpu::run(args);
-      if (info) *info = c.info();
+      }
+      if (info) {
+        *info = c.info();
+        info->device_ms = device_ms;
+      }
       return;
     } catch (const BackendFailure& f) {
       dispatch::disable(*c.device, *c.variant, f.what());

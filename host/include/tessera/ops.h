@@ -28,6 +28,9 @@ struct RunInfo {
   std::string device;
   std::string variant;
   std::string reason;
+  // Time the device spent in the operation's kernels (OpenCL events, Vulkan timestamps), or
+  // -1 where nothing measures it (the CPU reference: time it with a wall clock).
+  double device_ms = -1.0;
 };
 
 // ---- section 1: conversions ---------------------------------------------------------------

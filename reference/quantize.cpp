@@ -86,7 +86,8 @@ void dequantize_nvfp4(const uint8_t* q, const uint8_t* scale, float scale_2, int
     for (int64_t c = 0; c < cols; ++c) {
       uint8_t code = e2m1_unpack(q[r * (cols / 2) + c / 2], c);
       float s = e4m3_to_f32(scale[r * (cols / kBlock) + c / kBlock]);
-      y[r * cols + c] = (e2m1_to_f32(code) * s) * scale_2;
+      // A NaN scale byte gives NaN; written canonical so every device writes the same bytes.
+      y[r * cols + c] = canonicalize_nan((e2m1_to_f32(code) * s) * scale_2);
     }
 }
 
@@ -138,7 +139,7 @@ void dequantize_fp8(const uint8_t* q, const float* scales, int64_t rows, int64_t
                     Fp8Grouping g, float* y) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c)
-      y[r * cols + c] = e4m3_to_f32(q[r * cols + c]) * scales[fp8_scale_index(g, r, c, cols)];
+      y[r * cols + c] = canonicalize_nan(e4m3_to_f32(q[r * cols + c]) * scales[fp8_scale_index(g, r, c, cols)]);
 }
 
 } // namespace tessera::ref

@@ -142,7 +142,9 @@ std::vector<Case> cases_for(std::string_view op) {
                        std::mt19937 rng(5);
                        Tensor q(DType::U8, {rows, cols / 2}), s(DType::F8_E4M3, {rows, cols / 16});
                        for (int64_t i = 0; i < q.numel(); ++i) q.as<uint8_t>()[i] = static_cast<uint8_t>(rng());
-                       for (int64_t i = 0; i < s.numel(); ++i) s.as<uint8_t>()[i] = static_cast<uint8_t>(rng()); // NaN codes too
+                       for (int64_t i = 0; i < s.numel(); ++i) s.as<uint8_t>()[i] = static_cast<uint8_t>(rng());
+                       s.as<uint8_t>()[0] = 0xFF; // NaN scales of both signs: the output NaN must be canonical
+                       s.as<uint8_t>()[s.numel() - 1] = 0x7F;
                        expect_same_bytes(o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
                          outs.emplace_back(DType::F32, Shape{rows, cols});
                          dequantize_nvfp4(q.view(), s.view(), 0.0123f, outs[0].view, ro);
@@ -161,6 +163,7 @@ std::vector<Case> cases_for(std::string_view op) {
                          Tensor x = test::f32_tensor({rows, cols}, adversarial(rows, cols, 13));
                          Tensor q(DType::F8_E4M3, {rows, cols}), s(DType::F32, sshape);
                          quantize_fp8(x.view(), recipe, q.view(), s.view()); // reference inputs for dequantize
+                         q.as<uint8_t>()[0] = 0xFF;                            // and a NaN code
                          expect_same_bytes(o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
                            if (quant) {
                              outs.emplace_back(DType::F8_E4M3, Shape{rows, cols});

@@ -1,6 +1,7 @@
 // The opencl backend when it is not built (its SDK was not found at configure time): no devices,
 // and run() is never reached because the registry sees built() == false.
 #include "host/src/backends.h"
+#include "host/src/opencl/introspect.h"
 
 namespace tessera::detail::opencl {
 
@@ -21,5 +22,9 @@ void run(int, std::string_view, const QuantizeNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const DequantizeNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const QuantizeFp8Args&) { not_built(); }
 void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
+
+ProgramCacheStats program_cache_stats() { return {}; }
+void forget_programs() {}
+std::string program_cache_dir() { return {}; }
 
 } // namespace tessera::detail::opencl

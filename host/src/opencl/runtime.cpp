@@ -1,0 +1,177 @@
+#include "runtime.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "program_cache.h"
+#include "source.h"
+
+namespace tessera::detail::opencl {
+
+namespace {
+// Work-items per group for every kernel of this backend, passed as -DWG_SIZE (so it is part of
+// the program-cache key). 256 is a multiple of every GPU's warp or wavefront and small enough
+// for the tree reductions' local memory everywhere; a per-device table can replace it.
+constexpr size_t kWorkGroupSize = 256;
+// Grid-stride kernels get at most this many work-groups per compute unit: enough to hide
+// latency on a GPU; on a CPU device each group is a loop, and more of them only cost overhead.
+constexpr size_t kGroupsPerComputeUnit = 32;
+
+thread_local double t_last_device_ms = 0.0;
+} // namespace
+
+bool built() { return true; }
+double last_device_ms() { return t_last_device_ms; }
+void set_last_device_ms(double ms) { t_last_device_ms = ms; }
+
+const std::vector<std::unique_ptr<Device>>& device_table() {
+  // Never destroyed: releasing contexts and queues from a static destructor at exit can run
+  // after the OpenCL driver has torn down its own state.
+  static const auto* table = new std::vector<std::unique_ptr<Device>>(probe_all());
+  return *table;
+}
+
+const std::vector<DeviceFacts>& devices() {
+  static const auto* facts = [] {
+    auto* v = new std::vector<DeviceFacts>;
+    for (const auto& d : device_table())
+      v->push_back(d->facts);
+    return v;
+  }();
+  return *facts;
+}
+
+namespace {
+Device& device_at(int index, std::string_view op) {
+  const auto& table = device_table();
+  if (index < 0 || static_cast<size_t>(index) >= table.size())
+    throw BackendFailure(
+        fmt::format("opencl: {}: no device {} (this machine has {} OpenCL device{})", op, index,
+                    table.size(), table.size() == 1 ? "" : "s"));
+  return *table[static_cast<size_t>(index)];
+}
+
+void ensure_queue(Device& d) {
+  if (d.queue) return;
+  cl_int err = CL_SUCCESS;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                   reinterpret_cast<cl_context_properties>(d.platform), 0};
+  Context ctx(clCreateContext(props, 1, &d.id, nullptr, nullptr, &err));
+  check(err, "clCreateContext for " + d.facts.name);
+  Queue queue(clCreateCommandQueue(ctx.get(), d.id, CL_QUEUE_PROFILING_ENABLE, &err));
+  check(err, "clCreateCommandQueue for " + d.facts.name);
+  d.context = std::move(ctx);
+  d.queue = std::move(queue);
+}
+} // namespace
+
+Session::Session(int device, std::string_view op)
+    : d_(device_at(device, op)), lock_(d_.mutex), op_(op) {
+  set_last_device_ms(0.0);
+  ensure_queue(d_);
+  wg_ = kWorkGroupSize;
+  while (wg_ > 1 &&
+         (wg_ > static_cast<size_t>(d_.facts.max_workgroup_size) || wg_ > d_.max_work_item_size))
+    wg_ /= 2;
+  options_ = build_options(d_.facts, wg_);
+}
+
+Session::~Session() {
+  // Commands of a run that failed half-way may still use buffers the caller is about to free;
+  // wait for them before the next run can take the device.
+  if (pending_) clFinish(d_.queue.get());
+}
+
+size_t Session::groups_for(uint64_t items) const {
+  size_t cap =
+      static_cast<size_t>(std::max<int64_t>(1, d_.facts.compute_units)) * kGroupsPerComputeUnit;
+  uint64_t need = (items + wg_ - 1) / wg_;
+  return static_cast<size_t>(std::clamp<uint64_t>(need, 1, cap));
+}
+
+Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
+  cl_int err = CL_SUCCESS;
+  // CL_MEM_COPY_HOST_PTR copies during the call, so the caller's const data is never written.
+  Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
+                       const_cast<void*>(src), &err));
+  check(err, fmt::format("{}: uploading {} ({} bytes)", op_, what, bytes));
+  return m;
+}
+
+Mem Session::alloc(size_t bytes, std::string_view what) {
+  cl_int err = CL_SUCCESS;
+  Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err));
+  check(err, fmt::format("{}: allocating {} ({} bytes)", op_, what, bytes));
+  return m;
+}
+
+const Mem& Session::scratch(size_t bytes, std::string_view what) {
+  return scratch_.emplace_back(alloc(bytes, what));
+}
+
+cl_kernel Session::kernel(std::string_view file, std::string_view name) {
+  ProgramEntry& e = program(d_, program_source(file, d_.facts), options_, file);
+  auto it = e.kernels.find(name);
+  if (it == e.kernels.end()) {
+    cl_int err = CL_SUCCESS;
+    Kernel k(clCreateKernel(e.program.get(), std::string(name).c_str(), &err));
+    check(err, fmt::format("{}: clCreateKernel {} of {}", op_, name, file));
+    size_t most = 0;
+    check(clGetKernelWorkGroupInfo(k.get(), d_.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most,
+                                   nullptr),
+          "clGetKernelWorkGroupInfo");
+    if (most < wg_)
+      throw BackendFailure(
+          fmt::format("opencl: {}: kernel {} of {} runs at most {} work-items per group on {}, "
+                      "the backend launches {}",
+                      op_, name, file, most, d_.facts.name, wg_));
+    it = e.kernels.emplace(std::string(name), std::move(k)).first;
+  }
+  return it->second.get();
+}
+
+void Session::set_arg(cl_kernel k, std::string_view name, cl_uint i, const Mem& m) {
+  cl_mem h = m.get();
+  check(clSetKernelArg(k, i, sizeof h, &h), std::string("clSetKernelArg of ") + std::string(name));
+}
+
+void Session::enqueue(cl_kernel k, std::string_view name, size_t groups) {
+  size_t global = groups * wg_, local = wg_;
+  cl_event ev = nullptr;
+  pending_ = true;
+  check(clEnqueueNDRangeKernel(d_.queue.get(), k, 1, nullptr, &global, &local, 0, nullptr, &ev),
+        fmt::format("{}: launching {} ({} x {} work-items)", op_, name, groups, wg_));
+  events_.emplace_back(ev);
+}
+
+void Session::read(const Mem& m, void* dst, size_t bytes, std::string_view what) {
+  pending_ = true;
+  check(clEnqueueReadBuffer(d_.queue.get(), m.get(), CL_TRUE, 0, bytes, dst, 0, nullptr, nullptr),
+        fmt::format("{}: reading back {} ({} bytes)", op_, what, bytes));
+  pending_ = false; // a blocking read on an in-order queue completes everything before it
+}
+
+void Session::finish() {
+  check(clFinish(d_.queue.get()), op_ + ": clFinish");
+  pending_ = false;
+  double ms = 0.0;
+  for (const Event& e : events_) {
+    // A kernel that failed on the device reports it only here, through its event.
+    cl_int status = CL_COMPLETE;
+    check(
+        clGetEventInfo(e.get(), CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, nullptr),
+        "clGetEventInfo");
+    if (status < 0) fail(op_ + ": a kernel failed on the device", status);
+    cl_ulong start = 0, end = 0;
+    check(
+        clGetEventProfilingInfo(e.get(), CL_PROFILING_COMMAND_START, sizeof start, &start, nullptr),
+        "clGetEventProfilingInfo");
+    check(clGetEventProfilingInfo(e.get(), CL_PROFILING_COMMAND_END, sizeof end, &end, nullptr),
+          "clGetEventProfilingInfo");
+    if (end > start) ms += static_cast<double>(end - start) * 1e-6;
+  }
+  set_last_device_ms(ms);
+}
+
+} // namespace tessera::detail::opencl

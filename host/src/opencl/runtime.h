@@ -1,0 +1,109 @@
+// The OpenCL runtime behind the run() functions of backends.h: the probed devices with their
+// lazily created context, queue and programs, and Session, the scope of one run() on one device.
+#pragma once
+
+#include <CL/cl.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "dispatch/device.h"
+#include "errors.h"
+#include "handles.h"
+
+namespace tessera::detail::opencl {
+
+struct ProgramEntry {
+  Program program;
+  std::map<std::string, Kernel, std::less<>> kernels; // created on first use
+};
+
+struct Device {
+  cl_platform_id platform = nullptr;
+  cl_device_id id = nullptr;
+  std::string platform_name, platform_version;
+  size_t max_work_item_size = 0; // CL_DEVICE_MAX_WORK_ITEM_SIZES[0]
+  DeviceFacts facts;
+
+  // Everything below is guarded by `mutex`. A device may be used from several threads; a
+  // Session holds the lock from its first upload to its last read, which also makes the shared
+  // cl_kernel objects safe (clSetKernelArg is not thread-safe on one kernel).
+  std::mutex mutex;
+  Context context;                              // created on first use
+  Queue queue;                                  // in order, profiling enabled
+  std::map<std::string, ProgramEntry> programs; // by options + '\n' + source
+};
+
+// probe.cpp: every device of every platform, with its facts; never throws.
+std::vector<std::unique_ptr<Device>> probe_all() noexcept;
+
+// The probed devices in devices() order, probed once per process (thread-safe).
+const std::vector<std::unique_ptr<Device>>& device_table();
+
+void set_last_device_ms(double ms);
+
+// One run() on one device.
+class Session {
+public:
+  // Locks the device and creates its context and queue on first use. `op` names the operation
+  // in error messages.
+  Session(int device, std::string_view op);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const DeviceFacts& facts() const { return d_.facts; }
+  size_t work_group_size() const { return wg_; }
+  // Work-groups for a grid-stride kernel over `items` work-items: enough to fill the device,
+  // never more than the items need.
+  size_t groups_for(uint64_t items) const;
+
+  Mem upload(const void* src, size_t bytes, std::string_view what);
+  Mem alloc(size_t bytes, std::string_view what);
+  // A buffer owned by the session, for intermediates of helpers that return before the kernels
+  // using them have run.
+  const Mem& scratch(size_t bytes, std::string_view what);
+  // The kernel `name` of kernels/<file>, built for this device on first use.
+  cl_kernel kernel(std::string_view file, std::string_view name);
+
+  template <class... Args>
+  void launch(cl_kernel k, std::string_view name, size_t groups, const Args&... args) {
+    cl_uint i = 0;
+    (set_arg(k, name, i++, args), ...);
+    enqueue(k, name, groups);
+  }
+
+  // Blocking read; the in-order queue makes it wait for every launch before it.
+  void read(const Mem& m, void* dst, size_t bytes, std::string_view what);
+  // Waits for the queue, checks that every launch completed, and records their device time for
+  // last_device_ms(). Called before anything is read back into the caller's outputs.
+  void finish();
+
+private:
+  static void set_arg(cl_kernel k, std::string_view name, cl_uint i, const Mem& m);
+  template <class T>
+  requires std::is_arithmetic_v<T>
+  static void set_arg(cl_kernel k, std::string_view name, cl_uint i, T v) {
+    check(clSetKernelArg(k, i, sizeof v, &v),
+          std::string("clSetKernelArg of ") + std::string(name));
+  }
+  void enqueue(cl_kernel k, std::string_view name, size_t groups);
+
+  Device& d_;
+  std::unique_lock<std::mutex> lock_;
+  std::string op_;
+  std::string options_;
+  size_t wg_ = 0;
+  std::vector<Event> events_;
+  std::deque<Mem> scratch_; // deque: references stay valid as it grows
+  bool pending_ = false;    // commands enqueued and not yet waited for
+};
+
+} // namespace tessera::detail::opencl

@@ -1,2 +1,110 @@
-# The vulkan backend. Until its runtime lands, the stub keeps the library linking.
-target_sources(tessera PRIVATE host/src/vulkan/stub.cpp)
+# The vulkan backend: the runtime in host/src/vulkan/ and GLSL compute shaders from kernels/,
+# compiled to SPIR-V at build time and embedded in the library (nobody edits generated files).
+# Without the Vulkan headers/loader or glslangValidator the stub keeps the library linking and
+# the registry sees built() == false.
+find_package(Vulkan)
+find_program(TESSERA_GLSLANG glslangValidator)
+
+if(NOT Vulkan_FOUND OR NOT TESSERA_GLSLANG)
+  message(STATUS "Tessera: vulkan backend not built "
+                 "(it needs the Vulkan headers and loader, and glslangValidator)")
+  target_sources(tessera PRIVATE host/src/vulkan/stub.cpp)
+  return()
+endif()
+
+# Feature probes (ggml's feature-tests): what this glslangValidator accepts decides which
+# variants exist. A variant the compiler cannot build is simply not in the table.
+function(tessera_glsl_probe var name source)
+  set(dir ${CMAKE_BINARY_DIR}/vulkan-probes)
+  file(WRITE ${dir}/${name}.comp "${source}")
+  execute_process(
+    COMMAND ${TESSERA_GLSLANG} -V --target-env vulkan1.1 ${dir}/${name}.comp -o ${dir}/${name}.spv
+    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+  if(rc EQUAL 0)
+    set(${var} 1 PARENT_SCOPE)
+  else()
+    set(${var} 0 PARENT_SCOPE)
+  endif()
+endfunction()
+
+tessera_glsl_probe(TESSERA_GLSL_NV_COOPMAT nv_coopmat [=[
+#version 450
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+layout(local_size_x = 32) in;
+layout(std430, binding = 0) buffer B { float16_t d[]; };
+void main() {
+  fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> m = fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>(0.0);
+  coopMatStoreNV(m, d, 0, 16, false);
+}
+]=])
+message(STATUS "Tessera: vulkan backend built; "
+               "GL_NV_cooperative_matrix in glslang: ${TESSERA_GLSL_NV_COOPMAT}")
+
+# Shaders: NAME|SOURCE|DEFINES (;-free, comma separated). NAME.spv is what the runtime loads.
+# Shaders doing fp32 arithmetic also come as NAME.rte: RoundingModeRTE declared and the hardware
+# add/multiply used on the normal range (kernels/common/fp32_rn.glsl), for devices that have it.
+set(TESSERA_VK_SHADERS
+  "quant/convert|quant/convert.comp|"
+  "quant/absmax|quant/absmax.comp|"
+  "quant/nvfp4_quantize|quant/nvfp4_quantize.comp|"
+  "quant/nvfp4_quantize.rte|quant/nvfp4_quantize.comp|FP32_RN_HW_RTE"
+  "quant/nvfp4_dequantize|quant/nvfp4_dequantize.comp|"
+  "quant/nvfp4_dequantize.rte|quant/nvfp4_dequantize.comp|FP32_RN_HW_RTE"
+  "quant/fp8_quantize.group|quant/fp8_quantize.comp|FP8_PASS_GROUP"
+  "quant/fp8_quantize.token|quant/fp8_quantize.comp|FP8_PASS_TOKEN"
+  "quant/fp8_quantize.apply|quant/fp8_quantize.comp|"
+  "quant/fp8_dequantize|quant/fp8_dequantize.comp|"
+  "quant/fp8_dequantize.rte|quant/fp8_dequantize.comp|FP32_RN_HW_RTE"
+  "quant/fp32_rn_test|quant/fp32_rn_test.comp|"
+  "quant/fp32_rn_test.rte|quant/fp32_rn_test.comp|FP32_RN_HW_RTE"
+  "quant/fp32_rn_test.inexact_div|quant/fp32_rn_test.comp|FP32_RN_DIV_ESTIMATE_ERROR=12")
+
+# Any change to a shared include rebuilds every shader: there are few, and it is always right.
+file(GLOB TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/common/*.glsl)
+set(spirv_dir ${CMAKE_BINARY_DIR}/spirv)
+set(spirv_files)
+foreach(entry ${TESSERA_VK_SHADERS})
+  string(REPLACE "|" ";" parts "${entry}")
+  list(GET parts 0 name)
+  list(GET parts 1 src)
+  list(LENGTH parts nparts)
+  set(defines)
+  if(nparts GREATER 2)
+    list(GET parts 2 defs)
+    string(REPLACE "," ";" defs "${defs}")
+    foreach(d ${defs})
+      list(APPEND defines -D${d})
+    endforeach()
+  endif()
+  if(TESSERA_GLSL_NV_COOPMAT)
+    list(APPEND defines -DTESSERA_GLSL_NV_COOPMAT=1)
+  endif()
+  set(out ${spirv_dir}/${name}.spv)
+  get_filename_component(out_dir ${out} DIRECTORY)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND ${TESSERA_GLSLANG} -V --quiet --target-env vulkan1.1
+            -I${PROJECT_SOURCE_DIR}/kernels ${defines}
+            -o ${out} ${PROJECT_SOURCE_DIR}/kernels/${src}
+    DEPENDS ${PROJECT_SOURCE_DIR}/kernels/${src} ${TESSERA_GLSL_INCLUDES}
+    COMMENT "GLSL -> SPIR-V ${name}"
+    VERBATIM)
+  list(APPEND spirv_files ${name}.spv)
+endforeach()
+tessera_embed(tessera vulkan_spirv ${spirv_dir} ${spirv_files})
+
+target_sources(tessera PRIVATE
+  host/src/vulkan/common.cpp
+  host/src/vulkan/instance.cpp
+  host/src/vulkan/probe.cpp
+  host/src/vulkan/device.cpp
+  host/src/vulkan/memory.cpp
+  host/src/vulkan/pipelines.cpp
+  host/src/vulkan/batch.cpp
+  host/src/vulkan/ops.cpp)
+target_link_libraries(tessera PRIVATE Vulkan::Vulkan)
+if(TESSERA_GLSL_NV_COOPMAT)
+  target_compile_definitions(tessera PRIVATE TESSERA_GLSL_NV_COOPMAT=1)
+endif()

@@ -132,7 +132,8 @@ void quantize_fp8(const float* x, int64_t rows, int64_t cols, Fp8Grouping g, uin
   }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c)
-      q[r * cols + c] = f32_to_e4m3(x[r * cols + c] / scales[fp8_scale_index(g, r, c, cols)]);
+      // canonicalize: 0/0 (a scale that underflowed to 0) must give the same code everywhere.
+      q[r * cols + c] = f32_to_e4m3(canonicalize_nan(x[r * cols + c] / scales[fp8_scale_index(g, r, c, cols)]));
 }
 
 void dequantize_fp8(const uint8_t* q, const float* scales, int64_t rows, int64_t cols,

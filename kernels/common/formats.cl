@@ -151,3 +151,7 @@ float tsr_canonicalize_nan(float x) {
 }
 
 #endif // TESSERA_COMMON_FORMATS_CL
+
+// The quotient 0/0 (a scale that underflowed to 0) is NaN with a sign that differs between
+// hardware; every NaN entering an encoder from arithmetic is made the canonical positive one.
+float tsr_canonical_nan(float v) { return isnan(v) ? as_float(0x7FC00000u) : v; }

@@ -28,7 +28,7 @@ __kernel void fp8_quantize_tensor(__global const float* x, ulong n, __global con
                                   __global uchar* q) {
   float s = scales[0];
   for (ulong i = get_global_id(0); i < n; i += get_global_size(0))
-    q[i] = tsr_f32_to_e4m3(x[i] / s);
+    q[i] = tsr_f32_to_e4m3(tsr_canonical_nan(x[i] / s));
 }
 
 __kernel __attribute__((reqd_work_group_size(WG_SIZE, 1, 1))) void
@@ -54,7 +54,7 @@ fp8_quantize_groups(__global const float* x, ulong rows, ulong cols, ulong group
     if (lid == 0u) scales[g] = s;
     for (uint k = lid; k < h * w; k += WG_SIZE) {
       ulong i = (r0 + k / w) * cols + c0 + k % w;
-      q[i] = tsr_f32_to_e4m3(x[i] / s);
+      q[i] = tsr_f32_to_e4m3(tsr_canonical_nan(x[i] / s));
     }
   }
 }

@@ -1,6 +1,7 @@
 // The vulkan backend when it is not built (its SDK was not found at configure time): no devices,
 // and run() is never reached because the registry sees built() == false.
 #include "host/src/backends.h"
+#include "host/src/vulkan/testing.h"
 
 namespace tessera::detail::vulkan {
 
@@ -21,5 +22,9 @@ void run(int, std::string_view, const QuantizeNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const DequantizeNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const QuantizeFp8Args&) { not_built(); }
 void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
+bool has_rounding_mode_rte(int) { return false; }
+void run_fp32_rn_test(int, Fp32Build, Fp32Op, const uint32_t*, const uint32_t*, uint32_t*, size_t) {
+  not_built();
+}
 
 } // namespace tessera::detail::vulkan

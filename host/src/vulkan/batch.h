@@ -1,0 +1,35 @@
+// One run's commands: buffer fills and dispatches in order, each separated by a full memory
+// barrier (the passes of an operation depend on each other), with timestamps around them.
+#pragma once
+
+#include <initializer_list>
+
+#include "memory.h"
+#include "pipelines.h"
+
+namespace tessera::detail::vulkan {
+
+class Batch {
+public:
+  // Starts recording into the device's command buffer; the caller holds d.mutex until submit()
+  // has returned and the outputs are read.
+  explicit Batch(Device& d);
+
+  // Fills `bytes` of `b` from `offset` with the 32-bit `value`.
+  void fill(const Buffer& b, VkDeviceSize offset, VkDeviceSize bytes, uint32_t value);
+  // `buffers` go to bindings 0..n-1; `push` is k.push_bytes of push constants.
+  void dispatch(const Kernel& k, std::initializer_list<const Buffer*> buffers, const void* push,
+                uint32_t groups);
+  // Submits, waits, and records the device time of the batch for last_device_ms().
+  void submit();
+
+private:
+  void barrier(VkPipelineStageFlags dst_stage, VkAccessFlags dst_access);
+  Device& d_;
+};
+
+// Workgroups for `items` work items at `workgroup` a group, capped by the device's limit (every
+// kernel loops when it gets fewer groups than items need).
+uint32_t group_count(const Device& d, uint64_t items, uint32_t workgroup);
+
+} // namespace tessera::detail::vulkan

@@ -1,0 +1,261 @@
+// The run() launchers of backends.h: validate what only this backend limits, upload, record the
+// passes of the operation, submit, and copy results out only after everything succeeded, so a
+// failure (a refused input or a Vulkan error) leaves the caller's outputs untouched.
+#include <fmt/format.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "batch.h"
+#include "host/src/validate.h"
+#include "reference/quantize.h"
+#include "testing.h"
+
+namespace tessera::detail::vulkan {
+
+namespace {
+
+constexpr uint32_t kNoIndex = 0xFFFFFFFFu; // "no non-finite element" in stats[1]
+
+void expect_variant(std::string_view op, std::string_view variant, std::string_view known) {
+  if (variant != known)
+    backend_failure(fmt::format("{} has no variant '{}' (known: {})", op, variant, known));
+}
+
+// The kernels index with 32-bit integers; larger tensors are refused (and run elsewhere).
+uint32_t element_count(std::string_view op, int64_t rows, int64_t cols) {
+  if (rows < 0 || cols < 0 || (cols > 0 && rows > std::numeric_limits<int32_t>::max() / cols))
+    backend_failure(
+        fmt::format("{}: {} x {} elements; the kernels take at most 2^31 - 1", op, rows, cols));
+  return static_cast<uint32_t>(rows * cols);
+}
+
+// The device found a non-finite element at flat index i: the same error, word for word, as the
+// host's detail::check_finite gives for it (validate.cpp).
+[[noreturn]] void refuse_non_finite(std::string_view op, const float* x, int64_t rows, int64_t cols,
+                                    uint32_t i) {
+  float v = x[i];
+  if (std::isfinite(v))
+    backend_failure(
+        fmt::format("{}: the device reported element {} as non-finite, but it is {}", op, i, v));
+  fail(ErrorCode::NonFinite, "{}: {}{} is {} (flat index {}); the quantizers refuse NaN and inf",
+       op, "x", index_str(Shape{rows, cols}, i), std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"),
+       i);
+}
+
+uint32_t bits(float f) { return std::bit_cast<uint32_t>(f); }
+
+uint32_t format_code(Format f) {
+  switch (f) {
+  case Format::E4M3: return 0;
+  case Format::E5M2: return 1;
+  case Format::E2M1: return 2;
+  case Format::BF16: return 3;
+  case Format::F16: return 4;
+  }
+  backend_failure("convert: unknown format");
+}
+
+uint32_t grouping_code(ref::Fp8Grouping g) {
+  switch (g) {
+  case ref::Fp8Grouping::Tensor: return 0;
+  case ref::Fp8Grouping::Token128: return 1;
+  case ref::Fp8Grouping::Block128: return 2;
+  }
+  backend_failure("fp8: unknown grouping");
+}
+
+struct Fp8Push { // push constants of the fp8 kernels
+  uint32_t rows, cols, grouping;
+};
+
+} // namespace
+
+void run(int device_index, std::string_view variant, const ConvertArgs& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  expect_variant("convert", variant, "elementwise");
+  Device& d = device(device_index);
+  uint32_t n = element_count("convert", 1, a.n);
+  if (n == 0) return;
+  bool halves = a.to == Format::BF16 || a.to == Format::F16;
+  size_t out_bytes = size_t{n} * (halves ? 2 : 1);
+  struct {
+    uint32_t n, format;
+  } push{n, format_code(a.to)};
+
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, 256);
+  const Kernel& k = kernel(d, "quant/convert.spv", 2, sizeof push, wg);
+  Buffer x(d, size_t{n} * 4), y(d, out_bytes);
+  std::memcpy(x.data(), a.x, size_t{n} * 4);
+  Batch b(d);
+  b.dispatch(k, {&x, &y}, &push, group_count(d, halves ? (n + 1) / 2 : (n + 3) / 4, wg));
+  b.submit();
+  std::memcpy(a.y, y.data(), out_bytes);
+}
+
+void run(int device_index, std::string_view variant, const QuantizeNvfp4Args& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  constexpr std::string_view op = "quantize_nvfp4";
+  expect_variant(op, variant, "block16");
+  Device& d = device(device_index);
+  uint32_t n = element_count(op, a.rows, a.cols);
+  if (a.cols % 16 != 0)
+    backend_failure(fmt::format("{}: {} columns is not a multiple of 16", op, a.cols));
+  if (n == 0) { // nothing to launch; amax of nothing is 0, so scale_2 is 1.0 as in the reference
+    *a.scale_2 = a.static_scale_2 ? *a.static_scale_2 : 1.0f;
+    return;
+  }
+  uint32_t nblocks = n / 16;
+  struct {
+    uint32_t nblocks, flags, static_scale_2;
+  } push{nblocks, (a.four_over_six ? 1u : 0u) | (a.static_scale_2 ? 2u : 0u),
+         a.static_scale_2 ? bits(*a.static_scale_2) : 0u};
+
+  std::lock_guard lock(d.mutex);
+  uint32_t wg_reduce = workgroup_size(d, 256), wg_block = workgroup_size(d, 64);
+  const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
+  const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
+  Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, size_t{nblocks} * 8), scale(d, nblocks);
+  std::memcpy(x.data(), a.x, size_t{n} * 4);
+  Batch b(d);
+  b.fill(stats, 0, 4, 0);
+  b.fill(stats, 4, 4, kNoIndex);
+  b.fill(scale, 0, scale.size(), 0);
+  // Each reducing invocation takes about 8 elements: fewer atomics, and lavapipe runs few threads.
+  b.dispatch(reduce, {&x, &stats}, &n, group_count(d, (n + 7) / 8, wg_reduce));
+  b.dispatch(block, {&x, &stats, &q, &scale}, &push, group_count(d, nblocks, wg_block));
+  b.submit();
+
+  const uint32_t* st = stats.as<const uint32_t>();
+  if (st[1] != kNoIndex) refuse_non_finite(op, a.x, a.rows, a.cols, st[1]);
+  std::memcpy(a.q, q.data(), size_t{nblocks} * 8);
+  std::memcpy(a.scale, scale.data(), nblocks);
+  *a.scale_2 = std::bit_cast<float>(st[2]);
+}
+
+void run(int device_index, std::string_view variant, const DequantizeNvfp4Args& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  constexpr std::string_view op = "dequantize_nvfp4";
+  expect_variant(op, variant, "elementwise");
+  Device& d = device(device_index);
+  uint32_t n = element_count(op, a.rows, a.cols);
+  if (a.cols % 16 != 0)
+    backend_failure(fmt::format("{}: {} columns is not a multiple of 16", op, a.cols));
+  if (n == 0) return;
+  struct {
+    uint32_t nwords, scale_2;
+  } push{n / 8, bits(a.scale_2)};
+
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, 256);
+  const Kernel& k = kernel(d, fp32_shader(d, "quant/nvfp4_dequantize"), 3, sizeof push, wg);
+  Buffer q(d, n / 2), scale(d, n / 16), y(d, size_t{n} * 4);
+  std::memcpy(q.data(), a.q, n / 2);
+  std::memcpy(scale.data(), a.scale, n / 16);
+  Batch b(d);
+  b.dispatch(k, {&q, &scale, &y}, &push, group_count(d, n / 8, wg));
+  b.submit();
+  std::memcpy(a.y, y.data(), size_t{n} * 4);
+}
+
+void run(int device_index, std::string_view variant, const QuantizeFp8Args& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  constexpr std::string_view op = "quantize_fp8";
+  expect_variant(op, variant, "group_amax");
+  Device& d = device(device_index);
+  uint32_t n = element_count(op, a.rows, a.cols);
+  size_t ns = static_cast<size_t>(ref::fp8_scale_count(a.grouping, a.rows, a.cols));
+  if (n == 0) { // as the reference: an empty tensor's amax is 0, so a per-tensor scale is 1.0
+    if (a.grouping == ref::Fp8Grouping::Tensor) a.scales[0] = 1.0f;
+    return;
+  }
+  Fp8Push push{static_cast<uint32_t>(a.rows), static_cast<uint32_t>(a.cols),
+               grouping_code(a.grouping)};
+  bool tensor = a.grouping == ref::Fp8Grouping::Tensor;
+
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, 256);
+  bool token = a.grouping == ref::Fp8Grouping::Token128;
+  const Kernel& reduce = kernel(d,
+                                tensor  ? "quant/absmax.spv"
+                                : token ? "quant/fp8_quantize.token.spv"
+                                        : "quant/fp8_quantize.group.spv",
+                                tensor ? 2 : 4, tensor ? sizeof(uint32_t) : sizeof push, wg);
+  const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
+  Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, n), scales(d, ns * 4);
+  std::memcpy(x.data(), a.x, size_t{n} * 4);
+  Batch b(d);
+  b.fill(stats, 0, 4, 0);
+  b.fill(stats, 4, 4, kNoIndex);
+  if (tensor)
+    b.dispatch(reduce, {&x, &stats}, &n, group_count(d, (n + 7) / 8, wg));
+  else if (token) // an invocation per row group
+    b.dispatch(reduce, {&x, &stats, &q, &scales}, &push, group_count(d, ns, wg));
+  else // a workgroup per tile
+    b.dispatch(reduce, {&x, &stats, &q, &scales}, &push, group_count(d, uint64_t{ns} * wg, wg));
+  b.dispatch(apply, {&x, &stats, &q, &scales}, &push, group_count(d, (n + 3) / 4, wg));
+  b.submit();
+
+  const uint32_t* st = stats.as<const uint32_t>();
+  if (st[1] != kNoIndex) refuse_non_finite(op, a.x, a.rows, a.cols, st[1]);
+  std::memcpy(a.q, q.data(), n);
+  std::memcpy(a.scales, scales.data(), ns * 4);
+}
+
+void run(int device_index, std::string_view variant, const DequantizeFp8Args& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  constexpr std::string_view op = "dequantize_fp8";
+  expect_variant(op, variant, "elementwise");
+  Device& d = device(device_index);
+  uint32_t n = element_count(op, a.rows, a.cols);
+  size_t ns = static_cast<size_t>(ref::fp8_scale_count(a.grouping, a.rows, a.cols));
+  if (n == 0) return;
+  Fp8Push push{static_cast<uint32_t>(a.rows), static_cast<uint32_t>(a.cols),
+               grouping_code(a.grouping)};
+
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, 256);
+  const Kernel& k = kernel(d, fp32_shader(d, "quant/fp8_dequantize"), 3, sizeof push, wg);
+  Buffer q(d, n), scales(d, ns * 4), y(d, size_t{n} * 4);
+  std::memcpy(q.data(), a.q, n);
+  std::memcpy(scales.data(), a.scales, ns * 4);
+  Batch b(d);
+  b.dispatch(k, {&q, &scales, &y}, &push, group_count(d, (n + 3) / 4, wg));
+  b.submit();
+  std::memcpy(a.y, y.data(), size_t{n} * 4);
+}
+
+bool has_rounding_mode_rte(int device_index) {
+  return device(device_index).features.rounding_mode_rte_fp32;
+}
+
+void run_fp32_rn_test(int device_index, Fp32Build build, Fp32Op op, const uint32_t* a,
+                      const uint32_t* b, uint32_t* r, size_t n) {
+  set_last_device_ms(0.0);
+  Device& d = device(device_index);
+  uint32_t count = element_count("fp32_rn_test", 1, static_cast<int64_t>(n));
+  if (build == Fp32Build::Rte && !d.features.rounding_mode_rte_fp32)
+    backend_failure("fp32_rn_test: the device cannot declare RoundingModeRTE for fp32");
+  if (count == 0) return;
+  struct {
+    uint32_t n, op;
+  } push{count, static_cast<uint32_t>(op)};
+  const char* spv = build == Fp32Build::Rte          ? "quant/fp32_rn_test.rte.spv"
+                    : build == Fp32Build::InexactDiv ? "quant/fp32_rn_test.inexact_div.spv"
+                                                     : "quant/fp32_rn_test.spv";
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, 256);
+  const Kernel& k = kernel(d, spv, 3, sizeof push, wg);
+  Buffer ba(d, n * 4), bb(d, n * 4), br(d, n * 4);
+  std::memcpy(ba.data(), a, n * 4);
+  std::memcpy(bb.data(), b, n * 4);
+  Batch batch(d);
+  batch.dispatch(k, {&ba, &bb, &br}, &push, group_count(d, (count + 3) / 4, wg));
+  batch.submit();
+  std::memcpy(r, br.data(), n * 4);
+}
+
+} // namespace tessera::detail::vulkan

@@ -1,0 +1,33 @@
+// Compute pipelines from the embedded SPIR-V, memoized per device by (shader, workgroup size),
+// and the device's VkPipelineCache, persisted on disk unless the overrides say
+// program_cache=off.
+#pragma once
+
+#include <string_view>
+
+#include "device.h"
+
+namespace tessera::detail::vulkan {
+
+// One shader specialized for one workgroup size: `bindings` storage buffers at set 0, bindings
+// 0..bindings-1, and `push_bytes` of push constants.
+struct Kernel {
+  OwnedSetLayout set_layout;
+  OwnedPipelineLayout layout;
+  OwnedPipeline pipeline;
+  uint32_t bindings = 0;
+  uint32_t push_bytes = 0;
+  uint32_t workgroup = 0;
+};
+
+// The kernel of embedded SPIR-V `spv` ("quant/convert.spv") with its workgroup size in
+// specialization constant 0. The caller holds d.mutex. Throws BackendFailure when the shader is
+// not embedded or the driver refuses it.
+const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
+                     uint32_t workgroup);
+
+// Creates d.pipeline_cache, seeded from disk when a compatible file is there (device.cpp calls
+// this once per device).
+void open_pipeline_cache(Device& d);
+
+} // namespace tessera::detail::vulkan

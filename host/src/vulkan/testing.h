@@ -1,0 +1,33 @@
+// Hooks for tests/test_vulkan_runtime.cpp, not part of any operation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tessera::detail::vulkan {
+
+// Div..Sub are the correctly rounded operations of kernels/common/fp32_rn.glsl; Hw* are the
+// device's own instructions, for reporting what it does (flushing, division error).
+enum class Fp32Op : uint32_t {
+  Div = 0,
+  Mul = 1,
+  Add = 2,
+  Sub = 3,
+  HwDiv = 4,
+  HwMul = 5,
+  HwAdd = 6
+};
+
+// Which build of kernels/quant/fp32_rn_test.comp: integers only (what devices without
+// RoundingModeRTE run), with RoundingModeRTE and the hardware on the normal range, or integers
+// only with div_rn's hardware estimate deliberately off by up to 12 ulps.
+enum class Fp32Build { Soft, Rte, InexactDiv };
+
+// Whether the device can run Fp32Build::Rte (and the quantizers' ".rte" builds).
+bool has_rounding_mode_rte(int device);
+
+// r[i] = a[i] OP b[i] (fp32 bit patterns) on device `device`.
+void run_fp32_rn_test(int device, Fp32Build build, Fp32Op op, const uint32_t* a, const uint32_t* b,
+                      uint32_t* r, size_t n);
+
+} // namespace tessera::detail::vulkan

@@ -9,7 +9,8 @@ if(OpenCL_FOUND)
     ${PROJECT_SOURCE_DIR}/host/src/opencl/runtime.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/source.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/program_cache.cpp
-    ${PROJECT_SOURCE_DIR}/host/src/opencl/ops.cpp)
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/ops.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm.cpp)
   target_link_libraries(tessera PRIVATE OpenCL::OpenCL)
   # The 1.2 API is the one every driver we target implements (PoCL, NVIDIA, AMD, Intel); it
   # also keeps clCreateCommandQueue free of deprecation warnings.

@@ -103,7 +103,8 @@ target_sources(tessera PRIVATE
   host/src/vulkan/memory.cpp
   host/src/vulkan/pipelines.cpp
   host/src/vulkan/batch.cpp
-  host/src/vulkan/ops.cpp)
+  host/src/vulkan/ops.cpp
+  host/src/vulkan/gemm.cpp)
 target_link_libraries(tessera PRIVATE Vulkan::Vulkan)
 if(TESSERA_GLSL_NV_COOPMAT)
   target_compile_definitions(tessera PRIVATE TESSERA_GLSL_NV_COOPMAT=1)

@@ -40,6 +40,8 @@ const std::vector<Variant>& variants() {
       {"dequantize_nvfp4", "vulkan", "elementwise", 10, kExact, fits_32bit_index, "one invocation per element"},
       {"quantize_fp8", "vulkan", "group_amax", 10, kExact, fits_32bit_index, "one workgroup per scale group"},
       {"dequantize_fp8", "vulkan", "elementwise", 10, kExact, fits_32bit_index, "one invocation per element"},
+      // OpenCL GEMMs (kernels/gemm/*.cl)
+      // Vulkan GEMMs (kernels/gemm/*.comp)
       // The CPU reference: the definition, exact by construction, always last.
       {"convert", "cpu", "reference", 0, kExact, always, "reference/formats.cpp"},
       {"quantize_nvfp4", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp"},

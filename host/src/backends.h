@@ -34,6 +34,9 @@ void run(int device, std::string_view variant, const QuantizeNvfp4Args& a);
 void run(int device, std::string_view variant, const DequantizeNvfp4Args& a);
 void run(int device, std::string_view variant, const QuantizeFp8Args& a);
 void run(int device, std::string_view variant, const DequantizeFp8Args& a);
+void run(int device, std::string_view variant, const GemmNvfp4Args& a);
+void run(int device, std::string_view variant, const GemmFp8Args& a);
+void run(int device, std::string_view variant, const GemmFp8BlockArgs& a);
 } // namespace opencl
 
 namespace vulkan {
@@ -46,6 +49,9 @@ void run(int device, std::string_view variant, const QuantizeNvfp4Args& a);
 void run(int device, std::string_view variant, const DequantizeNvfp4Args& a);
 void run(int device, std::string_view variant, const QuantizeFp8Args& a);
 void run(int device, std::string_view variant, const DequantizeFp8Args& a);
+void run(int device, std::string_view variant, const GemmNvfp4Args& a);
+void run(int device, std::string_view variant, const GemmFp8Args& a);
+void run(int device, std::string_view variant, const GemmFp8BlockArgs& a);
 } // namespace vulkan
 
 } // namespace tessera::detail

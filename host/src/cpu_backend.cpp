@@ -31,4 +31,14 @@ void run(const QuantizeFp8Args& a) { ref::quantize_fp8(a.x, a.rows, a.cols, a.gr
 
 void run(const DequantizeFp8Args& a) { ref::dequantize_fp8(a.q, a.scales, a.rows, a.cols, a.grouping, a.y); }
 
+void run(const GemmNvfp4Args& a) {
+  ref::gemm_nvfp4(a.a, a.a_scale, a.b, a.b_scale, a.M, a.N, a.K, a.alpha, a.bias, a.out, a.c);
+}
+
+void run(const GemmFp8Args& a) { ref::gemm_fp8(a.a, a.b, a.M, a.N, a.K, a.alpha, a.bias, a.out, a.c); }
+
+void run(const GemmFp8BlockArgs& a) {
+  ref::gemm_fp8_block(a.a, a.a_scale, a.b, a.b_scale, a.M, a.N, a.K, a.bias, a.out, a.c);
+}
+
 } // namespace tessera::detail::cpu

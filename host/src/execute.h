@@ -15,6 +15,9 @@ void run(const QuantizeNvfp4Args& a);
 void run(const DequantizeNvfp4Args& a);
 void run(const QuantizeFp8Args& a);
 void run(const DequantizeFp8Args& a);
+void run(const GemmNvfp4Args& a);
+void run(const GemmFp8Args& a);
+void run(const GemmFp8BlockArgs& a);
 } // namespace cpu
 
 template <class Args>

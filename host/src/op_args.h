@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "reference/gemm.h"
 #include "reference/quantize.h"
 #include "tessera/ops.h"
 
@@ -50,6 +51,42 @@ struct DequantizeFp8Args {
   int64_t rows, cols;
   ref::Fp8Grouping grouping;
   float* y;
+};
+
+// GEMMs, "TN": A [M, K] and B [N, K] K-contiguous, C [M, N] row-major (numerics.md section 4).
+// bias is null or [N]; c is written in `out` (fp32, bf16 or fp16). Validated: K % 16 == 0 and
+// K <= 65536 for NVFP4, matching shapes everywhere, alpha finite, block scales finite.
+struct GemmNvfp4Args {
+  const uint8_t* a;       // [M, K/2] packed E2M1
+  const uint8_t* a_scale; // [M, K/16] E4M3
+  const uint8_t* b;       // [N, K/2]
+  const uint8_t* b_scale; // [N, K/16]
+  int64_t M, N, K;
+  float alpha;
+  const float* bias;
+  ref::OutType out;
+  void* c;
+};
+
+struct GemmFp8Args { // per-tensor scales, folded into alpha
+  const uint8_t* a;    // [M, K] E4M3
+  const uint8_t* b;    // [N, K] E4M3
+  int64_t M, N, K;
+  float alpha;
+  const float* bias;
+  ref::OutType out;
+  void* c;
+};
+
+struct GemmFp8BlockArgs { // DeepSeek-V3 block scales
+  const uint8_t* a;       // [M, K] E4M3
+  const float* a_scale;   // [M, ceil(K/128)]
+  const uint8_t* b;       // [N, K] E4M3
+  const float* b_scale;   // [ceil(N/128), ceil(K/128)]
+  int64_t M, N, K;
+  const float* bias;
+  ref::OutType out;
+  void* c;
 };
 
 } // namespace tessera::detail

@@ -1,8 +1,9 @@
 // NVFP4 x NVFP4 and FP8 x FP8 GEMMs (numerics.md section 4).
+#include <algorithm>
 #include <array>
 #include <cmath>
 
-#include "dispatch/registry.h"
+#include "execute.h"
 #include "named.h"
 #include "reference/gemm.h"
 
@@ -14,6 +15,11 @@ constexpr int64_t kMaxNvfp4K = 65536;
 
 ref::OutType out_type(DType t) {
   return t == DType::F32 ? ref::OutType::F32 : t == DType::BF16 ? ref::OutType::BF16 : ref::OutType::F16;
+}
+
+// What the registry selects GEMM variants on: decode vs prefill by M, the scale form.
+dispatch::Problem problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled) {
+  return dispatch::Problem{op, {{"M", M}, {"N", N}, {"K", K}, {"block_scaled", block_scaled ? 1 : 0}, {"elements", std::max({M * K, N * K, M * N})}}};
 }
 
 void check_alpha(std::string_view op, float alpha) {
@@ -55,11 +61,10 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView
   detail::check_arg(op, "b_scale", b_scale, {DType::F8_E4M3}, {N, K / 16});
   check_alpha(op, alpha);
   check_epilogue(op, bias, c, M, N);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-  ref::gemm_nvfp4(a.as<const uint8_t>(), a_scale.as<const uint8_t>(), b.as<const uint8_t>(),
-                  b_scale.as<const uint8_t>(), M, N, K, alpha, bias ? bias->as<const float>() : nullptr,
-                  out_type(c.dtype), c.data);
+  detail::execute(problem(op, M, N, K, false), options, info,
+                  detail::GemmNvfp4Args{a.as<const uint8_t>(), a_scale.as<const uint8_t>(), b.as<const uint8_t>(),
+                                        b_scale.as<const uint8_t>(), M, N, K, alpha,
+                                        bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
 }
 
 void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
@@ -69,10 +74,9 @@ void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
   auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
   check_alpha(op, alpha);
   check_epilogue(op, bias, c, M, N);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-  ref::gemm_fp8(a.as<const uint8_t>(), b.as<const uint8_t>(), M, N, K, alpha,
-                bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data);
+  detail::execute(problem(op, M, N, K, false), options, info,
+                  detail::GemmFp8Args{a.as<const uint8_t>(), b.as<const uint8_t>(), M, N, K, alpha,
+                                      bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
 }
 
 void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
@@ -86,11 +90,10 @@ void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const Tensor
   detail::check_finite(op, "a_scale", a_scale.as<const float>(), a_scale.shape);
   detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
   check_epilogue(op, bias, c, M, N);
-  RunInfo sel = dispatch::select(op, options);
-  if (info) *info = sel;
-  ref::gemm_fp8_block(a.as<const uint8_t>(), a_scale.as<const float>(), b.as<const uint8_t>(),
-                      b_scale.as<const float>(), M, N, K, bias ? bias->as<const float>() : nullptr,
-                      out_type(c.dtype), c.data);
+  detail::execute(problem(op, M, N, K, true), options, info,
+                  detail::GemmFp8BlockArgs{a.as<const uint8_t>(), a_scale.as<const float>(), b.as<const uint8_t>(),
+                                           b_scale.as<const float>(), M, N, K,
+                                           bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
 }
 
 namespace detail {

@@ -22,6 +22,9 @@ void run(int, std::string_view, const QuantizeNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const DequantizeNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const QuantizeFp8Args&) { not_built(); }
 void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
+void run(int, std::string_view, const GemmNvfp4Args&) { not_built(); }
+void run(int, std::string_view, const GemmFp8Args&) { not_built(); }
+void run(int, std::string_view, const GemmFp8BlockArgs&) { not_built(); }
 
 ProgramCacheStats program_cache_stats() { return {}; }
 void forget_programs() {}

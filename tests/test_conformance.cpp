@@ -8,7 +8,9 @@
 // TESSERA_TEST_SIZE=large gives real shapes for a GPU; the default keeps PoCL and lavapipe quick.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -76,6 +78,7 @@ std::vector<float> adversarial(int64_t rows, int64_t cols, uint32_t seed) {
 struct Case {
   std::string name;
   std::function<void(const RunOptions&)> run_and_compare;
+  std::map<std::string, int64_t, std::less<>> dims = {}; // what the registry selects on; {} for elementwise ops
 };
 
 template <class F>
@@ -92,6 +95,76 @@ void expect_same_bytes(const RunOptions& device, F&& run) {
     while (first < a.size() && a[first] == b[first]) ++first;
     EXPECT_EQ(first, a.size()) << "output " << i << " differs from the reference first at byte " << first << " of " << a.size();
   }
+}
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed, bool allow_e4m3_nan) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) {
+    b = static_cast<uint8_t>(rng());
+    if (!allow_e4m3_nan && (b & 0x7F) == 0x7F) b ^= 0x01;
+  }
+  return v;
+}
+
+// GEMM cases: decode and prefill sizes, ragged M, N, K, every output type, bias, alpha.
+void add_gemm_cases(std::string_view op, std::vector<Case>& out) {
+  struct Shape3 {
+    int64_t M, N, K;
+  };
+  std::vector<Shape3> shapes = op == "gemm_nvfp4"
+                                   ? std::vector<Shape3>{{1, 1, 16}, {1, 37, 64}, {4, 130, 272}, {16, 64, 128}, {33, 65, 144}, {70, 129, 256}}
+                                   : std::vector<Shape3>{{1, 1, 1}, {1, 37, 129}, {5, 130, 300}, {16, 64, 128}, {33, 65, 257}};
+  if (large()) shapes.push_back({op == "gemm_nvfp4" ? 512 : 512, 1024, 2048});
+  std::vector<bool> forms = op == "gemm_nvfp4" ? std::vector<bool>{false} : std::vector<bool>{false, true};
+  int variant_no = 0;
+  for (Shape3 sh : shapes)
+    for (bool block : forms)
+      for (DType out_t : {DType::F32, DType::BF16, DType::F16}) {
+        bool with_bias = (variant_no++ % 2) == 0;
+        bool poison = out_t == DType::F16 && sh.M > 1; // a NaN scale byte / NaN operand in one case per shape
+        std::string name = fmt::format("M{}_N{}_K{}{}_{}{}{}", sh.M, sh.N, sh.K, block ? "_block" : "", dtype_name(out_t),
+                                       with_bias ? "_bias" : "", poison ? "_nan" : "");
+        auto [M, N, K] = sh;
+        out.push_back({name,
+                       [=](const RunOptions& o) {
+                         uint32_t seed = static_cast<uint32_t>(M * 1000003 + N * 1009 + K);
+                         std::vector<float> bias = test::random_floats(static_cast<size_t>(N), -2, 2, seed);
+                         std::optional<TensorView> bias_v;
+                         Tensor bias_t = test::f32_tensor({N}, bias);
+                         if (with_bias) bias_v = bias_t.view();
+                         if (op == "gemm_nvfp4") {
+                           Tensor a = test::make_tensor(DType::U8, {M, K / 2}, random_bytes(M * K / 2, seed + 1, true).data());
+                           Tensor b = test::make_tensor(DType::U8, {N, K / 2}, random_bytes(N * K / 2, seed + 2, true).data());
+                           auto sa_bytes = random_bytes(M * K / 16, seed + 3, false), sb_bytes = random_bytes(N * K / 16, seed + 4, false);
+                           for (auto& x : sa_bytes) x = static_cast<uint8_t>(0x20 + x % 0x40) | (x & 0x80); // moderate magnitudes
+                           for (auto& x : sb_bytes) x = static_cast<uint8_t>(0x20 + x % 0x40) | (x & 0x80);
+                           if (poison) sa_bytes[sa_bytes.size() / 2] = 0x7F;
+                           Tensor sa = test::make_tensor(DType::F8_E4M3, {M, K / 16}, sa_bytes.data());
+                           Tensor sb = test::make_tensor(DType::F8_E4M3, {N, K / 16}, sb_bytes.data());
+                           expect_same_bytes(o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
+                             outs.emplace_back(out_t, Shape{M, N});
+                             gemm_nvfp4(a.view(), sa.view(), b.view(), sb.view(), 0.0123f, bias_v, outs[0].view, ro);
+                           });
+                         } else {
+                           auto a_bytes = random_bytes(M * K, seed + 1, false), b_bytes = random_bytes(N * K, seed + 2, false);
+                           if (poison) a_bytes[a_bytes.size() / 2] = 0xFF;
+                           Tensor a = test::make_tensor(DType::F8_E4M3, {M, K}, a_bytes.data());
+                           Tensor b = test::make_tensor(DType::F8_E4M3, {N, K}, b_bytes.data());
+                           int64_t kb = (K + 127) / 128;
+                           Tensor sa = test::f32_tensor({M, kb}, test::random_floats(M * kb, 1e-3f, 2.0f, seed + 3));
+                           Tensor sb = test::f32_tensor({(N + 127) / 128, kb}, test::random_floats(((N + 127) / 128) * kb, 1e-3f, 2.0f, seed + 4));
+                           expect_same_bytes(o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
+                             outs.emplace_back(out_t, Shape{M, N});
+                             if (block)
+                               gemm_fp8_block(a.view(), sa.view(), b.view(), sb.view(), bias_v, outs[0].view, ro);
+                             else
+                               gemm_fp8(a.view(), b.view(), 0.0037f, bias_v, outs[0].view, ro);
+                           });
+                         }
+                       },
+                       {{"M", M}, {"N", N}, {"K", K}, {"block_scaled", block ? 1 : 0}, {"elements", std::max({M * K, N * K, M * N})}}});
+      }
 }
 
 std::vector<Case> cases_for(std::string_view op) {
@@ -150,6 +223,8 @@ std::vector<Case> cases_for(std::string_view op) {
                          dequantize_nvfp4(q.view(), s.view(), 0.0123f, outs[0].view, ro);
                        });
                      }});
+  } else if (op == "gemm_nvfp4" || op == "gemm_fp8") {
+    add_gemm_cases(op, out);
   } else if (op == "quantize_fp8" || op == "dequantize_fp8") {
     for (auto [rows, cols] : fp8_shapes)
       for (auto recipe : {Fp8Recipe::Tensor, Fp8Recipe::Token128, Fp8Recipe::Block128}) {
@@ -209,7 +284,8 @@ int main(int argc, char** argv) {
   std::string coverage = "conformance coverage (device, op, variant: cases, or why unsupported)\n";
   int registered = 0;
   for (const auto& d : dispatch::devices()) {
-    if (d.backend == "cpu") continue;
+    // The reference against itself checks the harness; TESSERA_CONFORMANCE_SELF=1 turns it on.
+    if (d.backend == "cpu" && !std::getenv("TESSERA_CONFORMANCE_SELF")) continue;
     for (const auto& v : dispatch::variants()) {
       if (v.backend != d.backend) continue;
       std::vector<Case> cases = cases_for(v.op);
@@ -219,7 +295,7 @@ int main(int argc, char** argv) {
         RunOptions o{d.backend, d.index, std::string(v.name)};
         // The registry's own verdict decides "unsupported", so the rule is written once.
         std::string why;
-        dispatch::Problem p{v.op, {{"rows", 129}, {"cols", 300}, {"elements", 20000}}};
+        dispatch::Problem p{v.op, c.dims.empty() ? decltype(c.dims){{"rows", 129}, {"cols", 300}, {"elements", 20000}} : c.dims};
         for (const auto& verdict : dispatch::explain(v.op, d, p, o))
           if (verdict.variant == &v && !verdict.accepted) why = verdict.reason;
         runnable += why.empty();

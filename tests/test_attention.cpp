@@ -16,6 +16,9 @@
 
 namespace {
 using namespace tessera;
+using test::copy_bytes;
+using test::equal_bytes;
+using test::same_bytes;
 using test::random_floats;
 
 // A variant no backend has: the registry refuses it before the operation looks at anything.
@@ -152,18 +155,6 @@ Out run_typed(const Problem& p, DType out = DType::F32) {
   return r;
 }
 
-// memcpy / memcmp that accept the null data pointer of an empty tensor.
-void copy_bytes(void* dst, const void* src, size_t n) {
-  if (n) std::memcpy(dst, src, n);
-}
-bool equal_bytes(const void* a, const void* b, size_t n) {
-  return n == 0 || std::memcmp(a, b, n) == 0;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         equal_bytes(a.data(), b.data(), a.nbytes());
-}
 
 void check_against_model(const Case& c) {
   SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " S=" << c.S << " Hq=" << c.Hq

@@ -16,6 +16,9 @@
 
 namespace {
 using namespace tessera;
+using test::copy_bytes;
+using test::equal_bytes;
+using test::same_bytes;
 using test::random_floats;
 
 // A tensor in the dtype under test and the values it holds, widened to double for the model.
@@ -172,18 +175,6 @@ Out run_named(const Problem& p) {
   return {r.at("o"), r.at("ht")};
 }
 
-// memcpy / memcmp that accept the null data pointer of an empty tensor.
-void copy_bytes(void* dst, const void* src, size_t n) {
-  if (n) std::memcpy(dst, src, n);
-}
-bool equal_bytes(const void* a, const void* b, size_t n) {
-  return n == 0 || std::memcmp(a, b, n) == 0;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         equal_bytes(a.data(), b.data(), a.nbytes());
-}
 
 void check_against_model(const Case& c) {
   SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H << " HV=" << c.HV

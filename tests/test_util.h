@@ -47,4 +47,14 @@ inline double rel_l2(const float* out, const float* ref, size_t n) {
   return rel_l2(out, r.data(), n);
 }
 
+// memcpy / memcmp that accept the null data pointer of an empty tensor.
+inline void copy_bytes(void* dst, const void* src, size_t n) {
+  if (n) std::memcpy(dst, src, n);
+}
+inline bool equal_bytes(const void* a, const void* b, size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
+
+inline bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && equal_bytes(a.data(), b.data(), a.nbytes());
+}
+
 } // namespace tessera::test

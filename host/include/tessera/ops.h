@@ -14,8 +14,9 @@
 
 namespace tessera {
 
-// Which implementation to use. Until the device runtime lands only the CPU reference exists;
-// anything else is refused with ErrorCode::Unsupported rather than silently run elsewhere.
+// Where to run. The registry picks the variant on that device (or the one `variant` forces);
+// when no variant of the device can run the call, the CPU reference does and RunInfo says why.
+// An unknown backend, an absent device or a forced variant that cannot run is an Error.
 struct RunOptions {
   std::string backend;         // "cpu", "opencl", "vulkan"; empty: TESSERA_OVERRIDE backend=, else cpu
   int device = 0;

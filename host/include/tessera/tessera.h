@@ -1,0 +1,208 @@
+/* Tessera's C API: the operations of tessera/ops.h for C and for other languages through their
+ * FFI. Plain C99: no C++ types, every enum value spelled out (they are ABI), one opaque handle.
+ *
+ * Conventions
+ * - Every function that can fail returns a tessera_status; TESSERA_OK is 0. Nothing throws or
+ *   aborts across this boundary. On failure tessera_last_error_message() says what was wrong
+ *   and where ("quantize_nvfp4: x has 20 columns, not a multiple of 16 (the NVFP4 block)").
+ * - A failed call writes nothing: no tensor data, no output parameter.
+ * - Tensors are described by tessera_tensor, a non-owning view of caller memory: the caller keeps
+ *   the memory alive for the duration of the call and owns it afterwards. Tessera keeps no
+ *   pointer to it after the call returns.
+ * - An optional tensor is a NULL pointer. An optional scalar is a pointer (NULL: absent) in a
+ *   parameter list, and a value with a has_ flag in an argument struct, so that a zeroed struct
+ *   means "absent". A required pointer that is NULL is refused with TESSERA_NULL_BUFFER.
+ * - Strings are copied into caller buffers (char*, size) truncated to fit and always
+ *   NUL-terminated, as snprintf does; a NULL buffer with size 0 skips that string.
+ * - Memory: today every backend reads and writes host memory (device kernels upload and
+ *   download within each call). Device-resident buffers are a later step.
+ * - Threads: a context may be used from several threads at once; tessera_last_error_message and
+ *   tessera_last_run are per thread.
+ */
+#ifndef TESSERA_TESSERA_H
+#define TESSERA_TESSERA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One per tessera::ErrorCode (tessera/error.h), plus the two the C boundary adds. */
+typedef enum tessera_status {
+  TESSERA_OK = 0,
+  TESSERA_INVALID_ARGUMENT = 1, /* a parameter or an option out of range, an unknown name */
+  TESSERA_SHAPE_MISMATCH = 2,   /* a tensor of the wrong rank or extent */
+  TESSERA_DTYPE_MISMATCH = 3,   /* a tensor of the wrong element type */
+  TESSERA_NON_FINITE = 4,       /* NaN or inf where the operation refuses them */
+  TESSERA_NULL_BUFFER = 5,      /* a NULL pointer where one is required, or a tensor without data */
+  TESSERA_SHORT_BUFFER = 6,     /* a tensor whose bytes are fewer than its shape needs */
+  TESSERA_MISSING_TENSOR = 7,
+  TESSERA_MALFORMED_FILE = 8,
+  TESSERA_IO = 9,
+  TESSERA_UNSUPPORTED = 10, /* a backend, device or variant that cannot run this */
+  TESSERA_OUT_OF_MEMORY = 11,
+  TESSERA_INTERNAL = 12, /* an unexpected failure inside the library: a bug, please report */
+  TESSERA_STATUS_MAX_ENUM = 0x7fffffff /* keeps every enum of this header 32 bits wide */
+} tessera_status;
+
+/* The same order as tessera::DType; sizes 4, 2, 2, 1, 4, 8, 1, 1 bytes. */
+typedef enum tessera_dtype {
+  TESSERA_F32 = 0,
+  TESSERA_F16 = 1,
+  TESSERA_BF16 = 2,
+  TESSERA_U8 = 3,
+  TESSERA_I32 = 4,
+  TESSERA_I64 = 5,
+  TESSERA_F8_E4M3 = 6,
+  TESSERA_F8_E5M2 = 7,
+  TESSERA_DTYPE_MAX_ENUM = 0x7fffffff
+} tessera_dtype;
+
+/* tessera_convert's target format. E2M1 is one code per byte (U8). */
+typedef enum tessera_format {
+  TESSERA_FORMAT_E4M3 = 0,
+  TESSERA_FORMAT_E5M2 = 1,
+  TESSERA_FORMAT_E2M1 = 2,
+  TESSERA_FORMAT_BF16 = 3,
+  TESSERA_FORMAT_F16 = 4,
+  TESSERA_FORMAT_MAX_ENUM = 0x7fffffff
+} tessera_format;
+
+typedef enum tessera_nvfp4_recipe {
+  TESSERA_NVFP4 = 0,
+  TESSERA_NVFP4_4OVER6 = 1,
+  TESSERA_NVFP4_RECIPE_MAX_ENUM = 0x7fffffff
+} tessera_nvfp4_recipe;
+
+typedef enum tessera_fp8_recipe {
+  TESSERA_FP8_TENSOR = 0,
+  TESSERA_FP8_TOKEN128 = 1,
+  TESSERA_FP8_BLOCK128 = 2,
+  TESSERA_FP8_RECIPE_MAX_ENUM = 0x7fffffff
+} tessera_fp8_recipe;
+
+#define TESSERA_MAX_DIMS 8
+
+/* A view of caller memory: row-major, innermost dimension last. `bytes` is the size of the
+ * buffer behind `data`, so a buffer shorter than the shape claims is refused instead of overrun.
+ * ndim is 0 (a scalar) to TESSERA_MAX_DIMS; shape entries past ndim are ignored. */
+typedef struct tessera_tensor {
+  tessera_dtype dtype;
+  int32_t ndim;
+  int64_t shape[TESSERA_MAX_DIMS];
+  void* data;
+  size_t bytes;
+} tessera_tensor;
+
+typedef struct tessera_context tessera_context;
+
+/* ---- library, errors, devices -------------------------------------------------------------- */
+const char* tessera_version(void);                 /* "0.1.0" */
+const char* tessera_status_name(tessera_status s); /* "TESSERA_SHAPE_MISMATCH" */
+/* The message of the last failed call on this thread ("" if none); valid until the next failed
+ * call on this thread. A successful call does not clear it, as with errno. */
+const char* tessera_last_error_message(void);
+
+/* The number of devices of `backend` ("cpu", "opencl", "vulkan"; NULL: the default backend,
+ * TESSERA_OVERRIDE's or cpu). 0 for a backend not built in; an unknown name is refused. */
+tessera_status tessera_device_count(const char* backend, int32_t* count);
+
+/* Opens device `device` of `backend` (NULL as above). TESSERA_UNSUPPORTED when it is not there. */
+tessera_status tessera_context_create(const char* backend, int32_t device, tessera_context** out);
+/* NULL is a no-op, as for free(). The context must not be in use by another thread. */
+void tessera_context_destroy(tessera_context* ctx);
+/* What the context runs on. Each output may be NULL (size 0) when not wanted. */
+tessera_status tessera_context_device(const tessera_context* ctx, char* backend,
+                                      size_t backend_size, int32_t* device, char* name,
+                                      size_t name_size);
+/* What the last operation this thread ran through `ctx` ran on, and why ("" before the first
+ * and after a failed one). backend is "cpu" when a device could not run the call and the CPU
+ * reference did. */
+tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_t backend_size,
+                                char* variant, size_t variant_size, char* reason,
+                                size_t reason_size);
+
+/* ---- operations: the shapes and rules of tessera/ops.h ------------------------------------- */
+/* x: F32 [...]; y: same shape, dtype of the format (E2M1: U8). */
+tessera_status tessera_convert(tessera_context* ctx, const tessera_tensor* x, tessera_format to,
+                               const tessera_tensor* y);
+
+/* x: F32/BF16/F16 [R, C], C % 16 == 0, finite. q: U8 [R, C/2]. scale: F8_E4M3 [R, C/16].
+ * static_scale_2: NULL to compute scale_2, else the checkpoint's input_scale. scale_2: out. */
+tessera_status tessera_quantize_nvfp4(tessera_context* ctx, const tessera_tensor* x,
+                                      tessera_nvfp4_recipe recipe, const float* static_scale_2,
+                                      const tessera_tensor* q, const tessera_tensor* scale,
+                                      float* scale_2);
+/* y: F32 [R, C]. */
+tessera_status tessera_dequantize_nvfp4(tessera_context* ctx, const tessera_tensor* q,
+                                        const tessera_tensor* scale, float scale_2,
+                                        const tessera_tensor* y);
+/* q: F8_E4M3 [R, C]. scales: F32 [] (tensor), [R, ceil(C/128)], [ceil(R/128), ceil(C/128)]. */
+tessera_status tessera_quantize_fp8(tessera_context* ctx, const tessera_tensor* x,
+                                    tessera_fp8_recipe recipe, const tessera_tensor* q,
+                                    const tessera_tensor* scales);
+tessera_status tessera_dequantize_fp8(tessera_context* ctx, const tessera_tensor* q,
+                                      const tessera_tensor* scales, tessera_fp8_recipe recipe,
+                                      const tessera_tensor* y);
+
+/* C[M, N] = alpha * A[M, K] B[N, K]^T (+ bias F32 [N], NULL when absent); c: F32/BF16/F16.
+ * NVFP4: alpha carries a_scale_2 * b_scale_2. FP8 per tensor: alpha carries both scales. */
+tessera_status tessera_gemm_nvfp4(tessera_context* ctx, const tessera_tensor* a,
+                                  const tessera_tensor* a_scale, const tessera_tensor* b,
+                                  const tessera_tensor* b_scale, float alpha,
+                                  const tessera_tensor* bias, const tessera_tensor* c);
+tessera_status tessera_gemm_fp8(tessera_context* ctx, const tessera_tensor* a,
+                                const tessera_tensor* b, float alpha, const tessera_tensor* bias,
+                                const tessera_tensor* c);
+tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor* a,
+                                      const tessera_tensor* a_scale, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, const tessera_tensor* bias,
+                                      const tessera_tensor* c);
+
+/* Gated DeltaNet (tessera::DeltaNetArgs). Start from tessera_deltanet_args_init. */
+typedef struct tessera_deltanet_args {
+  const tessera_tensor *q, *k, *v; /* required */
+  const tessera_tensor *g, *beta;  /* both, or the fused gating inputs below */
+  const tessera_tensor *a, *b, *A_log, *dt_bias;
+  const tessera_tensor* h0;         /* NULL: zero initial state */
+  const tessera_tensor* cu_seqlens; /* NULL: B independent sequences */
+  float scale;                      /* used when has_scale; default 1 / sqrt(Dk) */
+  int32_t has_scale;
+  int32_t l2norm; /* non-zero: use_qk_l2norm */
+} tessera_deltanet_args;
+/* Every tensor NULL, default scale, no l2norm. */
+tessera_status tessera_deltanet_args_init(tessera_deltanet_args* args);
+/* o: F32/BF16/F16 [B, T, HV, Dv]; ht: F32 [N, HV, Dk, Dv]. */
+tessera_status tessera_deltanet(tessera_context* ctx, const tessera_deltanet_args* args,
+                                const tessera_tensor* o, const tessera_tensor* ht);
+
+/* x [B, T, C], w F32 [C, W]; bias, state (F32 [B, C, W - 1]) may be NULL; state_out may alias
+ * state. */
+tessera_status tessera_conv1d(tessera_context* ctx, const tessera_tensor* x,
+                              const tessera_tensor* w, const tessera_tensor* bias,
+                              const tessera_tensor* state, const tessera_tensor* y,
+                              const tessera_tensor* state_out);
+
+/* Gated attention (tessera::AttentionArgs). Start from tessera_attention_args_init: its
+ * defaults (k_scale = v_scale = 1, causal) are not all zero. */
+typedef struct tessera_attention_args {
+  const tessera_tensor *q, *k, *v;                   /* required */
+  const tessera_tensor* gate;                        /* NULL: no output gate */
+  float k_scale, v_scale;                            /* for F8_E4M3 K / V */
+  const tessera_tensor *cu_seqlens_q, *cu_seqlens_k; /* both or neither */
+  int32_t causal;
+  float scale; /* used when has_scale; default 1 / sqrt(D) */
+  int32_t has_scale;
+} tessera_attention_args;
+tessera_status tessera_attention_args_init(tessera_attention_args* args);
+/* o: F32/BF16/F16 [B, T, Hq, D]; lse: F32 [B, T, Hq] or NULL. */
+tessera_status tessera_attention(tessera_context* ctx, const tessera_attention_args* args,
+                                 const tessera_tensor* o, const tessera_tensor* lse);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TESSERA_TESSERA_H */

@@ -1,0 +1,389 @@
+// The C API (tessera/tessera.h) over tessera::Context. Every entry point runs inside guard(),
+// which turns any exception into a status and a thread-local message, so nothing unwinds into C
+// or a foreign runtime. The C layer checks only what the C++ types cannot carry (NULL pointers,
+// ndim, enum values); everything else is the core's validation, with the core's messages.
+#include "tessera/tessera.h"
+
+#include <cstring>
+#include <initializer_list>
+#include <new>
+#include <string>
+#include <string_view>
+
+#include "tessera/context.h"
+#include "validate.h"
+
+#ifndef TESSERA_VERSION_STRING
+#error "TESSERA_VERSION_STRING is set by cmake/install.cmake"
+#endif
+
+struct tessera_context {
+  tessera::Context ctx;
+};
+
+namespace {
+
+using namespace tessera;
+using detail::fail;
+
+static_assert(TESSERA_F32 == static_cast<int>(DType::F32) &&
+                  TESSERA_F16 == static_cast<int>(DType::F16) &&
+                  TESSERA_BF16 == static_cast<int>(DType::BF16) &&
+                  TESSERA_U8 == static_cast<int>(DType::U8) &&
+                  TESSERA_I32 == static_cast<int>(DType::I32) &&
+                  TESSERA_I64 == static_cast<int>(DType::I64) &&
+                  TESSERA_F8_E4M3 == static_cast<int>(DType::F8_E4M3) &&
+                  TESSERA_F8_E5M2 == static_cast<int>(DType::F8_E5M2),
+              "tessera_dtype follows tessera::DType");
+static_assert(sizeof(tessera_dtype) == 4 && sizeof(tessera_status) == 4,
+              "enums are 32 bits (the ABI)");
+
+thread_local std::string t_message;
+thread_local const char* t_message_ptr = "";
+
+// Never throws: the message of an out-of-memory failure may itself not fit in memory.
+void set_message(std::initializer_list<std::string_view> parts) noexcept {
+  try {
+    t_message.clear();
+    for (std::string_view p : parts)
+      t_message += p;
+    t_message_ptr = t_message.c_str();
+  } catch (...) {
+    t_message_ptr = "out of memory (while recording an error message)";
+  }
+}
+
+tessera_status to_status(ErrorCode c) {
+  switch (c) {
+  case ErrorCode::InvalidArgument: return TESSERA_INVALID_ARGUMENT;
+  case ErrorCode::ShapeMismatch: return TESSERA_SHAPE_MISMATCH;
+  case ErrorCode::DTypeMismatch: return TESSERA_DTYPE_MISMATCH;
+  case ErrorCode::NonFinite: return TESSERA_NON_FINITE;
+  case ErrorCode::NullBuffer: return TESSERA_NULL_BUFFER;
+  case ErrorCode::ShortBuffer: return TESSERA_SHORT_BUFFER;
+  case ErrorCode::MissingTensor: return TESSERA_MISSING_TENSOR;
+  case ErrorCode::MalformedFile: return TESSERA_MALFORMED_FILE;
+  case ErrorCode::Io: return TESSERA_IO;
+  case ErrorCode::Unsupported: return TESSERA_UNSUPPORTED;
+  }
+  return TESSERA_INTERNAL;
+}
+
+// Runs fn(name) and returns its status. Core errors keep their own message (it names the
+// operation); anything else is prefixed with the C function's name.
+template <class F> tessera_status guard(const char* fn, F&& f) noexcept {
+  try {
+    f(fn);
+    return TESSERA_OK;
+  } catch (const Error& e) {
+    set_message({e.what()});
+    return to_status(e.code());
+  } catch (const std::bad_alloc&) {
+    set_message({fn, ": out of memory"});
+    return TESSERA_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    set_message({fn, ": internal error: ", e.what()});
+    return TESSERA_INTERNAL;
+  } catch (...) {
+    set_message({fn, ": internal error: unknown exception"});
+    return TESSERA_INTERNAL;
+  }
+}
+
+template <class T> T& deref(const char* fn, const char* name, T* p) {
+  if (!p) fail(ErrorCode::NullBuffer, "{}: {} is NULL", fn, name);
+  return *p;
+}
+
+const Context& context(const char* fn, const tessera_context* ctx) {
+  return deref(fn, "ctx", ctx).ctx;
+}
+
+TensorView to_view(const char* fn, const char* name, const tessera_tensor* t) {
+  const tessera_tensor& r = deref(fn, name, t);
+  if (r.ndim < 0 || r.ndim > TESSERA_MAX_DIMS)
+    fail(ErrorCode::ShapeMismatch, "{}: {} has ndim {}, outside 0..{}", fn, name, r.ndim,
+         TESSERA_MAX_DIMS);
+  int dtype = static_cast<int>(r.dtype);
+  if (dtype < TESSERA_F32 || dtype > TESSERA_F8_E5M2)
+    fail(ErrorCode::DTypeMismatch, "{}: {} has dtype {}, which is no tessera_dtype", fn, name,
+         dtype);
+  return TensorView{static_cast<DType>(dtype), Shape(r.shape, r.shape + r.ndim), r.data, r.bytes};
+}
+
+std::optional<TensorView> to_optional(const char* fn, const char* name, const tessera_tensor* t) {
+  if (!t) return std::nullopt;
+  return to_view(fn, name, t);
+}
+
+std::optional<float> optional_scalar(const float* p) {
+  return p ? std::optional<float>(*p) : std::nullopt;
+}
+
+Format to_format(const char* fn, tessera_format f) {
+  switch (f) {
+  case TESSERA_FORMAT_E4M3: return Format::E4M3;
+  case TESSERA_FORMAT_E5M2: return Format::E5M2;
+  case TESSERA_FORMAT_E2M1: return Format::E2M1;
+  case TESSERA_FORMAT_BF16: return Format::BF16;
+  case TESSERA_FORMAT_F16: return Format::F16;
+  default: break;
+  }
+  fail(ErrorCode::InvalidArgument, "{}: format {} is no tessera_format", fn, static_cast<int>(f));
+}
+
+Nvfp4Recipe to_recipe(const char* fn, tessera_nvfp4_recipe r) {
+  switch (r) {
+  case TESSERA_NVFP4: return Nvfp4Recipe::Nvfp4;
+  case TESSERA_NVFP4_4OVER6: return Nvfp4Recipe::FourOverSix;
+  default: break;
+  }
+  fail(ErrorCode::InvalidArgument, "{}: recipe {} is no tessera_nvfp4_recipe", fn,
+       static_cast<int>(r));
+}
+
+Fp8Recipe to_recipe(const char* fn, tessera_fp8_recipe r) {
+  switch (r) {
+  case TESSERA_FP8_TENSOR: return Fp8Recipe::Tensor;
+  case TESSERA_FP8_TOKEN128: return Fp8Recipe::Token128;
+  case TESSERA_FP8_BLOCK128: return Fp8Recipe::Block128;
+  default: break;
+  }
+  fail(ErrorCode::InvalidArgument, "{}: recipe {} is no tessera_fp8_recipe", fn,
+       static_cast<int>(r));
+}
+
+// A string output: NULL with size 0 skips it; checked before anything is written.
+void check_string_out(const char* fn, const char* name, const char* buf, size_t size) {
+  if (!buf && size > 0)
+    fail(ErrorCode::NullBuffer, "{}: {} is NULL but its size is {}", fn, name, size);
+}
+
+void copy_string(char* buf, size_t size, const std::string& s) {
+  if (!buf || size == 0) return;
+  size_t n = s.size() < size - 1 ? s.size() : size - 1;
+  std::memcpy(buf, s.data(), n);
+  buf[n] = '\0';
+}
+
+} // namespace
+
+extern "C" {
+
+const char* tessera_version(void) { return TESSERA_VERSION_STRING; }
+
+const char* tessera_status_name(tessera_status s) {
+  switch (s) {
+  case TESSERA_OK: return "TESSERA_OK";
+  case TESSERA_INVALID_ARGUMENT: return "TESSERA_INVALID_ARGUMENT";
+  case TESSERA_SHAPE_MISMATCH: return "TESSERA_SHAPE_MISMATCH";
+  case TESSERA_DTYPE_MISMATCH: return "TESSERA_DTYPE_MISMATCH";
+  case TESSERA_NON_FINITE: return "TESSERA_NON_FINITE";
+  case TESSERA_NULL_BUFFER: return "TESSERA_NULL_BUFFER";
+  case TESSERA_SHORT_BUFFER: return "TESSERA_SHORT_BUFFER";
+  case TESSERA_MISSING_TENSOR: return "TESSERA_MISSING_TENSOR";
+  case TESSERA_MALFORMED_FILE: return "TESSERA_MALFORMED_FILE";
+  case TESSERA_IO: return "TESSERA_IO";
+  case TESSERA_UNSUPPORTED: return "TESSERA_UNSUPPORTED";
+  case TESSERA_OUT_OF_MEMORY: return "TESSERA_OUT_OF_MEMORY";
+  case TESSERA_INTERNAL: return "TESSERA_INTERNAL";
+  default: return "TESSERA_UNKNOWN_STATUS";
+  }
+}
+
+const char* tessera_last_error_message(void) { return t_message_ptr; }
+
+tessera_status tessera_device_count(const char* backend, int32_t* count) {
+  return guard("tessera_device_count", [&](const char* fn) {
+    int32_t& out = deref(fn, "count", count);
+    out = Context::device_count(backend ? backend : "");
+  });
+}
+
+tessera_status tessera_context_create(const char* backend, int32_t device, tessera_context** out) {
+  return guard("tessera_context_create", [&](const char* fn) {
+    tessera_context*& result = deref(fn, "out", out);
+    result = new tessera_context{Context::open(backend ? backend : "", device)};
+  });
+}
+
+void tessera_context_destroy(tessera_context* ctx) { delete ctx; }
+
+tessera_status tessera_context_device(const tessera_context* ctx, char* backend,
+                                      size_t backend_size, int32_t* device, char* name,
+                                      size_t name_size) {
+  return guard("tessera_context_device", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    check_string_out(fn, "backend", backend, backend_size);
+    check_string_out(fn, "name", name, name_size);
+    copy_string(backend, backend_size, c.backend());
+    if (device) *device = c.device();
+    copy_string(name, name_size, c.device_name());
+  });
+}
+
+tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_t backend_size,
+                                char* variant, size_t variant_size, char* reason,
+                                size_t reason_size) {
+  return guard("tessera_last_run", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    check_string_out(fn, "backend", backend, backend_size);
+    check_string_out(fn, "variant", variant, variant_size);
+    check_string_out(fn, "reason", reason, reason_size);
+    RunInfo info = c.last_run();
+    copy_string(backend, backend_size, info.backend);
+    copy_string(variant, variant_size, info.variant);
+    copy_string(reason, reason_size, info.reason);
+  });
+}
+
+tessera_status tessera_convert(tessera_context* ctx, const tessera_tensor* x, tessera_format to,
+                               const tessera_tensor* y) {
+  return guard("tessera_convert", [&](const char* fn) {
+    context(fn, ctx).convert(to_view(fn, "x", x), to_format(fn, to), to_view(fn, "y", y));
+  });
+}
+
+tessera_status tessera_quantize_nvfp4(tessera_context* ctx, const tessera_tensor* x,
+                                      tessera_nvfp4_recipe recipe, const float* static_scale_2,
+                                      const tessera_tensor* q, const tessera_tensor* scale,
+                                      float* scale_2) {
+  return guard("tessera_quantize_nvfp4", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    float& out = deref(fn, "scale_2", scale_2); // checked before the call writes q and scale
+    out = c.quantize_nvfp4(to_view(fn, "x", x), to_recipe(fn, recipe),
+                           optional_scalar(static_scale_2), to_view(fn, "q", q),
+                           to_view(fn, "scale", scale));
+  });
+}
+
+tessera_status tessera_dequantize_nvfp4(tessera_context* ctx, const tessera_tensor* q,
+                                        const tessera_tensor* scale, float scale_2,
+                                        const tessera_tensor* y) {
+  return guard("tessera_dequantize_nvfp4", [&](const char* fn) {
+    context(fn, ctx).dequantize_nvfp4(to_view(fn, "q", q), to_view(fn, "scale", scale), scale_2,
+                                      to_view(fn, "y", y));
+  });
+}
+
+tessera_status tessera_quantize_fp8(tessera_context* ctx, const tessera_tensor* x,
+                                    tessera_fp8_recipe recipe, const tessera_tensor* q,
+                                    const tessera_tensor* scales) {
+  return guard("tessera_quantize_fp8", [&](const char* fn) {
+    context(fn, ctx).quantize_fp8(to_view(fn, "x", x), to_recipe(fn, recipe), to_view(fn, "q", q),
+                                  to_view(fn, "scales", scales));
+  });
+}
+
+tessera_status tessera_dequantize_fp8(tessera_context* ctx, const tessera_tensor* q,
+                                      const tessera_tensor* scales, tessera_fp8_recipe recipe,
+                                      const tessera_tensor* y) {
+  return guard("tessera_dequantize_fp8", [&](const char* fn) {
+    context(fn, ctx).dequantize_fp8(to_view(fn, "q", q), to_view(fn, "scales", scales),
+                                    to_recipe(fn, recipe), to_view(fn, "y", y));
+  });
+}
+
+tessera_status tessera_gemm_nvfp4(tessera_context* ctx, const tessera_tensor* a,
+                                  const tessera_tensor* a_scale, const tessera_tensor* b,
+                                  const tessera_tensor* b_scale, float alpha,
+                                  const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_nvfp4", [&](const char* fn) {
+    context(fn, ctx).gemm_nvfp4(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                                to_view(fn, "b", b), to_view(fn, "b_scale", b_scale), alpha,
+                                to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8(tessera_context* ctx, const tessera_tensor* a,
+                                const tessera_tensor* b, float alpha, const tessera_tensor* bias,
+                                const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8", [&](const char* fn) {
+    context(fn, ctx).gemm_fp8(to_view(fn, "a", a), to_view(fn, "b", b), alpha,
+                              to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor* a,
+                                      const tessera_tensor* a_scale, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, const tessera_tensor* bias,
+                                      const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_block", [&](const char* fn) {
+    context(fn, ctx).gemm_fp8_block(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                                    to_view(fn, "b", b), to_view(fn, "b_scale", b_scale),
+                                    to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_deltanet_args_init(tessera_deltanet_args* args) {
+  return guard("tessera_deltanet_args_init", [&](const char* fn) {
+    deref(fn, "args", args) = tessera_deltanet_args{}; // all NULL, no scale, no l2norm
+  });
+}
+
+tessera_status tessera_deltanet(tessera_context* ctx, const tessera_deltanet_args* args,
+                                const tessera_tensor* o, const tessera_tensor* ht) {
+  return guard("tessera_deltanet", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    const tessera_deltanet_args& a = deref(fn, "args", args);
+    DeltaNetArgs d;
+    d.q = to_view(fn, "args->q", a.q);
+    d.k = to_view(fn, "args->k", a.k);
+    d.v = to_view(fn, "args->v", a.v);
+    d.g = to_optional(fn, "args->g", a.g);
+    d.beta = to_optional(fn, "args->beta", a.beta);
+    d.a = to_optional(fn, "args->a", a.a);
+    d.b = to_optional(fn, "args->b", a.b);
+    d.A_log = to_optional(fn, "args->A_log", a.A_log);
+    d.dt_bias = to_optional(fn, "args->dt_bias", a.dt_bias);
+    d.h0 = to_optional(fn, "args->h0", a.h0);
+    d.cu_seqlens = to_optional(fn, "args->cu_seqlens", a.cu_seqlens);
+    if (a.has_scale) d.scale = a.scale;
+    d.l2norm = a.l2norm != 0;
+    c.deltanet(d, to_view(fn, "o", o), to_view(fn, "ht", ht));
+  });
+}
+
+tessera_status tessera_conv1d(tessera_context* ctx, const tessera_tensor* x,
+                              const tessera_tensor* w, const tessera_tensor* bias,
+                              const tessera_tensor* state, const tessera_tensor* y,
+                              const tessera_tensor* state_out) {
+  return guard("tessera_conv1d", [&](const char* fn) {
+    context(fn, ctx).conv1d(to_view(fn, "x", x), to_view(fn, "w", w), to_optional(fn, "bias", bias),
+                            to_optional(fn, "state", state), to_view(fn, "y", y),
+                            to_view(fn, "state_out", state_out));
+  });
+}
+
+tessera_status tessera_attention_args_init(tessera_attention_args* args) {
+  return guard("tessera_attention_args_init", [&](const char* fn) {
+    tessera_attention_args& a = deref(fn, "args", args);
+    a = tessera_attention_args{};
+    AttentionArgs defaults; // the C++ defaults are the single source of truth
+    a.k_scale = defaults.k_scale;
+    a.v_scale = defaults.v_scale;
+    a.causal = defaults.causal ? 1 : 0;
+  });
+}
+
+tessera_status tessera_attention(tessera_context* ctx, const tessera_attention_args* args,
+                                 const tessera_tensor* o, const tessera_tensor* lse) {
+  return guard("tessera_attention", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    const tessera_attention_args& a = deref(fn, "args", args);
+    AttentionArgs d;
+    d.q = to_view(fn, "args->q", a.q);
+    d.k = to_view(fn, "args->k", a.k);
+    d.v = to_view(fn, "args->v", a.v);
+    d.gate = to_optional(fn, "args->gate", a.gate);
+    d.k_scale = a.k_scale;
+    d.v_scale = a.v_scale;
+    d.cu_seqlens_q = to_optional(fn, "args->cu_seqlens_q", a.cu_seqlens_q);
+    d.cu_seqlens_k = to_optional(fn, "args->cu_seqlens_k", a.cu_seqlens_k);
+    d.causal = a.causal != 0;
+    if (a.has_scale) d.scale = a.scale;
+    c.attention(d, to_view(fn, "o", o), to_optional(fn, "lse", lse));
+  });
+}
+
+} // extern "C"

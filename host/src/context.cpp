@@ -1,0 +1,240 @@
+// tessera::Context: a device chosen once, and the operations of ops.h run there.
+#include "tessera/context.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+#include "dispatch/registry.h"
+#include "overrides.h"
+#include "validate.h"
+
+namespace tessera {
+
+namespace {
+constexpr size_t kAlignment = 256;
+
+uint64_t next_serial() {
+  static std::atomic<uint64_t> serial{0};
+  return ++serial;
+}
+} // namespace
+
+struct Context::State {
+  std::string backend;
+  int device = 0;
+  std::string device_name;
+  uint64_t serial = next_serial(); // never reused, unlike the State's address
+};
+
+namespace {
+// last_run() records, per thread, keyed by context serial. Thread-local so that concurrent
+// callers never contend on a lock; the weak_ptr lets a thread drop the records of contexts that
+// are gone, so a long-lived thread that opens many contexts does not accumulate them.
+struct LastRun {
+  std::weak_ptr<Context::State> owner;
+  RunInfo info;
+};
+thread_local std::unordered_map<uint64_t, LastRun> t_last_run;
+
+void record(const std::shared_ptr<Context::State>& s, RunInfo info) {
+  auto it = t_last_run.find(s->serial);
+  if (it == t_last_run.end()) {
+    std::erase_if(t_last_run, [](const auto& kv) { return kv.second.owner.expired(); });
+    it = t_last_run.emplace(s->serial, LastRun{s, {}}).first;
+  }
+  it->second.info = std::move(info);
+}
+} // namespace
+
+// ---- Buffer ---------------------------------------------------------------------------------
+
+Buffer::Buffer(Buffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    Buffer old(std::move(*this));
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+Buffer::~Buffer() {
+  if (data_) ::operator delete (data_, std::align_val_t{kAlignment});
+}
+
+// ---- Context --------------------------------------------------------------------------------
+
+namespace {
+// An empty name means what it means for a RunOptions: the override's backend, else cpu.
+std::string resolve_backend(std::string backend) {
+  if (backend.empty()) backend = detail::current_overrides().backend;
+  if (backend.empty()) backend = "cpu";
+  if (backend != "cpu" && backend != "opencl" && backend != "vulkan")
+    detail::fail(ErrorCode::InvalidArgument,
+                 "context: unknown backend '{}' (known: cpu, opencl, vulkan)", backend);
+  return backend;
+}
+} // namespace
+
+int Context::device_count(std::string backend) {
+  backend = resolve_backend(std::move(backend));
+  int count = 0;
+  for (const dispatch::DeviceRef& d : dispatch::devices())
+    count += d.backend == backend;
+  return count;
+}
+
+Context Context::open(std::string backend, int device) {
+  backend = resolve_backend(std::move(backend));
+  if (!dispatch::backend_built(backend))
+    detail::fail(ErrorCode::Unsupported, "context: backend '{}' is not available in this build",
+                 backend);
+  int count = 0;
+  for (const dispatch::DeviceRef& d : dispatch::devices()) {
+    if (d.backend != backend) continue;
+    ++count;
+    if (d.index == device) {
+      auto s = std::make_shared<State>();
+      s->backend = backend;
+      s->device = device;
+      s->device_name = d.facts.name;
+      return Context(std::move(s));
+    }
+  }
+  detail::fail(ErrorCode::Unsupported, "context: no {} device {} ({} found)", backend, device,
+               count);
+}
+
+Context::~Context() = default;
+
+const std::string& Context::backend() const { return s_->backend; }
+int Context::device() const { return s_->device; }
+const std::string& Context::device_name() const { return s_->device_name; }
+
+RunOptions Context::options(std::string variant) const {
+  return RunOptions{s_->backend, s_->device, std::move(variant)};
+}
+
+RunInfo Context::last_run() const {
+  auto it = t_last_run.find(s_->serial);
+  return it == t_last_run.end() ? RunInfo{} : it->second.info;
+}
+
+Buffer Context::alloc(size_t bytes) const {
+  // At least one alignment unit, so that even an empty buffer has an address a view can hold.
+  size_t rounded = bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded < bytes) throw std::bad_alloc(); // the rounding overflowed
+  void* p = ::operator new (rounded, std::align_val_t{kAlignment});
+  std::memset(p, 0, rounded);
+  return Buffer(p, bytes);
+}
+
+TensorView Context::view(Buffer& b, DType dtype, Shape shape) {
+  constexpr std::string_view op = "Context::view";
+  TensorView v{dtype, std::move(shape), b.data(), b.size()};
+  for (int64_t d : v.shape)
+    if (d < 0)
+      detail::fail(ErrorCode::ShapeMismatch, "{}: negative extent in shape {}", op,
+                   shape_str(v.shape));
+  size_t need = v.nbytes();
+  if (need > 0 && !b)
+    detail::fail(ErrorCode::NullBuffer, "{}: the buffer holds no memory (moved from?)", op);
+  if (need > b.size())
+    detail::fail(ErrorCode::ShortBuffer, "{}: a {} {} view needs {} bytes, the buffer holds {}", op,
+                 dtype_name(dtype), shape_str(v.shape), need, b.size());
+  return v;
+}
+
+template <class F> auto Context::run(F&& f) const {
+  // A failed call leaves an empty record: an old RunInfo would describe a call that is not the
+  // last.
+  record(s_, RunInfo{});
+  RunOptions o = options();
+  RunInfo info;
+  if constexpr (std::is_void_v<decltype(f(o, &info))>) {
+    f(o, &info);
+    record(s_, std::move(info));
+  } else {
+    auto result = f(o, &info);
+    record(s_, std::move(info));
+    return result;
+  }
+}
+
+void Context::convert(const TensorView& x, Format to, const TensorView& y) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::convert(x, to, y, o, i); });
+}
+
+float Context::quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe,
+                              std::optional<float> static_scale_2, const TensorView& q,
+                              const TensorView& scale) const {
+  return run([&](const RunOptions& o, RunInfo* i) {
+    return tessera::quantize_nvfp4(x, recipe, static_scale_2, q, scale, o, i);
+  });
+}
+
+void Context::dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
+                               const TensorView& y) const {
+  run([&](const RunOptions& o, RunInfo* i) {
+    tessera::dequantize_nvfp4(q, scale, scale_2, y, o, i);
+  });
+}
+
+void Context::quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
+                           const TensorView& scales) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::quantize_fp8(x, recipe, q, scales, o, i); });
+}
+
+void Context::dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
+                             const TensorView& y) const {
+  run([&](const RunOptions& o, RunInfo* i) {
+    tessera::dequantize_fp8(q, scales, recipe, y, o, i);
+  });
+}
+
+void Context::gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                         const TensorView& b_scale, float alpha,
+                         const std::optional<TensorView>& bias, const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) {
+    tessera::gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c, o, i);
+  });
+}
+
+void Context::gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
+                       const std::optional<TensorView>& bias, const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8(a, b, alpha, bias, c, o, i); });
+}
+
+void Context::gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                             const TensorView& b_scale, const std::optional<TensorView>& bias,
+                             const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) {
+    tessera::gemm_fp8_block(a, a_scale, b, b_scale, bias, c, o, i);
+  });
+}
+
+void Context::deltanet(const DeltaNetArgs& args, const TensorView& o_, const TensorView& ht) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::deltanet(args, o_, ht, o, i); });
+}
+
+void Context::conv1d(const TensorView& x, const TensorView& w,
+                     const std::optional<TensorView>& bias, const std::optional<TensorView>& state,
+                     const TensorView& y, const TensorView& state_out) const {
+  run([&](const RunOptions& o, RunInfo* i) {
+    tessera::conv1d(x, w, bias, state, y, state_out, o, i);
+  });
+}
+
+void Context::attention(const AttentionArgs& args, const TensorView& o_,
+                        const std::optional<TensorView>& lse) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::attention(args, o_, lse, o, i); });
+}
+
+} // namespace tessera

@@ -8,6 +8,7 @@
 
 #include "dispatch/registry.h"
 #include "tessera/error.h"
+#include "tessera/ops.h"
 #include "tessera/overrides.h"
 
 using namespace tessera;
@@ -254,4 +255,31 @@ TEST_F(DeviceTest, SelectNamesTheDeviceAndFallsBackToTheReference) {
   // The override's backend applies when the call names none.
   set_overrides(parse_overrides("backend=cpu"));
   EXPECT_EQ(dispatch::select("convert", Problem{"convert", {{"elements", 4}}}, RunOptions{}).device->backend, "cpu");
+}
+
+TEST_F(DeviceTest, AFailingVariantIsDisabledAndTheCallFallsBack) {
+  // fail= makes the variant's launch fail as a broken driver would; the call must still succeed
+  // (on the next variant, here the reference) and say why. Each test runs in its own process, so
+  // the disabled variant does not leak into other tests.
+  int devices = 0;
+  for (const DeviceRef& d : dispatch::devices()) {
+    if (d.backend == "cpu") continue;
+    ++devices;
+    set_overrides(parse_overrides("fail=" + d.backend + ":convert:elementwise"));
+    std::vector<float> x = {1.5f, -2.25f, 1e-3f, 448.0f};
+    std::vector<uint8_t> got(4), want(4);
+    TensorView xv{DType::F32, {4}, x.data(), 16};
+    RunInfo info;
+    convert(xv, Format::E4M3, TensorView{DType::F8_E4M3, {4}, got.data(), 4}, RunOptions{d.backend, d.index, ""}, &info);
+    convert(xv, Format::E4M3, TensorView{DType::F8_E4M3, {4}, want.data(), 4});
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(info.backend, "cpu") << info.reason;
+    EXPECT_NE(info.reason.find("failed on this device"), std::string::npos) << info.reason;
+    // A forced variant that fails is an error, not a silent fallback.
+    set_overrides(parse_overrides("fail=" + d.backend + ":convert:elementwise"));
+    expect_error(ErrorCode::Unsupported, "elementwise", [&] {
+      convert(xv, Format::E4M3, TensorView{DType::F8_E4M3, {4}, got.data(), 4}, RunOptions{d.backend, d.index, "elementwise"});
+    });
+  }
+  if (devices == 0) GTEST_SKIP() << "no OpenCL or Vulkan device here";
 }

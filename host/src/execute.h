@@ -5,6 +5,7 @@
 
 #include "backends.h"
 #include "dispatch/registry.h"
+#include "overrides.h"
 #include "validate.h"
 
 namespace tessera::detail {
@@ -22,10 +23,15 @@ void run(const GemmFp8BlockArgs& a);
 
 template <class Args>
 void execute(const dispatch::Problem& problem, const RunOptions& options, RunInfo* info, const Args& args) {
-  for (;;) {
+  // Each failure disables one variant, so this ends; the bound guards against a variant that
+  // keeps being chosen after it was disabled.
+  for (size_t attempt = 0; attempt <= dispatch::variants().size(); ++attempt) {
     dispatch::Choice c = dispatch::select(problem.op, problem, options);
     try {
       double device_ms = -1.0;
+      if (c.device->backend != "cpu" &&
+          current_overrides().fail.count(fmt::format("{}:{}:{}", c.device->backend, problem.op, c.variant->name)))
+        throw BackendFailure("failure injected by the override fail=");
       if (c.device->backend == "opencl") {
         opencl::run(c.device->index, c.variant->name, args);
         device_ms = opencl::last_device_ms();
@@ -47,6 +53,7 @@ void execute(const dispatch::Problem& problem, const RunOptions& options, RunInf
         fail(ErrorCode::Unsupported, "{}: variant '{}' failed on {}: {}", problem.op, c.variant->name, c.device->label(), f.what());
     }
   }
+  fail(ErrorCode::Unsupported, "{}: every variant failed", problem.op);
 }
 
 } // namespace tessera::detail

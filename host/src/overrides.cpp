@@ -1,5 +1,6 @@
 #include "overrides.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -40,6 +41,10 @@ Overrides parse_overrides(std::string_view text) {
     } else if (key == "disable") {
       if (value.empty()) detail::fail(ErrorCode::InvalidArgument, "override disable= names nothing");
       o.disabled.insert(std::string(value));
+    } else if (key == "fail") {
+      if (std::count(value.begin(), value.end(), ':') != 2)
+        detail::fail(ErrorCode::InvalidArgument, "override fail='{}' is not BACKEND:OP:NAME", value);
+      o.fail.insert(std::string(value));
     } else if (key == "program_cache") {
       if (value != "on" && value != "off")
         detail::fail(ErrorCode::InvalidArgument, "override program_cache='{}' is not on or off", value);
@@ -48,7 +53,7 @@ Overrides parse_overrides(std::string_view text) {
       o.cache_dir = value;
     } else {
       detail::fail(ErrorCode::InvalidArgument,
-                   "unknown override key '{}' (known: backend, variant, disable, program_cache, cache_dir)", key);
+                   "unknown override key '{}' (known: backend, variant, disable, fail, program_cache, cache_dir)", key);
     }
   }
   return o;

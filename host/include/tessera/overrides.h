@@ -5,6 +5,8 @@
 //   variant=quantize_nvfp4:block16   force a variant of an operation
 //   disable=opencl:convert:elementwise   never pick this variant (BACKEND:OP:NAME, or OP:NAME)
 //   disable=cap:nv_cooperative_matrix    never use this capability
+//   fail=opencl:convert:elementwise      make this variant fail as a broken driver would (to
+//                                        test an engine's fallback; BACKEND:OP:NAME)
 //   program_cache=off            do not read or write compiled kernel binaries on disk
 //   cache_dir=/path              where they go (default $XDG_CACHE_HOME/tessera or ~/.cache/tessera)
 #pragma once
@@ -20,6 +22,7 @@ struct Overrides {
   std::string backend;                         // empty: the call's own choice
   std::map<std::string, std::string> variants; // op -> variant name
   std::set<std::string> disabled;              // "backend:op:name", "op:name" or "cap:NAME"
+  std::set<std::string> fail;                  // "backend:op:name": launch fails with BackendFailure
   bool program_cache = true;
   std::string cache_dir;                       // empty: the default
 };

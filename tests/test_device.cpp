@@ -246,7 +246,7 @@ TEST_F(DeviceTest, SelectNamesTheDeviceAndFallsBackToTheReference) {
   for (const DeviceRef& d : dispatch::devices()) {
     if (d.backend == "cpu") continue;
     // An operation with no kernel on this backend falls back to the reference, saying why.
-    auto fb = dispatch::select("gemm_nvfp4", p, RunOptions{d.backend, d.index, ""});
+    auto fb = dispatch::select("deltanet", Problem{"deltanet", {}}, RunOptions{d.backend, d.index, ""});
     EXPECT_EQ(fb.device->backend, "cpu");
     EXPECT_NE(fb.reason.find("fell back to the CPU reference"), std::string::npos) << fb.reason;
     expect_error(ErrorCode::Unsupported, "no " + d.backend + " device 99",

@@ -59,7 +59,20 @@ set(TESSERA_VK_SHADERS
   "quant/fp8_dequantize.rte|quant/fp8_dequantize.comp|FP32_RN_HW_RTE"
   "quant/fp32_rn_test|quant/fp32_rn_test.comp|"
   "quant/fp32_rn_test.rte|quant/fp32_rn_test.comp|FP32_RN_HW_RTE"
-  "quant/fp32_rn_test.inexact_div|quant/fp32_rn_test.comp|FP32_RN_DIV_ESTIMATE_ERROR=12")
+  "quant/fp32_rn_test.inexact_div|quant/fp32_rn_test.comp|FP32_RN_DIV_ESTIMATE_ERROR=12"
+  # Exact GEMMs (kernels/gemm/*.comp): fp8 shaders built once per scale form.
+  "gemm/nvfp4_tiled|gemm/nvfp4_tiled.comp|"
+  "gemm/nvfp4_tiled.rte|gemm/nvfp4_tiled.comp|FP32_RN_HW_RTE"
+  "gemm/nvfp4_gemv_splitk|gemm/nvfp4_gemv_splitk.comp|"
+  "gemm/nvfp4_gemv_splitk.rte|gemm/nvfp4_gemv_splitk.comp|FP32_RN_HW_RTE"
+  "gemm/fp8_tiled.tensor|gemm/fp8_tiled.comp|"
+  "gemm/fp8_tiled.tensor.rte|gemm/fp8_tiled.comp|FP32_RN_HW_RTE"
+  "gemm/fp8_tiled.block|gemm/fp8_tiled.comp|FP8_BLOCK"
+  "gemm/fp8_tiled.block.rte|gemm/fp8_tiled.comp|FP8_BLOCK,FP32_RN_HW_RTE"
+  "gemm/fp8_gemv_splitk.tensor|gemm/fp8_gemv_splitk.comp|"
+  "gemm/fp8_gemv_splitk.tensor.rte|gemm/fp8_gemv_splitk.comp|FP32_RN_HW_RTE"
+  "gemm/fp8_gemv_splitk.block|gemm/fp8_gemv_splitk.comp|FP8_BLOCK"
+  "gemm/fp8_gemv_splitk.block.rte|gemm/fp8_gemv_splitk.comp|FP8_BLOCK,FP32_RN_HW_RTE")
 
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.
 file(GLOB TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/common/*.glsl)

@@ -23,7 +23,7 @@ test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 bench: build
-	$(BUILD_DIR)/bin/kbench --json $(BUILD_DIR)/bench/kbench.json --md $(BUILD_DIR)/bench/kbench.md $(BENCH_FLAGS)
+	$(BUILD_DIR)/bin/kbench --json $(BUILD_DIR)/bench/kbench.json --md $(BUILD_DIR)/bench/kbench.md --plots $(BUILD_DIR)/bench/plots $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

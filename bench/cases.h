@@ -1,6 +1,7 @@
 // What kbench measures: one descriptor per operation (axes, how to make inputs, counted flops,
 // the fewest bytes it must move) and the presets that name real model shapes. Adding an
-// operation to kbench is adding one BenchOp to cases.cpp; nothing else in bench/ knows op names.
+// operation to kbench is adding one BenchOp to cases.cpp (and, if it should be swept, a few
+// lines in presets.cpp); nothing else in bench/ knows op names.
 #pragma once
 
 #include <cstdint>
@@ -9,38 +10,22 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
+#include "bench/axes.h"
 #include "tessera/named_ops.h"
 
 namespace tessera::bench {
-
-// One point of a sweep: axis name -> value, in the order the operation declares its axes (the
-// order the table prints them in).
-class BenchShape {
-public:
-  void set(std::string_view axis, int64_t value);
-  int64_t operator[](std::string_view axis) const; // throws std::out_of_range for unknown axes
-  bool has(std::string_view axis) const;
-  const std::vector<std::pair<std::string, int64_t>>& dims() const { return dims_; }
-  std::string str() const; // "M=1 N=512 K=2048"
-  bool operator==(const BenchShape&) const = default;
-
-private:
-  std::vector<std::pair<std::string, int64_t>> dims_;
-};
-
-struct Axis {
-  std::string name;
-  int64_t def; // the value when neither the preset nor --axis names this axis
-  std::string help;
-};
 
 // The named inputs and parameters of one run_named_op call.
 struct BenchInputs {
   TensorMap tensors;
   ParamMap params;
+};
+
+// The problem a BLAS GEMM baseline solves for a GEMM case: C[M, N] = A[M, K] B[N, K]^T.
+struct GemmDims {
+  int64_t M = 0, N = 0, K = 0;
 };
 
 struct BenchOp {
@@ -56,6 +41,8 @@ struct BenchOp {
   std::function<std::optional<double>(const BenchShape&)> flops;
   // The fewest bytes the operation must move: every input read once, every output written once.
   std::function<double(const BenchShape&)> min_bytes;
+  // For GEMMs, the M, N, K that BLAS baselines (CLBlast, cuBLAS) run at; empty otherwise.
+  std::function<std::optional<GemmDims>(const BenchShape&)> gemm;
 };
 
 const std::vector<BenchOp>& bench_ops();
@@ -67,7 +54,7 @@ const BenchOp* find_bench_op(std::string_view name);
 struct Sweep {
   std::string op;
   std::string what; // the projection or phase it models, for --list
-  std::map<std::string, std::vector<int64_t>, std::less<>> axes;
+  std::map<std::string, AxisValues, std::less<>> axes;
 };
 
 struct Preset {
@@ -78,5 +65,34 @@ struct Preset {
 
 const std::vector<Preset>& presets();
 const Preset* find_preset(std::string_view name);
+
+// ---- planning: presets and --axis overrides into cases ------------------------------------
+
+struct Case {
+  const BenchOp* op = nullptr;
+  BenchShape shape;
+};
+
+struct Skipped {
+  std::string op, shape, why;
+};
+
+struct CasePlan {
+  std::vector<Case> cases;
+  std::vector<Skipped> skipped; // invalid combinations, each once
+};
+
+// --axis NAME=VALUES as given, parsed against each operation's own axis (a text axis such as
+// `recipe` has different words for different operations).
+using AxisOverrides = std::map<std::string, std::string, std::less<>>;
+
+// The cases of `ops`: each of the preset's sweeps of an op (or the op's defaults when the preset
+// has none), with an override replacing an axis's values, as a cartesian product; invalid and
+// repeated shapes are left out, the invalid ones listed in `skipped`. Of an override's words,
+// each op takes those that are choices of its axis (an op that can take none of them is
+// skipped, and says so); a word no selected op knows, or an axis none of them has, throws
+// AxisError.
+CasePlan plan_cases(const std::vector<const BenchOp*>& ops, const Preset& preset,
+                    const AxisOverrides& overrides);
 
 } // namespace tessera::bench

@@ -1,8 +1,8 @@
 // kbench's results: one Row per (op, variant, device, shape), printed as an aligned table and
-// written as JSON (interfaces.md's schema, which scripts read), CSV and Markdown.
+// written as JSON (interfaces.md's schema, which scripts read, plus a few keys of its own), CSV
+// and Markdown.
 #pragma once
 
-#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -12,31 +12,72 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/axes.h"
+#include "bench/timing.h"
+
 namespace tessera::bench {
 
 struct BaselineResult {
   double median_ms = 0;
-  double speedup = 0; // baseline_ms / median_ms: above 1 means Tessera is faster
+  double speedup = 0;   // baseline_ms / median_ms: above 1 means Tessera is faster
+  double noise_pct = 0; // the baseline's own noise (NaN: one sample or not reported)
+  std::string device;   // where the baseline ran, e.g. "opencl:0 (pthread-...)"
+  bool noisy = false;   // its own sampling stopped before the noise target
 };
 
 struct Row {
   std::string op, variant, backend, device;
-  std::vector<std::pair<std::string, int64_t>> shape; // in the op's axis order
+  std::vector<std::pair<std::string, AxisValue>> shape; // in the op's axis order
   double median_ms = 0;
   double noise_pct = 0; // NaN when unknown (one sample)
   int samples = 0;
+  bool noisy = false; // sampling stopped before the noise target was met
+  Clock clock = Clock::Wall;
+  double wall_ms = 0; // median of the whole call by the wall clock (uploads included)
   std::optional<double> gflops, gbps, peak_pct;
   std::map<std::string, BaselineResult> baselines;
 };
 
-// `device_peaks` is written as given (an object; {} while no device's peak is known).
-nlohmann::ordered_json to_json(const std::vector<Row>& rows, const nlohmann::json& device_peaks);
+// What a run was asked for, recorded in the JSON so that `kbench compare` knows the noise
+// target when a row's own noise is unknown.
+struct RunSettings {
+  TimingConfig timing;
+  std::string preset;
+};
 
-void print_table(std::FILE* out, const std::vector<Row>& rows);
+// Known peaks of a device, from the registry's capabilities.
+struct DevicePeaks {
+  std::optional<double> gbps, fp32_gflops;
+};
+
+// Percent of the device's attainable peak for a row (docs/kbench.md, "peak_pct"); nullopt when
+// the registry knows no peak that applies.
+std::optional<double> peak_percent(const std::optional<double>& gflops,
+                                   const std::optional<double>& gbps, const DevicePeaks& peaks);
+
+// The JSON of interfaces.md: {"device_peaks": {LABEL: {"peak_gbps", "peak_fp32_gflops"}},
+// "rows": [...]}, each row with the schema's keys in its order, then kbench's own: "noisy",
+// "clock", "wall_ms", and "settings" at the top level.
+nlohmann::ordered_json to_json(const std::vector<Row>& rows,
+                               const std::map<std::string, DevicePeaks>& peaks,
+                               const RunSettings& settings);
+
+// The rows and device peaks of a document to_json wrote (kbench plot redraws a saved run).
+// Ordered, so that shapes keep their axis order.
+// Throws std::runtime_error when it is not one.
+std::vector<Row> rows_from_json(const nlohmann::ordered_json& doc,
+                                std::map<std::string, DevicePeaks>& peaks);
+
+// The table on stdout. A noise value marked '*' did not reach the target; a footnote says so.
+void print_table(std::FILE* out, const std::vector<Row>& rows, double max_noise_pct);
 
 // Each creates the parent directories of `path`; throws std::runtime_error naming the file.
-void write_json(const std::string& path, const std::vector<Row>& rows, const nlohmann::json& device_peaks);
+void write_json(const std::string& path, const nlohmann::ordered_json& doc);
 void write_csv(const std::string& path, const std::vector<Row>& rows);
-void write_markdown(const std::string& path, const std::vector<Row>& rows);
+void write_markdown(const std::string& path, const std::vector<Row>& rows, double max_noise_pct);
+
+// Shared by the report writers and compare: "M=1 N=512 out=bf16", and "12.34" style numbers.
+std::string shape_text(const std::vector<std::pair<std::string, AxisValue>>& shape);
+std::string format_number(double x);
 
 } // namespace tessera::bench

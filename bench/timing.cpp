@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace tessera::bench {
+
+const char* clock_name(Clock c) { return c == Clock::Device ? "device" : "wall"; }
 
 double median(std::vector<double> v) {
   if (v.empty()) return NAN;
@@ -19,24 +24,30 @@ double median(std::vector<double> v) {
 double noise_pct(const std::vector<double>& v) {
   if (v.size() < 2) return NAN;
   double mean = 0;
-  for (double x : v) mean += x;
+  for (double x : v)
+    mean += x;
   mean /= static_cast<double>(v.size());
   double ss = 0;
-  for (double x : v) ss += (x - mean) * (x - mean);
+  for (double x : v)
+    ss += (x - mean) * (x - mean);
   // n - 1: with the handful of samples a slow case gets, the biased estimate would flatter it.
   double sd = std::sqrt(ss / static_cast<double>(v.size() - 1));
   return mean > 0 ? 100.0 * sd / mean : NAN;
+}
+
+bool converged(const std::vector<double>& samples, const TimingConfig& cfg) {
+  if (static_cast<int>(samples.size()) < std::max(cfg.min_samples, 2)) return false;
+  double n = noise_pct(samples);
+  return !std::isnan(n) && n <= cfg.max_noise_pct;
 }
 
 bool should_stop(const std::vector<double>& samples, double elapsed_s, const TimingConfig& cfg) {
   if (samples.empty()) return false;
   if (static_cast<int>(samples.size()) >= cfg.max_samples) return true;
   // The time limit wins over min_samples: a prefill shape on the reference can take minutes per
-  // run, and the row says how many samples it got.
+  // run, and the row says how many samples it got and that it did not converge.
   if (elapsed_s >= cfg.max_time_s) return true;
-  if (static_cast<int>(samples.size()) < std::max(cfg.min_samples, 2)) return false;
-  double n = noise_pct(samples);
-  return !std::isnan(n) && n <= cfg.max_noise_pct;
+  return converged(samples, cfg);
 }
 
 int runs_per_sample(double one_run_s, const TimingConfig& cfg) {
@@ -44,48 +55,77 @@ int runs_per_sample(double one_run_s, const TimingConfig& cfg) {
   return static_cast<int>(std::min(1000.0, std::ceil(cfg.min_sample_s / one_run_s)));
 }
 
-int input_sets_for(double set_bytes) {
+int input_sets_for(double set_bytes, double rotation_bytes) {
   if (!(set_bytes > 0)) return 1;
-  double need = std::ceil(kRotationBytes / set_bytes);
+  double need = std::ceil(rotation_bytes / set_bytes);
   return static_cast<int>(std::clamp(need, 1.0, static_cast<double>(kMaxInputSets)));
 }
 
-TimingResult measure(const std::function<void(int set)>& run, int sets, const TimingConfig& cfg) {
+double rotation_bytes() {
+  static const double bytes = [] {
+    // sysfs writes sizes as "32768K"; a machine without it gets the 64 MiB floor.
+    double largest = 0;
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/sys/devices/system/cpu/cpu0/cache", ec)) {
+      std::ifstream f(e.path() / "size");
+      std::string s;
+      if (!(f >> s) || s.empty()) continue;
+      double scale = s.back() == 'K' ? 1024.0 : s.back() == 'M' ? 1024.0 * 1024 : 1.0;
+      try {
+        largest = std::max(largest, std::stod(s) * scale);
+      } catch (const std::exception&) {
+      }
+    }
+    return std::max(64.0 * 1024 * 1024, 2 * largest);
+  }();
+  return bytes;
+}
+
+TimingResult measure(const std::function<double(int set)>& run, int sets, const TimingConfig& cfg) {
   using clock = std::chrono::steady_clock;
   auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   sets = std::max(sets, 1);
 
   auto t0 = clock::now();
-  run(0);
+  double warm_device = run(0);
   double one_run = seconds(clock::now() - t0);
-  // A short warm-up is dominated by what warming up removes, so it would undercount the runs a
-  // sample needs: time one more (also uncounted) run and size the batch from the faster one.
   if (one_run < cfg.min_sample_s) {
     auto t1 = clock::now();
-    run(0);
+    warm_device = run(0);
     one_run = std::min(one_run, seconds(clock::now() - t1));
   }
   TimingResult r;
   r.runs_per_sample = runs_per_sample(one_run, cfg);
+  r.clock = warm_device > 0 ? Clock::Device : Clock::Wall;
 
   // Start on the set after the warm-up's, so the first sample does not find its inputs in cache.
   int next = sets > 1 ? 1 : 0;
-  std::vector<double> samples_ms;
+  std::vector<double> wall_ms, device_ms;
+  bool device_ok = r.clock == Clock::Device;
   auto start = clock::now();
   do {
+    double dev = 0;
     auto s0 = clock::now();
     for (int i = 0; i < r.runs_per_sample; ++i) {
-      run(next);
+      double d = run(next);
+      // One run the device did not time spoils the device series: mixing clocks would make
+      // the median and the noise meaningless, so the case falls back to the wall clock.
+      if (!(d > 0)) device_ok = false;
+      dev += d;
       next = (next + 1) % sets;
     }
-    samples_ms.push_back(1e3 * seconds(clock::now() - s0) / r.runs_per_sample);
-  } while (!should_stop(samples_ms, seconds(clock::now() - start), cfg));
+    wall_ms.push_back(1e3 * seconds(clock::now() - s0) / r.runs_per_sample);
+    device_ms.push_back(dev / r.runs_per_sample);
+  } while (!should_stop(device_ok ? device_ms : wall_ms, seconds(clock::now() - start), cfg));
 
-  r.median_ms = median(samples_ms);
-  r.noise_pct = noise_pct(samples_ms);
-  r.samples = static_cast<int>(samples_ms.size());
-  r.converged = static_cast<int>(samples_ms.size()) >= cfg.min_samples && !std::isnan(r.noise_pct) &&
-                r.noise_pct <= cfg.max_noise_pct;
+  if (!device_ok) r.clock = Clock::Wall;
+  const std::vector<double>& used = r.clock == Clock::Device ? device_ms : wall_ms;
+  r.median_ms = median(used);
+  r.noise_pct = noise_pct(used);
+  r.samples = static_cast<int>(used.size());
+  r.converged = converged(used, cfg);
+  r.wall_median_ms = median(wall_ms);
   return r;
 }
 

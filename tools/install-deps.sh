@@ -8,6 +8,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev libgmock-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools spirv-tools
+  gnuplot-nox
 )
 
 missing=()

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "dispatch/registry.h"
 #include "tessera/named_ops.h"
 #include "tessera/safetensors.h"
@@ -198,4 +200,44 @@ TEST(Krun, DeviceBackendsGiveTheReferenceBytes) {
     }
   }
   if (devices == 0) GTEST_SKIP() << "no OpenCL or Vulkan device here";
+}
+
+namespace {
+nlohmann::json kinfo_json(const std::string& args) {
+  fs::path out = tmp_dir() / "kinfo.json";
+  std::string cmd = std::string(TESSERA_KINFO) + " --json " + args + " > " + out.string() + " 2> /dev/null";
+  int raw = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << cmd;
+  std::ifstream f(out);
+  return nlohmann::json::parse(f);
+}
+} // namespace
+
+TEST(Kinfo, ListsEveryDeviceWithClassAndASelectionPerOperation) {
+  nlohmann::json j = kinfo_json("");
+  ASSERT_TRUE(j["devices"].is_array());
+  ASSERT_EQ(j["devices"].size(), tessera::dispatch::devices().size());
+  for (const auto& d : j["devices"]) {
+    // PoCL, lavapipe and the reference are all CPU devices here.
+    if (d["backend"] == "cpu" || d["name"].get<std::string>().find("llvmpipe") != std::string::npos ||
+        d["name"].get<std::string>().find("pthread") != std::string::npos || d["name"].get<std::string>().find("cpu") != std::string::npos) {
+      EXPECT_EQ(d["class"], "cpu") << d["name"];
+    }
+    for (const auto& op : named_ops()) {
+      ASSERT_TRUE(d["selections"].contains(std::string(op.name))) << op.name;
+      EXPECT_FALSE(d["selections"][std::string(op.name)]["reason"].get<std::string>().empty());
+    }
+  }
+}
+
+TEST(Kinfo, DescribedDeviceChoosesPerShape) {
+  std::string file = std::string(TESSERA_SOURCE_DIR) + "/tests/devices/h100-sxm-vulkan.json";
+  nlohmann::json decode = kinfo_json("--device-file " + file + " --shape M=1,N=5120,K=5120");
+  nlohmann::json prefill = kinfo_json("--device-file " + file + " --shape M=4096,N=5120,K=5120");
+  ASSERT_EQ(decode["devices"].size(), 2u); // the reference, then the described device
+  EXPECT_EQ(decode["devices"][1]["class"], "nvidia-hopper");
+  if (tessera::dispatch::backend_built("vulkan")) {
+    EXPECT_EQ(decode["devices"][1]["selections"]["gemm_nvfp4"]["variant"], "gemv_splitk_exact");
+    EXPECT_EQ(prefill["devices"][1]["selections"]["gemm_nvfp4"]["variant"], "tiled_exact");
+  }
 }

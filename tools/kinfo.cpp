@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,32 @@ using tessera::dispatch::DeviceRef;
 
 namespace {
 
-// kinfo answers for a representative problem: a mid-sized matrix. Shape-dependent choices
-// (decode vs prefill) show with krun --verbose on real shapes.
-tessera::dispatch::Problem sample_problem(std::string_view op) {
-  return tessera::dispatch::Problem{op, {{"rows", 256}, {"cols", 4096}, {"M", 256}, {"N", 4096}, {"K", 4096}}};
+// kinfo answers for a representative problem, a mid-sized matrix, unless --shape names the
+// extents the choice should be made for (decode vs prefill: --shape M=1).
+std::map<std::string, int64_t, std::less<>> g_shape = {{"rows", 256}, {"cols", 4096}, {"M", 256}, {"N", 4096}, {"K", 4096}};
+
+tessera::dispatch::Problem sample_problem(std::string_view op) { return tessera::dispatch::Problem{op, g_shape}; }
+
+// "M=1,N=4096" -> g_shape entries; false on a malformed list.
+bool parse_shape(const std::string& text) {
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find(',', at);
+    std::string item = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return false;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1 || v < 0) return false;
+      g_shape[item.substr(0, eq)] = v;
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return true;
 }
 
 ordered_json capabilities(const DeviceRef& d) {
@@ -92,7 +115,7 @@ void print_text(const ordered_json& dev) {
     if (!v.is_null() && v != false && v != 0) caps += fmt::format(" {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
   fmt::print("  capabilities:{}\n", caps.empty() ? " -" : caps);
   for (const auto& [op, s] : dev["selections"].items())
-    fmt::print("  {:<17} {:<12} {}\n", op, s["variant"].get<std::string>(), s["reason"].get<std::string>());
+    fmt::print("  {:<17} {:<18} {}\n", op, s["variant"].get<std::string>(), s["reason"].get<std::string>());
 }
 
 } // namespace
@@ -103,6 +126,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   app.add_flag("--json", json, "print one JSON object");
   app.add_option("--device-file", files, "describe a device instead of probing (repeatable)");
+  std::string shape;
+  app.add_option("--shape", shape, "extents to choose for, e.g. M=1,N=4096,K=4096 (default: a 256 x 4096 problem)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -113,6 +138,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (!shape.empty() && !parse_shape(shape)) {
+    std::fprintf(stderr, "kinfo: --shape '%s' is not NAME=N[,NAME=N...]\n", shape.c_str());
+    return 2;
+  }
   try {
     std::vector<DeviceRef> shown;
     shown.push_back(tessera::dispatch::devices().front()); // the CPU reference, always

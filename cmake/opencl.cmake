@@ -10,7 +10,14 @@ if(OpenCL_FOUND)
     ${PROJECT_SOURCE_DIR}/host/src/opencl/source.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/program_cache.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/ops.cpp
-    ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm.cpp)
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet_recurrent.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet_chunked.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/conv1d.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/attention.cpp
+    # GEMM sources: insert below this line.
+    )
   target_link_libraries(tessera PRIVATE OpenCL::OpenCL)
   # The 1.2 API is the one every driver we target implements (PoCL, NVIDIA, AMD, Intel); it
   # also keeps clCreateCommandQueue free of deprecation warnings.

@@ -72,7 +72,11 @@ set(TESSERA_VK_SHADERS
   "gemm/fp8_gemv_splitk.tensor|gemm/fp8_gemv_splitk.comp|"
   "gemm/fp8_gemv_splitk.tensor.rte|gemm/fp8_gemv_splitk.comp|FP32_RN_HW_RTE"
   "gemm/fp8_gemv_splitk.block|gemm/fp8_gemv_splitk.comp|FP8_BLOCK"
-  "gemm/fp8_gemv_splitk.block.rte|gemm/fp8_gemv_splitk.comp|FP8_BLOCK,FP32_RN_HW_RTE")
+  "gemm/fp8_gemv_splitk.block.rte|gemm/fp8_gemv_splitk.comp|FP8_BLOCK,FP32_RN_HW_RTE"
+  # GEMM tensor-core and fused-activation shaders: insert below this line.
+  # DeltaNet and conv1d shaders: insert below this line.
+  # Attention shaders: insert below this line.
+  )
 
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.
 file(GLOB TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/common/*.glsl)
@@ -117,7 +121,14 @@ target_sources(tessera PRIVATE
   host/src/vulkan/pipelines.cpp
   host/src/vulkan/batch.cpp
   host/src/vulkan/ops.cpp
-  host/src/vulkan/gemm.cpp)
+  host/src/vulkan/gemm.cpp
+  host/src/vulkan/deltanet.cpp
+  host/src/vulkan/deltanet_recurrent.cpp
+  host/src/vulkan/deltanet_chunked.cpp
+  host/src/vulkan/conv1d.cpp
+  host/src/vulkan/attention.cpp
+  # GEMM sources: insert below this line.
+  )
 target_link_libraries(tessera PRIVATE Vulkan::Vulkan)
 if(TESSERA_GLSL_NV_COOPMAT)
   target_compile_definitions(tessera PRIVATE TESSERA_GLSL_NV_COOPMAT=1)

@@ -63,6 +63,9 @@ const std::vector<Variant>& variants() {
       {"gemm_nvfp4", "vulkan", "tiled_exact", 10, kExact, fits_32bit_index, "64x64 shared-memory tiles, 8x4 register micro-tiles, exact 64-bit sums"},
       {"gemm_fp8", "vulkan", "gemv_splitk_exact", 20, kExact, vk_gemm_decode, "decode: 8 columns a workgroup, K split across 8 invocations each (at 128-blocks when block-scaled), exact sums"},
       {"gemm_fp8", "vulkan", "tiled_exact", 10, kExact, fits_32bit_index, "64x64 shared-memory tiles, 8x4 register micro-tiles, exact 64-bit sums"},
+      // GEMM tensor-core variants (bounded): insert below this line.
+      // DeltaNet scan and conv1d variants: insert below this line.
+      // Attention variants: insert below this line.
       // The CPU reference: the definition, exact by construction, always last.
       {"convert", "cpu", "reference", 0, kExact, always, "reference/formats.cpp"},
       {"quantize_nvfp4", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp"},

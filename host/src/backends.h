@@ -37,6 +37,9 @@ void run(int device, std::string_view variant, const DequantizeFp8Args& a);
 void run(int device, std::string_view variant, const GemmNvfp4Args& a);
 void run(int device, std::string_view variant, const GemmFp8Args& a);
 void run(int device, std::string_view variant, const GemmFp8BlockArgs& a);
+void run(int device, std::string_view variant, const DeltaNetRunArgs& a);
+void run(int device, std::string_view variant, const Conv1dRunArgs& a);
+void run(int device, std::string_view variant, const AttentionRunArgs& a);
 } // namespace opencl
 
 namespace vulkan {
@@ -52,6 +55,9 @@ void run(int device, std::string_view variant, const DequantizeFp8Args& a);
 void run(int device, std::string_view variant, const GemmNvfp4Args& a);
 void run(int device, std::string_view variant, const GemmFp8Args& a);
 void run(int device, std::string_view variant, const GemmFp8BlockArgs& a);
+void run(int device, std::string_view variant, const DeltaNetRunArgs& a);
+void run(int device, std::string_view variant, const Conv1dRunArgs& a);
+void run(int device, std::string_view variant, const AttentionRunArgs& a);
 } // namespace vulkan
 
 } // namespace tessera::detail

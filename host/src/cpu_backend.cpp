@@ -1,6 +1,11 @@
 // The CPU reference as a backend: the same argument structs the device backends take.
 #include "execute.h"
+#include "reference/attention.h"
+#include "reference/conv1d.h"
+#include "reference/deltanet.h"
 #include "reference/formats.h"
+
+#include <vector>
 
 namespace tessera::detail::cpu {
 
@@ -39,6 +44,34 @@ void run(const GemmFp8Args& a) { ref::gemm_fp8(a.a, a.b, a.M, a.N, a.K, a.alpha,
 
 void run(const GemmFp8BlockArgs& a) {
   ref::gemm_fp8_block(a.a, a.a_scale, a.b, a.b_scale, a.M, a.N, a.K, a.bias, a.out, a.c);
+}
+
+void run(const DeltaNetRunArgs& a) {
+  ref::deltanet(a.q, a.k, a.v, a.g, a.beta, a.h0, a.cu_seqlens, a.n_seqs, a.d, a.scale, a.l2norm, a.o, a.ht);
+}
+
+void run(const Conv1dRunArgs& a) { ref::conv1d(a.x, a.w, a.bias, a.state, a.B, a.T, a.C, a.W, a.y, a.state_out); }
+
+namespace {
+// K or V as fp32: exact widening, or RN(e4m3 * scale) for E4M3 (a NaN code stays NaN).
+std::vector<float> kv_f32(const void* src, DType t, float scale, size_t n) {
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    switch (t) {
+    case DType::F32: out[i] = static_cast<const float*>(src)[i]; break;
+    case DType::BF16: out[i] = ref::bf16_to_f32(static_cast<const uint16_t*>(src)[i]); break;
+    case DType::F16: out[i] = ref::f16_to_f32(static_cast<const uint16_t*>(src)[i]); break;
+    default: out[i] = ref::e4m3_to_f32(static_cast<const uint8_t*>(src)[i]) * scale; break;
+    }
+  }
+  return out;
+}
+} // namespace
+
+void run(const AttentionRunArgs& a) {
+  const size_t kv = static_cast<size_t>(a.d.B * a.d.S * a.d.Hkv * a.d.D);
+  std::vector<float> k = kv_f32(a.k, a.k_dtype, a.k_scale, kv), v = kv_f32(a.v, a.v_dtype, a.v_scale, kv);
+  ref::attention(a.q, k.data(), v.data(), a.gate, a.cu_q, a.cu_k, a.n_seqs, a.d, a.causal, a.scale, a.o, a.lse);
 }
 
 } // namespace tessera::detail::cpu

@@ -19,6 +19,9 @@ void run(const DequantizeFp8Args& a);
 void run(const GemmNvfp4Args& a);
 void run(const GemmFp8Args& a);
 void run(const GemmFp8BlockArgs& a);
+void run(const DeltaNetRunArgs& a);
+void run(const Conv1dRunArgs& a);
+void run(const AttentionRunArgs& a);
 } // namespace cpu
 
 template <class Args>

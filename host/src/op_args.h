@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "reference/attention.h"
+#include "reference/deltanet.h"
 #include "reference/gemm.h"
 #include "reference/quantize.h"
 #include "tessera/ops.h"
@@ -87,6 +89,56 @@ struct GemmFp8BlockArgs { // DeepSeek-V3 block scales
   const float* bias;
   ref::OutType out;
   void* c;
+};
+
+// Gated DeltaNet (numerics.md section 5), validated: q, k, v widened to fp32; g and beta given or
+// derived on the host by the fused gating (ref::deltanet_gating); scale resolved. o and ht are
+// fp32 host buffers the caller stores afterwards (they never alias the inputs).
+struct DeltaNetRunArgs {
+  const float* q;          // [B, T, H, Dk]
+  const float* k;          // [B, T, H, Dk]
+  const float* v;          // [B, T, HV, Dv]
+  const float* g;          // [B, T, HV]
+  const float* beta;       // [B, T, HV]
+  const float* h0;         // [n_seqs, HV, Dk, Dv] or null (zeros)
+  const int64_t* cu_seqlens; // [n_seqs + 1] (B == 1) or null (n_seqs == B)
+  int64_t n_seqs;
+  ref::DeltaNetDims d;
+  float scale;
+  bool l2norm;
+  float* o;  // [B, T, HV, Dv]
+  float* ht; // [n_seqs, HV, Dk, Dv]
+};
+
+// Causal depthwise conv1d + SiLU (numerics.md section 5), validated, fp32 host buffers.
+struct Conv1dRunArgs {
+  const float* x;     // [B, T, C]
+  const float* w;     // [C, W]
+  const float* bias;  // [C] or null
+  const float* state; // [B, C, W - 1] or null (zeros)
+  int64_t B, T, C, W;
+  float* y;           // [B, T, C]
+  float* state_out;   // [B, C, W - 1]
+};
+
+// Gated attention (numerics.md section 6), validated. K and V arrive as stored (fp32, bf16, fp16
+// or E4M3 bytes) so a device kernel can read the cache at its own width; value = RN(e4m3 * scale)
+// for E4M3, exact widening otherwise (k_scale = v_scale = 1 then).
+struct AttentionRunArgs {
+  const float* q;    // [B, T, Hq, D]
+  const void* k;     // [B, S, Hkv, D] in k_dtype
+  const void* v;     // [B, S, Hkv, D] in v_dtype
+  DType k_dtype, v_dtype; // each F32, BF16, F16 or F8_E4M3
+  float k_scale, v_scale;
+  const float* gate; // [B, T, Hq, D] or null
+  const int64_t* cu_q; // [n_seqs + 1] or null (n_seqs == B); with cu_k
+  const int64_t* cu_k;
+  int64_t n_seqs;
+  ref::AttentionDims d;
+  bool causal;
+  float scale;
+  float* o;   // [B, T, Hq, D]
+  float* lse; // [B, T, Hq] or null
 };
 
 } // namespace tessera::detail

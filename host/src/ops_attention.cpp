@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "dispatch/registry.h"
+#include "execute.h"
 #include "named.h"
 #include "reference/attention.h"
 #include "reference/activations.h"
@@ -103,35 +103,39 @@ Checked check(const AttentionArgs& a, const TensorView& o, const std::optional<T
   return c;
 }
 
-// K or V as fp32: widened, or for E4M3 RN(e4m3 * scale) (a NaN code stays NaN).
-std::vector<float> kv_f32(const TensorView& t, float scale) {
-  if (t.dtype != DType::F8_E4M3) return detail::widen_f32(t);
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = ref::e4m3_to_f32(t.as<const uint8_t>()[i]) * scale;
-  return out;
-}
 } // namespace
 
 void attention(const AttentionArgs& args, const TensorView& o, const std::optional<TensorView>& lse,
                const RunOptions& options, RunInfo* info) {
-  RunInfo sel = dispatch::select(kOp, options);
-  if (info) *info = sel;
   const Checked c = check(args, o, lse);
   const ref::AttentionDims& d = c.d;
 
   // Fresh buffers in and out: outputs may alias inputs, and nothing is written before the end.
+  // K and V go to the backend as stored, so a device reads the cache at its own width.
   std::vector<float> q = detail::widen_f32(args.q), gate;
-  std::vector<float> k = kv_f32(args.k, args.k_scale), v = kv_f32(args.v, args.v_scale);
   if (args.gate) gate = detail::widen_f32(*args.gate);
   const float scale = args.scale ? *args.scale : ref::default_scale(d.D);
   const bool varlen = !c.cu_q.empty();
 
   std::vector<float> out(static_cast<size_t>(d.B * d.T * d.Hq * d.D));
   std::vector<float> lse_out(lse ? static_cast<size_t>(d.B * d.T * d.Hq) : 0);
-  ref::attention(q.data(), k.data(), v.data(), args.gate ? gate.data() : nullptr,
-                 varlen ? c.cu_q.data() : nullptr, varlen ? c.cu_k.data() : nullptr, c.n_seqs, d,
-                 args.causal, scale, out.data(), lse ? lse_out.data() : nullptr);
+  int64_t longest_q = d.T, longest_k = d.S;
+  if (varlen) {
+    longest_q = longest_k = 0;
+    for (int64_t n = 0; n < c.n_seqs; ++n) {
+      longest_q = std::max(longest_q, c.cu_q[n + 1] - c.cu_q[n]);
+      longest_k = std::max(longest_k, c.cu_k[n + 1] - c.cu_k[n]);
+    }
+  }
+  dispatch::Problem problem{kOp, {{"T", longest_q}, {"S", longest_k}, {"n_seqs", c.n_seqs}, {"Hq", d.Hq},
+                                  {"Hkv", d.Hkv}, {"D", d.D}, {"causal", args.causal ? 1 : 0},
+                                  {"elements", std::max(d.B * d.T * d.Hq * d.D, d.B * d.S * d.Hkv * d.D)}}};
+  detail::execute(problem, options, info,
+                  detail::AttentionRunArgs{q.data(), args.k.data, args.v.data, args.k.dtype, args.v.dtype, args.k_scale,
+                                           args.v_scale, args.gate ? gate.data() : nullptr,
+                                           varlen ? c.cu_q.data() : nullptr, varlen ? c.cu_k.data() : nullptr,
+                                           c.n_seqs, d, args.causal, scale, out.data(),
+                                           lse ? lse_out.data() : nullptr});
   detail::store_f32(out.data(), o);
   if (lse) detail::store_f32(lse_out.data(), *lse);
 }

@@ -1,7 +1,8 @@
 // tessera::conv1d (causal depthwise conv + SiLU) and its by-name adapter.
+#include <algorithm>
 #include <vector>
 
-#include "dispatch/registry.h"
+#include "execute.h"
 #include "named.h"
 #include "reference/conv1d.h"
 #include "tessera/ops.h"
@@ -16,9 +17,6 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
             const std::optional<TensorView>& state, const TensorView& y,
             const TensorView& state_out, const RunOptions& options, RunInfo* info) {
   using namespace detail;
-  RunInfo sel = dispatch::select(kOp, options);
-  if (info) *info = sel;
-
   check_dtype(kOp, "x", x, kFloatTypes);
   check_rank(kOp, "x", x, 3);
   check_view(kOp, "x", x);
@@ -46,8 +44,10 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
   if (bias) bf = widen_f32(*bias);
   if (state) sf = widen_f32(*state);
   std::vector<float> yf(static_cast<size_t>(B * T * C)), so(static_cast<size_t>(B * C * (W - 1)));
-  ref::conv1d(xf.data(), wf.data(), bias ? bf.data() : nullptr, state ? sf.data() : nullptr, B, T,
-              C, W, yf.data(), so.data());
+  dispatch::Problem problem{kOp, {{"T", T}, {"B", B}, {"C", C}, {"W", W}, {"elements", std::max(B * T * C, C * W)}}};
+  execute(problem, options, info,
+          Conv1dRunArgs{xf.data(), wf.data(), bias ? bf.data() : nullptr, state ? sf.data() : nullptr, B, T, C, W,
+                        yf.data(), so.data()});
   store_f32(yf.data(), y);
   store_f32(so.data(), state_out);
 }

@@ -1,8 +1,9 @@
 // tessera::deltanet and its by-name adapter: validation, widening, the reference call.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "dispatch/registry.h"
+#include "execute.h"
 #include "named.h"
 #include "reference/deltanet.h"
 #include "tessera/ops.h"
@@ -102,8 +103,6 @@ Checked check(const DeltaNetArgs& a, const TensorView& o, const TensorView& ht) 
 
 void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
               const RunOptions& options, RunInfo* info) {
-  RunInfo sel = dispatch::select(kOp, options);
-  if (info) *info = sel;
   const Checked c = check(args, o, ht);
   const ref::DeltaNetDims& d = c.d;
 
@@ -128,9 +127,19 @@ void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& h
 
   std::vector<float> out(static_cast<size_t>(d.B * d.T * d.HV * d.Dv));
   std::vector<float> state(static_cast<size_t>(c.n_seqs * d.HV * d.Dk * d.Dv));
-  ref::deltanet(q.data(), k.data(), v.data(), g.data(), beta.data(), args.h0 ? h0.data() : nullptr,
-                c.cu.empty() ? nullptr : c.cu.data(), c.n_seqs, d, scale, args.l2norm, out.data(),
-                state.data());
+  // Selection sees the longest sequence (decode vs prefill) besides the extents.
+  int64_t longest = d.T;
+  if (!c.cu.empty()) {
+    longest = 0;
+    for (size_t n = 0; n + 1 < c.cu.size(); ++n) longest = std::max(longest, c.cu[n + 1] - c.cu[n]);
+  }
+  dispatch::Problem problem{kOp, {{"T", longest}, {"tokens", d.B * d.T}, {"n_seqs", c.n_seqs}, {"H", d.H},
+                                  {"HV", d.HV}, {"Dk", d.Dk}, {"Dv", d.Dv},
+                                  {"elements", std::max(d.B * d.T * d.HV * std::max(d.Dk, d.Dv), c.n_seqs * d.HV * d.Dk * d.Dv)}}};
+  detail::execute(problem, options, info,
+                  detail::DeltaNetRunArgs{q.data(), k.data(), v.data(), g.data(), beta.data(),
+                                          args.h0 ? h0.data() : nullptr, c.cu.empty() ? nullptr : c.cu.data(),
+                                          c.n_seqs, d, scale, args.l2norm, out.data(), state.data()});
   detail::store_f32(out.data(), o);
   detail::store_f32(state.data(), ht);
 }

@@ -25,6 +25,9 @@ void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
 void run(int, std::string_view, const GemmNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const GemmFp8Args&) { not_built(); }
 void run(int, std::string_view, const GemmFp8BlockArgs&) { not_built(); }
+void run(int, std::string_view, const DeltaNetRunArgs&) { not_built(); }
+void run(int, std::string_view, const Conv1dRunArgs&) { not_built(); }
+void run(int, std::string_view, const AttentionRunArgs&) { not_built(); }
 
 ProgramCacheStats program_cache_stats() { return {}; }
 void forget_programs() {}

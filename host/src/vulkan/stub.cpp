@@ -25,6 +25,9 @@ void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
 void run(int, std::string_view, const GemmNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const GemmFp8Args&) { not_built(); }
 void run(int, std::string_view, const GemmFp8BlockArgs&) { not_built(); }
+void run(int, std::string_view, const DeltaNetRunArgs&) { not_built(); }
+void run(int, std::string_view, const Conv1dRunArgs&) { not_built(); }
+void run(int, std::string_view, const AttentionRunArgs&) { not_built(); }
 bool has_rounding_mode_rte(int) { return false; }
 void run_fp32_rn_test(int, Fp32Build, Fp32Op, const uint32_t*, const uint32_t*, uint32_t*, size_t) {
   not_built();

@@ -1,0 +1,8 @@
+// The vulkan conv1d variants (placeholder until its kernel lands).
+#include "host/src/backends.h"
+
+namespace tessera::detail::vulkan {
+
+void run(int, std::string_view, const Conv1dRunArgs&) { throw BackendFailure("vulkan: conv1d is not implemented"); }
+
+} // namespace tessera::detail::vulkan

@@ -209,7 +209,9 @@ std::vector<BenchOp> make_ops() {
       {"gemm_nvfp4",
        {num("M", 16, "tokens"), num("N", 512, "output features"),
         num("K", 2048, "input features, a multiple of 16"),
-        word("out", "bf16", "output dtype", kFloats)},
+        word("out", "bf16", "output dtype", kFloats),
+        word("b_layout", "checkpoint", "B prepacked into this layout first (tessera/weights.h)",
+             {"checkpoint", "gemv_kblock_interleaved"})},
        {},
        [](const BenchShape& s) {
          return s["K"] > 65536 ? std::string("K must be at most 65536") : need_k16(s);
@@ -222,6 +224,7 @@ std::vector<BenchOp> make_ops() {
          add_quantized(in.tensors, "b", "quantize_nvfp4", {},
                        random_f32({s["N"], s["K"]}, -0.05f, 0.05f, rng));
          in.params["out"] = s.text("out");
+         if (s.text("b_layout") != "checkpoint") in.params["b_layout"] = s.text("b_layout");
          return in;
        },
        [](const BenchShape& s) { return std::optional<double>(2.0 * s["M"] * s["N"] * s["K"]); },

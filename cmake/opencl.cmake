@@ -17,6 +17,7 @@ if(OpenCL_FOUND)
     ${PROJECT_SOURCE_DIR}/host/src/opencl/conv1d.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/attention.cpp
     # GEMM sources: insert below this line.
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm_tensor_core.cpp
     )
   target_link_libraries(tessera PRIVATE OpenCL::OpenCL)
   # The 1.2 API is the one every driver we target implements (PoCL, NVIDIA, AMD, Intel); it

@@ -75,8 +75,24 @@ set(TESSERA_VK_SHADERS
   "gemm/fp8_gemv_splitk.block.rte|gemm/fp8_gemv_splitk.comp|FP8_BLOCK,FP32_RN_HW_RTE"
   # GEMM tensor-core and fused-activation shaders: insert below this line.
   # DeltaNet and conv1d shaders: insert below this line.
+  "deltanet/chunked.normalize|deltanet/chunked.comp|DN_PASS_NORMALIZE"
+  "deltanet/chunked.wy|deltanet/chunked.comp|DN_PASS_WY"
+  "deltanet/chunked.scan|deltanet/chunked.comp|DN_PASS_SCAN"
+  "deltanet/recurrent|deltanet/recurrent.comp|"
+  "conv/conv1d|conv/conv1d.comp|"
   # Attention shaders: insert below this line.
+  "attention/flash_prefill|attention/flash_prefill.comp|"
+  "attention/splitkv_decode.partial|attention/splitkv_decode.comp|"
+  "attention/splitkv_decode.combine|attention/splitkv_decode.comp|SPLITKV_COMBINE"
   )
+# NVIDIA tensor-core GEMM (kernels/gemm/nv_coopmat.comp): only where glslang has the extension,
+# so the registry's requirement (dispatch/tensor_core.h) sees the same probe.
+if(TESSERA_GLSL_NV_COOPMAT)
+  list(APPEND TESSERA_VK_SHADERS
+    "gemm/nv_coopmat.nvfp4|gemm/nv_coopmat.comp|NV_COOPMAT_NVFP4"
+    "gemm/nv_coopmat.fp8_tensor|gemm/nv_coopmat.comp|"
+    "gemm/nv_coopmat.fp8_block|gemm/nv_coopmat.comp|FP8_BLOCK")
+endif()
 
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.
 file(GLOB TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/common/*.glsl)
@@ -128,6 +144,7 @@ target_sources(tessera PRIVATE
   host/src/vulkan/conv1d.cpp
   host/src/vulkan/attention.cpp
   # GEMM sources: insert below this line.
+  host/src/vulkan/gemm_tensor_core.cpp
   )
 target_link_libraries(tessera PRIVATE Vulkan::Vulkan)
 if(TESSERA_GLSL_NV_COOPMAT)

@@ -15,7 +15,7 @@ using namespace tessera::conformance;
 namespace {
 
 std::vector<Case> cases_for(std::string_view op) {
-  for (auto* list : {quant_cases, gemm_cases, deltanet_cases, conv1d_cases, attention_cases}) {
+  for (auto* list : {quant_cases, gemm_cases, deltanet_cases, conv1d_cases, attention_cases, gemm_act_cases}) {
     std::vector<Case> cases = list(op);
     if (!cases.empty()) return cases;
   }

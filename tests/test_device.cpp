@@ -245,8 +245,9 @@ TEST_F(DeviceTest, SelectNamesTheDeviceAndFallsBackToTheReference) {
   expect_error(ErrorCode::Unsupported, "no variant 'tiled'", [&] { dispatch::select("gemm_nvfp4", p, RunOptions{"cpu", 0, "tiled"}); });
   for (const DeviceRef& d : dispatch::devices()) {
     if (d.backend == "cpu") continue;
-    // An operation with no kernel on this backend falls back to the reference, saying why.
-    auto fb = dispatch::select("deltanet", Problem{"deltanet", {}}, RunOptions{d.backend, d.index, ""});
+    // A shape no kernel on this backend takes (heads past every DeltaNet variant's 128) falls
+    // back to the reference, saying why.
+    auto fb = dispatch::select("deltanet", Problem{"deltanet", {{"Dk", 1000}, {"Dv", 1000}}}, RunOptions{d.backend, d.index, ""});
     EXPECT_EQ(fb.device->backend, "cpu");
     EXPECT_NE(fb.reason.find("fell back to the CPU reference"), std::string::npos) << fb.reason;
     expect_error(ErrorCode::Unsupported, "no " + d.backend + " device 99",

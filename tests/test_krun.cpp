@@ -238,6 +238,9 @@ TEST(Kinfo, DescribedDeviceChoosesPerShape) {
   EXPECT_EQ(decode["devices"][1]["class"], "nvidia-hopper");
   if (tessera::dispatch::backend_built("vulkan")) {
     EXPECT_EQ(decode["devices"][1]["selections"]["gemm_nvfp4"]["variant"], "gemv_splitk_exact");
-    EXPECT_EQ(prefill["devices"][1]["selections"]["gemm_nvfp4"]["variant"], "tiled_exact");
+    // nv_coopmat_f16 (tensor cores) outranks tiled_exact where glslang could build its shader;
+    // tests/test_gemm_tensor_core.cpp pins which.
+    std::string prefill_variant = prefill["devices"][1]["selections"]["gemm_nvfp4"]["variant"];
+    EXPECT_TRUE(prefill_variant == "nv_coopmat_f16" || prefill_variant == "tiled_exact") << prefill_variant;
   }
 }

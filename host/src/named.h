@@ -53,6 +53,8 @@ TensorMap named_quantize_fp8(NamedCall&, const RunOptions&, RunInfo*);
 TensorMap named_dequantize_fp8(NamedCall&, const RunOptions&, RunInfo*);
 TensorMap named_gemm_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
 TensorMap named_gemm_fp8(NamedCall&, const RunOptions&, RunInfo*);
+TensorMap named_gemm_nvfp4_act(NamedCall&, const RunOptions&, RunInfo*); // ops_gemm_act.cpp
+TensorMap named_gemm_fp8_act(NamedCall&, const RunOptions&, RunInfo*);
 TensorMap named_deltanet(NamedCall&, const RunOptions&, RunInfo*);
 TensorMap named_conv1d(NamedCall&, const RunOptions&, RunInfo*);
 TensorMap named_attention(NamedCall&, const RunOptions&, RunInfo*);

@@ -68,6 +68,9 @@ struct GemmNvfp4Args {
   const float* bias;
   ref::OutType out;
   void* c;
+  // b in the "gemv_kblock_interleaved" layout of tessera/weights.h (set only by the prepacked
+  // call, for the one variant that reads it: gemv_splitk_exact on opencl and vulkan).
+  bool b_kblock_interleaved = false;
 };
 
 struct GemmFp8Args { // per-tensor scales, folded into alpha

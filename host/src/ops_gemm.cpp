@@ -4,8 +4,10 @@
 #include <cmath>
 
 #include "execute.h"
+#include "gemm_act.h"
 #include "named.h"
 #include "reference/gemm.h"
+#include "tessera/weights.h"
 
 namespace tessera {
 
@@ -48,9 +50,14 @@ std::array<int64_t, 3> check_operands(std::string_view op, const TensorView& a, 
 }
 } // namespace
 
-void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
-                const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
-                const TensorView& c, const RunOptions& options, RunInfo* info) {
+namespace detail {
+dispatch::Problem gemm_problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled) {
+  return problem(op, M, N, K, block_scaled);
+}
+
+GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                                   const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
+                                   const TensorView& c) {
   constexpr std::string_view op = "gemm_nvfp4";
   auto [M, N, half_k] = check_operands(op, a, b, DType::U8);
   int64_t K = half_k * 2; // two E2M1 codes per byte
@@ -61,10 +68,17 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView
   detail::check_arg(op, "b_scale", b_scale, {DType::F8_E4M3}, {N, K / 16});
   check_alpha(op, alpha);
   check_epilogue(op, bias, c, M, N);
-  detail::execute(problem(op, M, N, K, false), options, info,
-                  detail::GemmNvfp4Args{a.as<const uint8_t>(), a_scale.as<const uint8_t>(), b.as<const uint8_t>(),
-                                        b_scale.as<const uint8_t>(), M, N, K, alpha,
-                                        bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
+  return GemmNvfp4Args{a.as<const uint8_t>(), a_scale.as<const uint8_t>(), b.as<const uint8_t>(),
+                       b_scale.as<const uint8_t>(), M, N, K, alpha,
+                       bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data};
+}
+} // namespace detail
+
+void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
+                const TensorView& c, const RunOptions& options, RunInfo* info) {
+  detail::GemmNvfp4Args args = detail::validated_gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c);
+  detail::execute(problem("gemm_nvfp4", args.M, args.N, args.K, false), options, info, args);
 }
 
 void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
@@ -105,14 +119,23 @@ int64_t rows_of(const Tensor& t) { return t.shape().empty() ? 0 : t.shape()[0]; 
 TensorMap named_gemm_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
   std::optional<float> alpha = call.param_float("alpha");
   DType out_t = out_dtype(call);
+  // b_layout: prepack B first (tessera/weights.h) and call the packed overload, so kbench can
+  // time a layout (the packing is host work, outside the device time).
+  std::string layout = call.param_choice("b_layout", {"checkpoint", "gemv_kblock_interleaved"}, "");
   call.finish_params();
   const Tensor& a = call.tensor("a");
   const Tensor& b = call.tensor("b");
   // Engines pass alpha = input_scale * weight_scale_2; the convenience form derives it.
   if (!alpha) alpha = call.scalar("a_scale_2") * call.scalar("b_scale_2");
   Tensor c(out_t, {rows_of(a), rows_of(b)});
-  gemm_nvfp4(a.view(), call.tensor("a_scale").view(), b.view(), call.tensor("b_scale").view(), *alpha,
-             call.optional_view("bias"), c.view(), options, info);
+  if (!layout.empty()) {
+    PackTarget target{options, std::max<int64_t>(1, rows_of(a)), layout};
+    PackedWeight w = pack_nvfp4_weight(b.view(), call.tensor("b_scale").view(), 1.0f, ScaleLayout::Linear, target);
+    gemm_nvfp4(a.view(), call.tensor("a_scale").view(), w, *alpha, call.optional_view("bias"), c.view(), options, info);
+  } else {
+    gemm_nvfp4(a.view(), call.tensor("a_scale").view(), b.view(), call.tensor("b_scale").view(), *alpha,
+               call.optional_view("bias"), c.view(), options, info);
+  }
   TensorMap out;
   out.emplace("c", std::move(c));
   return out;

@@ -8,6 +8,12 @@
 // s = m of the column writes row m through the common epilogue. NaN scale bytes set bits of a
 // per-column mask (bit m: a scale of row m of A; bit 16: a scale of column n of B).
 //
+// b_interleaved (argument, 0 or 1): B in the "gemv_kblock_interleaved" prepack layout
+// (tessera/weights.h): within each row, each group of 8 consecutive 16-blocks (the last group may
+// be shorter, gs blocks) stores the gs low 4-byte words of its blocks, then their gs high words,
+// so that the 8 work-items reading 8 neighbouring blocks read one contiguous run per half.
+// Measured, not kept as the registry's layout: docs/perf.md "Weight prepack".
+//
 // Conformance: exact.
 // Measured (PoCL 3.1, 2-core EPYC shared with other builds, best of 3, kernel time from events):
 // M = 1, N = K = 4096: 14 ms, 2.4 GFLOP/s (B's 8 MiB at 0.6 GB/s; CPU reference 0.23 GFLOP/s);
@@ -40,7 +46,8 @@
 __kernel __attribute__((reqd_work_group_size(WG_SIZE, 1, 1))) void
 nvfp4_gemv_splitk(__global const uchar* a, __global const uchar* sa, __global const uchar* b,
                   __global const uchar* sb, int M, int N, int K, float alpha,
-                  __global const float* bias, int has_bias, int out_type, __global uchar* c) {
+                  __global const float* bias, int has_bias, int out_type, __global uchar* c,
+                  int b_interleaved) {
   __local long red[WG_SIZE];
   __local long sums[GEMV_COLS][GEMV_MAX_M];
   __local int nan_bits[GEMV_COLS];
@@ -65,7 +72,14 @@ nvfp4_gemv_splitk(__global const uchar* a, __global const uchar* sa, __global co
         uint sbc = sb[(ulong)n * (ulong)kbs + (ulong)kb];
         if (tsr_e4m3_is_nan(sbc)) bad |= GEMV_NAN_B;
         long isb = tsr_e4m3_int(sbc);
-        uint2 bw = b8[(ulong)n * (ulong)kbs + (ulong)kb];
+        uint2 bw;
+        if (b_interleaved) { // gemv_kblock_interleaved: per group of 8 blocks, low words then high words
+          int g = kb >> 3, j = kb & 7, gs = min(8, kbs - (g << 3));
+          __global const uint* b4 = (__global const uint*)b + (ulong)n * (ulong)(2 * kbs) + (ulong)(g * 16);
+          bw = (uint2)(b4[j], b4[gs + j]);
+        } else {
+          bw = b8[(ulong)n * (ulong)kbs + (ulong)kb];
+        }
         int bj[16];
         for (int i = 0; i < 8; ++i) {
           bj[i] = tsr_e2m1_int(bw.x >> (4 * i));

@@ -13,6 +13,10 @@
 // (columns a workgroup owns: lavapipe pays tens of microseconds a workgroup, so one column per
 // workgroup lost, see below), MAX_M 16 (rows of A; the registry offers the variant for M <= 16).
 // FP32_RN_HW_RTE (default undefined): the ".rte" build (common/fp32_rn.glsl).
+// Push-constant flag bit 3 (this shader only): B in the "gemv_kblock_interleaved" prepack layout
+// (tessera/weights.h): per group of 8 consecutive 16-blocks of a row (the last may be shorter, gs
+// blocks), the gs low words, then the gs high words, so neighbouring invocations read
+// neighbouring words. Measured: docs/perf.md "Weight prepack".
 // Specialization constants: 0 = workgroup size. Bindings and push constants: common/gemm.glsl.
 // Conformance: exact.
 // Measured on lavapipe (docs/perf.md "GEMM on lavapipe"): 1 x 4096 x 4096 0.56 GFLOP/s (60 ms),
@@ -53,7 +57,15 @@ void main() {
     for (int m = 0; m < MAX_M; ++m) acc[m] = I64_ZERO;
     uint nan = 0u;
     for (uint kb = s; live && kb < kbs; kb += uint(SPLIT)) {
-      uint bw0 = b_buf[n * row_words + kb * 2u], bw1 = b_buf[n * row_words + kb * 2u + 1u];
+      uint bw0, bw1;
+      if ((pc.flags & 8u) != 0u) { // gemv_kblock_interleaved: per group of 8 blocks, low words then high words
+        uint g = kb >> 3u, j = kb & 7u, gs = min(8u, kbs - (g << 3u));
+        bw0 = b_buf[n * row_words + g * 16u + j];
+        bw1 = b_buf[n * row_words + g * 16u + gs + j];
+      } else {
+        bw0 = b_buf[n * row_words + kb * 2u];
+        bw1 = b_buf[n * row_words + kb * 2u + 1u];
+      }
       uint bs_at = n * kbs + kb;
       uint bs = load_byte(sb_buf[bs_at >> 2], bs_at);
       if (e4m3_nan(bs)) nan = 0xFFFFFFFFu;

@@ -124,5 +124,6 @@ std::vector<Case> gemm_cases(std::string_view op);
 std::vector<Case> deltanet_cases(std::string_view op);
 std::vector<Case> conv1d_cases(std::string_view op);
 std::vector<Case> attention_cases(std::string_view op);
+std::vector<Case> gemm_act_cases(std::string_view op);
 
 } // namespace tessera::conformance

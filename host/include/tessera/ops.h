@@ -115,4 +115,21 @@ void attention(const AttentionArgs& args, const TensorView& o,
                const std::optional<TensorView>& lse = std::nullopt, const RunOptions& = {},
                RunInfo* = nullptr);
 
+// ---- section 4 with the activation quantized in front (host/src/ops_gemm_act.cpp) ---------
+// Bit-exact with quantize_nvfp4 (recipe nvfp4) followed by gemm_nvfp4 with alpha =
+// RN(a_scale_2 * b_scale_2). x: f32/bf16/f16 [M, K], finite, K % 16 == 0, K <= 65536.
+// a_scale_2: the static activation scale_2 (the checkpoint's input_scale; finite, > 0), or empty
+// for the dynamic one, RN(amax(x) / 2688). b, b_scale as gemm_nvfp4; b_scale_2: finite, > 0.
+// Returns the activation scale_2 used. On a device the quantized activations never leave it.
+float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
+                     const TensorView& b_scale, float b_scale_2,
+                     const std::optional<TensorView>& bias, const TensorView& c,
+                     const RunOptions& = {}, RunInfo* = nullptr);
+// Bit-exact with quantize_fp8 (recipe fp8-token128: a_scale [M, ceil(K/128)]) followed by
+// gemm_fp8_block. x: f32/bf16/f16 [M, K], finite; b F8_E4M3 [N, K]; b_scale F32
+// [ceil(N/128), ceil(K/128)], finite.
+void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
+                  const std::optional<TensorView>& bias, const TensorView& c,
+                  const RunOptions& = {}, RunInfo* = nullptr);
+
 } // namespace tessera

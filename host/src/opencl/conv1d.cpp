@@ -1,8 +1,54 @@
-// The opencl conv1d variants (placeholder until its kernel lands).
+// The opencl conv1d variant "direct_silu" (kernels/conv/conv1d.cl): causal depthwise conv1d +
+// SiLU, one work-item per output reading its W taps, the new state written by the same launch.
+// The args arrive validated; outputs are read back only after the launch succeeded, so a failure
+// leaves them untouched. Unknown variants, extents past 32-bit indexing and CL errors are a
+// BackendFailure (the dispatcher disables the variant and falls back).
+#include <fmt/format.h>
+
+#include <limits>
+
 #include "host/src/backends.h"
+#include "runtime.h"
 
 namespace tessera::detail::opencl {
 
-void run(int, std::string_view, const Conv1dRunArgs&) { throw BackendFailure("opencl: conv1d is not implemented"); }
+namespace {
+size_t bytes(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
+
+Mem upload_or_dummy(Session& s, const void* src, size_t n, std::string_view what) {
+  static const float dummy[1] = {0.0f};
+  return n == 0 || src == nullptr ? s.upload(dummy, sizeof dummy, what) : s.upload(src, n, what);
+}
+} // namespace
+
+void run(int device, std::string_view variant, const Conv1dRunArgs& a) {
+  constexpr std::string_view op = "conv1d";
+  if (variant != "direct_silu")
+    throw BackendFailure(
+        fmt::format("opencl: conv1d has no variant '{}' (known: direct_silu)", variant));
+  set_last_device_ms(0.0);
+  const int64_t keep = a.W - 1;
+  const int64_t outputs = a.B * a.T * a.C, states = a.B * a.C * keep;
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (outputs + states > kMax || a.C * a.W > kMax)
+    throw BackendFailure("opencl: conv1d direct_silu indexes tensors with 32-bit integers; the "
+                         "tensors exceed 2^31 - 1 elements");
+  if (outputs + states == 0) return;
+  Session s(device, op);
+  cl_kernel k = s.kernel("conv/conv1d.cl", "conv1d_direct_silu");
+  Mem x = upload_or_dummy(s, a.x, bytes(outputs), "x");
+  Mem w = upload_or_dummy(s, a.w, bytes(a.C * a.W), "w");
+  Mem bias = upload_or_dummy(s, a.bias, a.bias ? bytes(a.C) : 0, "bias");
+  Mem state = upload_or_dummy(s, a.state, a.state ? bytes(states) : 0, "state");
+  Mem y = s.alloc(outputs ? bytes(outputs) : 4, "y");
+  Mem so = s.alloc(states ? bytes(states) : 4, "state_out");
+  s.launch(k, "conv1d_direct_silu", s.groups_for(static_cast<uint64_t>(outputs + states)), x, w,
+           bias, static_cast<cl_int>(a.bias != nullptr), state,
+           static_cast<cl_int>(a.state != nullptr), static_cast<cl_int>(a.B),
+           static_cast<cl_int>(a.T), static_cast<cl_int>(a.C), static_cast<cl_int>(a.W), y, so);
+  s.finish();
+  if (outputs) s.read(y, a.y, bytes(outputs), "y");
+  if (states) s.read(so, a.state_out, bytes(states), "state_out");
+}
 
 } // namespace tessera::detail::opencl

@@ -1,8 +1,109 @@
-// The opencl "chunked" Gated DeltaNet variant (placeholder until its kernel lands).
+// The opencl "chunked" Gated DeltaNet variant (numerics.md section 5), kernels/deltanet/chunked.cl:
+// prefill in chunks of 64 tokens in the WY / UT-transform form (the kernel file explains the
+// math). Three launches: normalize q and k, the per-chunk transform of every chunk of every
+// (sequence, value head) in parallel, then the sequential chunk-to-chunk scan per (sequence,
+// value head, 32 state columns). Outputs are read back only after every launch completed, so a
+// failure leaves the caller's o and ht untouched; any CL error, or a shape the kernels cannot
+// take, is a BackendFailure (the registry's requirement refuses those shapes first).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
 #include "host/src/opencl/deltanet.h"
+#include "runtime.h"
 
 namespace tessera::detail::opencl {
 
-void deltanet_chunked(int, const DeltaNetRunArgs&) { throw BackendFailure("opencl: deltanet chunked is not implemented"); }
+namespace {
+constexpr int64_t kChunk = 64;   // CHUNK of chunked.cl
+constexpr int64_t kMaxHead = 128; // MAX_DK of chunked.cl (and the Dv the registry allows)
+constexpr int64_t kDvSlice = 32; // DV_SLICE of chunked.cl
+constexpr int64_t kIndexLimit = int64_t{1} << 31;
+
+size_t f32s(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
+
+// OpenCL has no empty buffers: an empty input becomes a one-word buffer the kernels never read.
+Mem upload_any(Session& s, const void* src, size_t n, std::string_view what) {
+  static const float dummy[1] = {0.0f};
+  return n == 0 || src == nullptr ? s.upload(dummy, sizeof dummy, what) : s.upload(src, n, what);
+}
+Mem alloc_any(Session& s, size_t n, std::string_view what) { return s.alloc(n ? n : 4, what); }
+} // namespace
+
+void deltanet_chunked(int device, const DeltaNetRunArgs& a) {
+  constexpr std::string_view op = "deltanet";
+  set_last_device_ms(0.0);
+  const ref::DeltaNetDims& d = a.d;
+  if (d.Dk > kMaxHead || d.Dv > kMaxHead)
+    throw BackendFailure(fmt::format("opencl: deltanet chunked: Dk = {}, Dv = {}; the kernel "
+                                     "holds at most {} of each",
+                                     d.Dk, d.Dv, kMaxHead));
+  const int64_t tokens = d.B * d.T;
+
+  // The chunk table: chunks never cross a sequence boundary; a sequence's chunks are consecutive.
+  std::vector<int32_t> chunks, seq_chunks{0};
+  for (int64_t n = 0; n < a.n_seqs; ++n) {
+    int64_t begin = a.cu_seqlens ? a.cu_seqlens[n] : n * d.T;
+    int64_t end = a.cu_seqlens ? a.cu_seqlens[n + 1] : (n + 1) * d.T;
+    for (int64_t t = begin; t < end; t += kChunk) {
+      chunks.push_back(static_cast<int32_t>(t));
+      chunks.push_back(static_cast<int32_t>(std::min(kChunk, end - t)));
+    }
+    seq_chunks.push_back(static_cast<int32_t>(chunks.size() / 2));
+  }
+  const int64_t n_chunks = static_cast<int64_t>(chunks.size() / 2);
+  const int64_t units = n_chunks * d.HV; // (chunk, value head) pairs
+  // The kernels index with int: every buffer must stay below 2^31 elements.
+  for (int64_t elems : {tokens * d.H * d.Dk, tokens * d.HV * d.Dv, units * kChunk * kChunk,
+                        units * kChunk * std::max(d.Dk, d.Dv), a.n_seqs * d.HV * d.Dk * d.Dv})
+    if (elems >= kIndexLimit)
+      throw BackendFailure(fmt::format("opencl: deltanet chunked: a buffer of {} elements passes "
+                                       "the kernels' 32-bit indexing",
+                                       elems));
+
+  Session s(device, op);
+  cl_kernel k_norm = s.kernel("deltanet/chunked.cl", "dn_chunk_normalize");
+  cl_kernel k_wy = s.kernel("deltanet/chunked.cl", "dn_chunk_wy");
+  cl_kernel k_scan = s.kernel("deltanet/chunked.cl", "dn_chunk_scan");
+  const size_t wg = s.work_group_size();
+
+  Mem q = upload_any(s, a.q, f32s(tokens * d.H * d.Dk), "q");
+  Mem k = upload_any(s, a.k, f32s(tokens * d.H * d.Dk), "k");
+  Mem v = upload_any(s, a.v, f32s(tokens * d.HV * d.Dv), "v");
+  Mem g = upload_any(s, a.g, f32s(tokens * d.HV), "g");
+  Mem beta = upload_any(s, a.beta, f32s(tokens * d.HV), "beta");
+  Mem h0 = upload_any(s, a.h0, a.h0 ? f32s(a.n_seqs * d.HV * d.Dk * d.Dv) : 0, "h0");
+  Mem chunk_buf = upload_any(s, chunks.data(), chunks.size() * sizeof(int32_t), "chunk table");
+  Mem seq_buf = upload_any(s, seq_chunks.data(), seq_chunks.size() * sizeof(int32_t), "sequences");
+  Mem qs = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized q");
+  Mem kn = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized k");
+  Mem G = alloc_any(s, f32s(units * kChunk), "gate sums");
+  Mem W = alloc_any(s, f32s(units * kChunk * d.Dk), "W");
+  Mem Ut = alloc_any(s, f32s(units * kChunk * d.Dv), "U");
+  Mem P = alloc_any(s, f32s(units * kChunk * kChunk), "intra-chunk scores");
+  const size_t o_bytes = f32s(tokens * d.HV * d.Dv);
+  const size_t ht_bytes = f32s(a.n_seqs * d.HV * d.Dk * d.Dv);
+  Mem o = alloc_any(s, o_bytes, "o");
+  Mem ht = alloc_any(s, ht_bytes, "ht");
+
+  const cl_int H = static_cast<cl_int>(d.H), HV = static_cast<cl_int>(d.HV);
+  const cl_int Dk = static_cast<cl_int>(d.Dk), Dv = static_cast<cl_int>(d.Dv);
+  const cl_int rows = static_cast<cl_int>(tokens * d.H);
+  if (rows > 0)
+    s.launch(k_norm, "dn_chunk_normalize", s.groups_for(static_cast<uint64_t>(rows)), q, k, rows,
+             Dk, static_cast<cl_float>(a.scale), static_cast<cl_int>(a.l2norm), qs, kn);
+  if (units > 0)
+    s.launch(k_wy, "dn_chunk_wy", s.groups_for(static_cast<uint64_t>(units) * wg), qs, kn, v, g,
+             beta, chunk_buf, static_cast<cl_int>(n_chunks), H, HV, Dk, Dv, G, W, Ut, P);
+  const int64_t scan_units = a.n_seqs * d.HV * ((d.Dv + kDvSlice - 1) / kDvSlice);
+  if (scan_units > 0)
+    s.launch(k_scan, "dn_chunk_scan", s.groups_for(static_cast<uint64_t>(scan_units) * wg), qs, kn,
+             G, W, Ut, P, chunk_buf, seq_buf, static_cast<cl_int>(a.n_seqs), H, HV, Dk, Dv, h0,
+             static_cast<cl_int>(a.h0 != nullptr), o, ht);
+  s.finish();
+  if (o_bytes) s.read(o, a.o, o_bytes, "o");
+  if (ht_bytes) s.read(ht, a.ht, ht_bytes, "ht");
+}
 
 } // namespace tessera::detail::opencl

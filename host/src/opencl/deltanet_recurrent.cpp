@@ -1,8 +1,79 @@
-// The opencl "recurrent" Gated DeltaNet variant (placeholder until its kernel lands).
+// The opencl "recurrent" Gated DeltaNet variant (kernels/deltanet/recurrent.cl): one work-group
+// per (sequence, value head, slice of 32 state columns), the state in registers for the whole
+// sequence. The args arrive validated and widened; inputs are uploaded, the kernel launched and
+// checked, and only then are o and ht read back, so a failure leaves the outputs untouched. A key
+// head past the kernel's DK_MAX, extents past 32-bit indexing, or any CL error is a
+// BackendFailure (the dispatcher disables the variant and falls back).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
 #include "host/src/opencl/deltanet.h"
+#include "runtime.h"
 
 namespace tessera::detail::opencl {
 
-void deltanet_recurrent(int, const DeltaNetRunArgs&) { throw BackendFailure("opencl: deltanet recurrent is not implemented"); }
+namespace {
+constexpr int64_t kDkMax = 128;      // DK_MAX of recurrent.cl
+constexpr size_t kMinWorkGroup = 32; // DN_COLS of recurrent.cl at WG_SIZE >= 32
+
+size_t bytes(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
+
+Mem upload_or_dummy(Session& s, const void* src, size_t n, std::string_view what) {
+  static const float dummy[1] = {0.0f};
+  return n == 0 || src == nullptr ? s.upload(dummy, sizeof dummy, what) : s.upload(src, n, what);
+}
+} // namespace
+
+void deltanet_recurrent(int device, const DeltaNetRunArgs& a) {
+  constexpr std::string_view op = "deltanet";
+  set_last_device_ms(0.0);
+  const ref::DeltaNetDims& d = a.d;
+  if (d.Dk > kDkMax)
+    throw BackendFailure(fmt::format("opencl: deltanet recurrent keeps at most {} state rows per "
+                                     "column in registers; Dk = {}",
+                                     kDkMax, d.Dk));
+  const int64_t tokens = d.B * d.T;
+  const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (tokens * d.HV * std::max(d.Dk, d.Dv) > kMax || state > kMax || tokens * d.H * d.Dk > kMax ||
+      a.n_seqs * d.HV * ((d.Dv + 31) / 32) > kMax)
+    throw BackendFailure("opencl: deltanet recurrent indexes with 32-bit integers; the tensors "
+                         "exceed 2^31 - 1 elements");
+  if (a.n_seqs == 0 || d.HV == 0 || d.Dv == 0 || d.Dk == 0) return;
+
+  // Token offsets of every sequence, also for fixed-length batches, so the kernel has one form.
+  std::vector<int32_t> cu(static_cast<size_t>(a.n_seqs + 1));
+  for (int64_t n = 0; n <= a.n_seqs; ++n)
+    cu[static_cast<size_t>(n)] = static_cast<int32_t>(a.cu_seqlens ? a.cu_seqlens[n] : n * d.T);
+
+  Session s(device, op);
+  if (s.work_group_size() < kMinWorkGroup)
+    throw BackendFailure(fmt::format("opencl: deltanet recurrent needs work-groups of {}; {} "
+                                     "takes {}",
+                                     kMinWorkGroup, s.facts().name, s.work_group_size()));
+  cl_kernel k = s.kernel("deltanet/recurrent.cl", "deltanet_recurrent");
+  Mem q = upload_or_dummy(s, a.q, bytes(tokens * d.H * d.Dk), "q");
+  Mem kk = upload_or_dummy(s, a.k, bytes(tokens * d.H * d.Dk), "k");
+  Mem v = upload_or_dummy(s, a.v, bytes(tokens * d.HV * d.Dv), "v");
+  Mem g = upload_or_dummy(s, a.g, bytes(tokens * d.HV), "g");
+  Mem beta = upload_or_dummy(s, a.beta, bytes(tokens * d.HV), "beta");
+  Mem h0 = upload_or_dummy(s, a.h0, a.h0 ? bytes(state) : 0, "h0");
+  Mem cub = s.upload(cu.data(), cu.size() * sizeof(int32_t), "cu_seqlens");
+  const size_t o_bytes = bytes(tokens * d.HV * d.Dv);
+  Mem o = s.alloc(o_bytes == 0 ? 4 : o_bytes, "o");
+  Mem ht = s.alloc(bytes(state), "ht");
+  const uint64_t tasks = static_cast<uint64_t>(a.n_seqs * d.HV * ((d.Dv + 31) / 32));
+  s.launch(k, "deltanet_recurrent", s.groups_for(tasks * s.work_group_size()), q, kk, v, g, beta,
+           h0, static_cast<cl_int>(a.h0 != nullptr), cub, static_cast<cl_int>(a.n_seqs),
+           static_cast<cl_int>(d.H), static_cast<cl_int>(d.HV), static_cast<cl_int>(d.Dk),
+           static_cast<cl_int>(d.Dv), static_cast<cl_float>(a.scale), static_cast<cl_int>(a.l2norm),
+           o, ht);
+  s.finish();
+  if (o_bytes) s.read(o, a.o, o_bytes, "o");
+  s.read(ht, a.ht, bytes(state), "ht");
+}
 
 } // namespace tessera::detail::opencl

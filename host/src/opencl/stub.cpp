@@ -1,6 +1,7 @@
 // The opencl backend when it is not built (its SDK was not found at configure time): no devices,
 // and run() is never reached because the registry sees built() == false.
 #include "host/src/backends.h"
+#include "host/src/gemm_act.h"
 #include "host/src/opencl/introspect.h"
 
 namespace tessera::detail::opencl {
@@ -25,6 +26,8 @@ void run(int, std::string_view, const DequantizeFp8Args&) { not_built(); }
 void run(int, std::string_view, const GemmNvfp4Args&) { not_built(); }
 void run(int, std::string_view, const GemmFp8Args&) { not_built(); }
 void run(int, std::string_view, const GemmFp8BlockArgs&) { not_built(); }
+void run(int, std::string_view, const GemmNvfp4ActArgs&) { not_built(); }
+void run(int, std::string_view, const GemmFp8ActArgs&) { not_built(); }
 void run(int, std::string_view, const DeltaNetRunArgs&) { not_built(); }
 void run(int, std::string_view, const Conv1dRunArgs&) { not_built(); }
 void run(int, std::string_view, const AttentionRunArgs&) { not_built(); }

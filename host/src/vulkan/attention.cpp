@@ -1,8 +1,133 @@
-// The vulkan attention variants (placeholder until its kernel lands).
-#include "host/src/backends.h"
+// The vulkan attention launchers (numerics.md section 6), kernels/attention/*.comp:
+// "flash_prefill" (any T; one dispatch) and "splitkv_decode" (T <= 16; a partial dispatch over
+// key splits, then a combine dispatch merging them in a fixed order). All three shaders share one
+// interface (kernels/attention/attn_tile.glsl): nine storage buffers and one push-constant block.
+// K and V are copied at their stored width and widened in the shader. Outputs are copied out only
+// after the batch succeeded, so a failure writes nothing; an unknown variant, a shape past the
+// shaders' limits, too little shared memory or a Vulkan error is a BackendFailure.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "batch.h"
 
 namespace tessera::detail::vulkan {
 
-void run(int, std::string_view, const AttentionRunArgs&) { throw BackendFailure("vulkan: attention is not implemented"); }
+namespace {
+constexpr uint32_t kWorkgroup = 64;     // WG of the shaders
+constexpr int64_t kDMax = 256;          // ATT_DMAX
+constexpr int64_t kKeyTile = 16;        // ATT_BC
+constexpr int64_t kPrefillLanes = 4;    // ATT_LPR of flash_prefill.comp
+constexpr int64_t kDecodeLanes = 16;    // ATT_LPR of splitkv_decode.comp
+constexpr int64_t kDecodeMaxT = 16;
+constexpr int64_t kDecodeGroupsTarget = 64; // split-KV: aim for this many workgroups
+// Shared memory of the shader with the most rows (flash_prefill, WG / 4 rows): ATT_BC * ATT_DMAX +
+// WG * ATT_BC + 2 * rows * ATT_BC floats.
+constexpr uint32_t kSharedBytes = (kKeyTile * kDMax + kWorkgroup * kKeyTile + 2 * (kWorkgroup / kPrefillLanes) * kKeyTile) * 4;
+
+struct Push {
+  int32_t n_seqs, Hq, Hkv, D, t_max, flags, k_dtype, v_dtype;
+  float k_scale, v_scale, scale;
+  int32_t n_split, chunk, rows;
+};
+
+int32_t dtype_code(DType t) {
+  switch (t) {
+  case DType::F32: return 0;
+  case DType::BF16: return 1;
+  case DType::F16: return 2;
+  case DType::F8_E4M3: return 3;
+  default: backend_failure(fmt::format("attention: K/V dtype {} is not supported", dtype_name(t)));
+  }
+}
+
+size_t kv_bytes(DType t) { return t == DType::F32 ? 4 : t == DType::F8_E4M3 ? 1 : 2; }
+
+} // namespace
+
+void run(int device_index, std::string_view variant, const AttentionRunArgs& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  const bool decode = variant == "splitkv_decode";
+  if (!decode && variant != "flash_prefill")
+    backend_failure(fmt::format("attention has no vulkan variant '{}' (known: flash_prefill, splitkv_decode)", variant));
+  const auto& dm = a.d;
+  // int32 sequence offsets: cu_q then cu_k (fixed-length batches get n * T, n * S).
+  std::vector<int32_t> cu;
+  int64_t t_max = 0, s_max = 0;
+  for (int pass = 0; pass < 2; ++pass)
+    for (int64_t n = 0; n <= a.n_seqs; ++n) {
+      const int64_t* c = pass == 0 ? a.cu_q : a.cu_k;
+      cu.push_back(static_cast<int32_t>(c ? c[n] : n * (pass == 0 ? dm.T : dm.S)));
+    }
+  for (int64_t n = 0; n < a.n_seqs; ++n) {
+    t_max = std::max<int64_t>(t_max, cu[n + 1] - cu[n]);
+    s_max = std::max<int64_t>(s_max, cu[a.n_seqs + 2 + n] - cu[a.n_seqs + 1 + n]);
+  }
+  if (dm.D > kDMax) backend_failure(fmt::format("attention {}: head dim D = {} > {}", variant, dm.D, kDMax));
+  if (decode && t_max > kDecodeMaxT)
+    backend_failure(fmt::format("attention splitkv_decode: T = {} > {}", t_max, kDecodeMaxT));
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (dm.B * dm.T * dm.Hq * dm.D > kMax || dm.B * dm.S * dm.Hkv * dm.D > kMax)
+    backend_failure(fmt::format("attention {}: more than 2^31 elements in a tensor (32-bit indexing)", variant));
+  const int64_t rows = dm.B * dm.T * dm.Hq;
+  if (rows == 0) return;
+  Device& d = device(device_index);
+  if (d.properties.limits.maxComputeSharedMemorySize < kSharedBytes)
+    backend_failure(fmt::format("attention {}: the shaders need {} bytes of shared memory, the device has {}", variant,
+                                kSharedBytes, d.properties.limits.maxComputeSharedMemorySize));
+
+  const int64_t G = dm.Hq / dm.Hkv;
+  const int64_t lanes = decode ? kDecodeLanes : kPrefillLanes;
+  const int64_t tiles = (t_max * G + (kWorkgroup / lanes) - 1) / (kWorkgroup / lanes);
+  const int64_t base = std::max<int64_t>(1, a.n_seqs * dm.Hkv * tiles);
+  int64_t n_split = 1, chunk = 0;
+  if (decode) {
+    // Splits: enough workgroups to keep the device busy, each a whole number of key tiles; a
+    // function of the shape only, so runs repeat bit for bit.
+    const int64_t key_tiles = std::max<int64_t>(1, (s_max + kKeyTile - 1) / kKeyTile);
+    n_split = std::clamp<int64_t>((kDecodeGroupsTarget + base - 1) / base, 1, key_tiles);
+    chunk = ((key_tiles + n_split - 1) / n_split) * kKeyTile;
+    n_split = std::max<int64_t>(1, (s_max + chunk - 1) / chunk);
+  }
+  Push push{static_cast<int32_t>(a.n_seqs), static_cast<int32_t>(dm.Hq), static_cast<int32_t>(dm.Hkv),
+            static_cast<int32_t>(dm.D), static_cast<int32_t>(t_max),
+            (a.causal ? 1 : 0) | (a.gate ? 2 : 0) | (a.lse ? 4 : 0), dtype_code(a.k_dtype),
+            dtype_code(a.v_dtype), a.k_scale, a.v_scale, a.scale, static_cast<int32_t>(n_split),
+            static_cast<int32_t>(chunk), static_cast<int32_t>(rows)};
+
+  const size_t o_bytes = static_cast<size_t>(rows * dm.D) * 4, lse_bytes = static_cast<size_t>(rows) * 4;
+  const size_t kv_n = static_cast<size_t>(dm.B * dm.S * dm.Hkv * dm.D);
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, kWorkgroup);
+  if (wg != kWorkgroup)
+    backend_failure(fmt::format("attention: the shaders need {} invocations a workgroup; the device takes {}", kWorkgroup, wg));
+  Buffer q(d, o_bytes), k(d, std::max<size_t>(4, kv_n * kv_bytes(a.k_dtype))),
+      v(d, std::max<size_t>(4, kv_n * kv_bytes(a.v_dtype))), gate(d, a.gate ? o_bytes : 4),
+      cu_buf(d, cu.size() * 4), o(d, o_bytes), lse(d, lse_bytes);
+  Buffer part_o(d, decode ? static_cast<size_t>(rows * n_split * dm.D) * 4 : 4),
+      part_ml(d, decode ? static_cast<size_t>(rows * n_split) * 8 : 4);
+  std::memcpy(q.data(), a.q, o_bytes);
+  if (kv_n) std::memcpy(k.data(), a.k, kv_n * kv_bytes(a.k_dtype));
+  if (kv_n) std::memcpy(v.data(), a.v, kv_n * kv_bytes(a.v_dtype));
+  if (a.gate) std::memcpy(gate.data(), a.gate, o_bytes);
+  std::memcpy(cu_buf.data(), cu.data(), cu.size() * 4);
+  std::initializer_list<const Buffer*> bufs = {&q, &k, &v, &gate, &cu_buf, &o, &lse, &part_o, &part_ml};
+  // Pipelines before recording starts (the first use of a shader creates its pipeline).
+  const Kernel& k_main = kernel(d, decode ? "attention/splitkv_decode.partial.spv" : "attention/flash_prefill.spv", 9,
+                                sizeof push, wg);
+  const Kernel* k_combine = decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg) : nullptr;
+  Batch b(d);
+  // Zeros, as the reference leaves a row no sequence covers.
+  b.fill(o, 0, o.size(), 0);
+  b.fill(lse, 0, lse.size(), 0);
+  b.dispatch(k_main, bufs, &push, group_count(d, static_cast<uint64_t>(base * n_split) * wg, wg));
+  if (k_combine) b.dispatch(*k_combine, bufs, &push, group_count(d, static_cast<uint64_t>(rows * dm.D), wg));
+  b.submit();
+  std::memcpy(a.o, o.data(), o_bytes);
+  if (a.lse) std::memcpy(a.lse, lse.data(), lse_bytes);
+}
 
 } // namespace tessera::detail::vulkan

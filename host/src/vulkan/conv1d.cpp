@@ -1,8 +1,51 @@
-// The vulkan conv1d variants (placeholder until its kernel lands).
-#include "host/src/backends.h"
+// The vulkan conv1d variant "direct_silu" (kernels/conv/conv1d.comp): causal depthwise conv1d +
+// SiLU, one invocation per output reading its W taps, the new state written in the same
+// dispatch. The args arrive validated; outputs are copied out only after the batch succeeded, so
+// a failure writes nothing. An unknown variant, extents past 32-bit indexing or a Vulkan error is
+// a BackendFailure (the dispatcher disables the variant and falls back).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "batch.h"
 
 namespace tessera::detail::vulkan {
 
-void run(int, std::string_view, const Conv1dRunArgs&) { throw BackendFailure("vulkan: conv1d is not implemented"); }
+void run(int device_index, std::string_view variant, const Conv1dRunArgs& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  if (variant != "direct_silu")
+    backend_failure(fmt::format("conv1d has no vulkan variant '{}' (known: direct_silu)", variant));
+  Device& d = device(device_index);
+  const int64_t keep = a.W - 1;
+  const int64_t outputs = a.B * a.T * a.C, states = a.B * a.C * keep;
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (outputs + states > kMax || a.C * a.W > kMax)
+    backend_failure("conv1d direct_silu indexes with 32-bit integers; the tensors exceed 2^31 - 1 "
+                    "elements");
+  if (outputs + states == 0) return;
+  struct {
+    uint32_t B, T, C, W, flags;
+  } push{static_cast<uint32_t>(a.B), static_cast<uint32_t>(a.T), static_cast<uint32_t>(a.C),
+         static_cast<uint32_t>(a.W), (a.bias ? 1u : 0u) | (a.state ? 2u : 0u)};
+  auto words = [](int64_t n) { return static_cast<size_t>(std::max<int64_t>(1, n)) * 4; };
+
+  std::lock_guard lock(d.mutex);
+  uint32_t wg = workgroup_size(d, 256);
+  const Kernel& k = kernel(d, "conv/conv1d.spv", 6, sizeof push, wg);
+  Buffer x(d, words(outputs)), w(d, words(a.C * a.W)), bias(d, words(a.bias ? a.C : 0));
+  Buffer state(d, words(a.state ? states : 0)), y(d, words(outputs)), so(d, words(states));
+  if (outputs) std::memcpy(x.data(), a.x, static_cast<size_t>(outputs) * 4);
+  if (a.C > 0) std::memcpy(w.data(), a.w, static_cast<size_t>(a.C * a.W) * 4);
+  if (a.bias && a.C) std::memcpy(bias.data(), a.bias, static_cast<size_t>(a.C) * 4);
+  if (a.state && states) std::memcpy(state.data(), a.state, static_cast<size_t>(states) * 4);
+  Batch b(d);
+  b.dispatch(k, {&x, &w, &bias, &state, &y, &so}, &push,
+             group_count(d, static_cast<uint64_t>(outputs + states), wg));
+  b.submit();
+  if (outputs) std::memcpy(a.y, y.data(), static_cast<size_t>(outputs) * 4);
+  if (states) std::memcpy(a.state_out, so.data(), static_cast<size_t>(states) * 4);
+}
 
 } // namespace tessera::detail::vulkan

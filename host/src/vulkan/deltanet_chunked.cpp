@@ -1,8 +1,125 @@
-// The vulkan "chunked" Gated DeltaNet variant (placeholder until its kernel lands).
+// The vulkan "chunked" Gated DeltaNet variant (numerics.md section 5), kernels/deltanet/
+// chunked.comp built once per pass: normalize q and k, the per-chunk WY / UT transform of every
+// chunk of every (sequence, value head) in parallel, then the sequential chunk-to-chunk scan per
+// (sequence, value head, 32 state columns); kernels/deltanet/chunked.cl explains the math. The
+// args arrive validated and widened. Buffers are packed (see the shader's header) so that no
+// pass binds more than five. Outputs are copied out only after the batch succeeded, so a
+// failure writes nothing; a head past 128, extents past 32-bit indexing or any Vulkan error is
+// a BackendFailure (the registry's requirement refuses those shapes first).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "batch.h"
 #include "host/src/vulkan/deltanet.h"
 
 namespace tessera::detail::vulkan {
 
-void deltanet_chunked(int, const DeltaNetRunArgs&) { throw BackendFailure("vulkan: deltanet chunked is not implemented"); }
+namespace {
+constexpr uint32_t kWorkgroup = 256; // WG of chunked.comp (any size the device takes works)
+constexpr int64_t kChunk = 64;       // CHUNK
+constexpr int64_t kMaxHead = 128;    // MAX_DK (and the Dv the registry allows)
+constexpr int64_t kDvSlice = 32;     // DV_SLICE
+
+struct Push {
+  uint32_t rows, H, HV, Dk, Dv, n_chunks, n_seqs, flags;
+  float scale;
+  uint32_t k_off, beta_off, chunk_off, seq_off, w_off, ut_off, p_off, ht_off;
+};
+
+void put(const Buffer& b, size_t at_words, const void* src, int64_t n) {
+  if (n > 0) std::memcpy(b.as<float>() + at_words, src, static_cast<size_t>(n) * 4);
+}
+size_t words(int64_t n) { return static_cast<size_t>(std::max<int64_t>(1, n)) * 4; }
+} // namespace
+
+void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  const ref::DeltaNetDims& d = a.d;
+  if (d.Dk > kMaxHead || d.Dv > kMaxHead)
+    backend_failure(fmt::format("deltanet chunked: Dk = {}, Dv = {}; the shader holds at most {} "
+                                "of each",
+                                d.Dk, d.Dv, kMaxHead));
+  Device& dev = device(device_index);
+  const int64_t tokens = d.B * d.T;
+
+  // The chunk table: chunks never cross a sequence boundary; a sequence's chunks are consecutive.
+  std::vector<int32_t> table, seq_chunks{0};
+  for (int64_t n = 0; n < a.n_seqs; ++n) {
+    int64_t begin = a.cu_seqlens ? a.cu_seqlens[n] : n * d.T;
+    int64_t end = a.cu_seqlens ? a.cu_seqlens[n + 1] : (n + 1) * d.T;
+    for (int64_t t = begin; t < end; t += kChunk) {
+      table.push_back(static_cast<int32_t>(t));
+      table.push_back(static_cast<int32_t>(std::min(kChunk, end - t)));
+    }
+    seq_chunks.push_back(static_cast<int32_t>(table.size() / 2));
+  }
+  const int64_t n_chunks = static_cast<int64_t>(table.size() / 2);
+  const int64_t units = n_chunks * d.HV;
+  const int64_t qk = tokens * d.H * d.Dk, vn = tokens * d.HV * d.Dv, gn = tokens * d.HV;
+  const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
+  const int64_t gates_n = 2 * gn + 2 * n_chunks + a.n_seqs + 1;
+  const int64_t w_off = units * kChunk, ut_off = w_off + units * kChunk * d.Dk;
+  const int64_t p_off = ut_off + units * kChunk * d.Dv, scratch_n = p_off + units * kChunk * kChunk;
+  const int64_t slices = (d.Dv + kDvSlice - 1) / kDvSlice;
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (2 * qk > kMax || vn + state > kMax || gates_n > kMax || scratch_n > kMax ||
+      a.n_seqs * d.HV * slices > kMax)
+    backend_failure("deltanet chunked indexes with 32-bit integers; the tensors exceed 2^31 - 1 "
+                    "elements");
+  if (a.n_seqs == 0) return;
+
+  Push push{static_cast<uint32_t>(tokens * d.H),
+            static_cast<uint32_t>(d.H),
+            static_cast<uint32_t>(d.HV),
+            static_cast<uint32_t>(d.Dk),
+            static_cast<uint32_t>(d.Dv),
+            static_cast<uint32_t>(n_chunks),
+            static_cast<uint32_t>(a.n_seqs),
+            (a.l2norm ? 1u : 0u) | (a.h0 ? 2u : 0u),
+            a.scale,
+            static_cast<uint32_t>(qk),
+            static_cast<uint32_t>(gn),
+            static_cast<uint32_t>(2 * gn),
+            static_cast<uint32_t>(2 * gn + 2 * n_chunks),
+            static_cast<uint32_t>(w_off),
+            static_cast<uint32_t>(ut_off),
+            static_cast<uint32_t>(p_off),
+            static_cast<uint32_t>(vn)};
+
+  std::lock_guard lock(dev.mutex);
+  const uint32_t wg = workgroup_size(dev, kWorkgroup);
+  const Kernel& k_norm = kernel(dev, "deltanet/chunked.normalize.spv", 2, sizeof push, wg);
+  const Kernel& k_wy = kernel(dev, "deltanet/chunked.wy.spv", 4, sizeof push, wg);
+  const Kernel& k_scan = kernel(dev, "deltanet/chunked.scan.spv", 5, sizeof push, wg);
+  // Buffer rounds sizes up and checks the device's limits; empty parts still get a word.
+  Buffer qk_in(dev, words(2 * qk)), qk_norm(dev, words(2 * qk)), vb(dev, words(vn));
+  Buffer gates(dev, words(gates_n)), scratch(dev, words(scratch_n));
+  Buffer h0(dev, a.h0 ? words(state) : 4), out(dev, words(vn + state));
+  put(qk_in, 0, a.q, qk);
+  put(qk_in, static_cast<size_t>(qk), a.k, qk);
+  put(vb, 0, a.v, vn);
+  put(gates, 0, a.g, gn);
+  put(gates, static_cast<size_t>(gn), a.beta, gn);
+  put(gates, static_cast<size_t>(2 * gn), table.data(), 2 * n_chunks);
+  put(gates, static_cast<size_t>(2 * gn + 2 * n_chunks), seq_chunks.data(), a.n_seqs + 1);
+  if (a.h0) put(h0, 0, a.h0, state);
+
+  Batch batch(dev);
+  if (qk > 0)
+    batch.dispatch(k_norm, {&qk_in, &qk_norm}, &push,
+                   group_count(dev, static_cast<uint64_t>(tokens * d.H), wg));
+  if (units > 0)
+    batch.dispatch(k_wy, {&qk_norm, &vb, &gates, &scratch}, &push,
+                   group_count(dev, static_cast<uint64_t>(units) * wg, wg));
+  batch.dispatch(k_scan, {&qk_norm, &gates, &scratch, &h0, &out}, &push,
+                 group_count(dev, static_cast<uint64_t>(a.n_seqs * d.HV * slices) * wg, wg));
+  batch.submit();
+  if (vn) std::memcpy(a.o, out.data(), static_cast<size_t>(vn) * 4);
+  std::memcpy(a.ht, out.as<float>() + vn, static_cast<size_t>(state) * 4);
+}
 
 } // namespace tessera::detail::vulkan

@@ -1,8 +1,98 @@
-// The vulkan "recurrent" Gated DeltaNet variant (placeholder until its kernel lands).
+// The vulkan "recurrent" Gated DeltaNet variant (kernels/deltanet/recurrent.comp): one workgroup
+// per (sequence, value head, slice of 32 state columns), the state in registers for the whole
+// sequence. The args arrive validated and widened. q and k share one buffer, as do g, beta and
+// the token offsets, and o and ht (five bindings: within every device's limits). Outputs are
+// copied out only after the batch succeeded, so a failure writes nothing; a key head past the
+// shader's DK_MAX, a device that cannot run 256 invocations, extents past 32-bit indexing or any
+// Vulkan error is a BackendFailure (the dispatcher disables the variant and falls back).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "batch.h"
 #include "host/src/vulkan/deltanet.h"
 
 namespace tessera::detail::vulkan {
 
-void deltanet_recurrent(int, const DeltaNetRunArgs&) { throw BackendFailure("vulkan: deltanet recurrent is not implemented"); }
+namespace {
+constexpr uint32_t kWorkgroup = 256; // WG of recurrent.comp
+constexpr int64_t kCols = 32;        // COLS of recurrent.comp
+constexpr int64_t kDkMax = 128;      // DK_MAX of recurrent.comp
+
+struct Push {
+  uint32_t n_seqs, H, HV, Dk, Dv;
+  float scale;
+  uint32_t flags;
+  uint32_t k_off, beta_off, cu_off, ht_off;
+};
+
+void put(const Buffer& b, size_t at_floats, const void* src, int64_t n) {
+  if (n > 0) std::memcpy(b.as<float>() + at_floats, src, static_cast<size_t>(n) * 4);
+}
+} // namespace
+
+void deltanet_recurrent(int device_index, const DeltaNetRunArgs& a) {
+  set_last_device_ms(0.0); // also when this run fails
+  const ref::DeltaNetDims& d = a.d;
+  if (d.Dk > kDkMax)
+    backend_failure(fmt::format("deltanet recurrent keeps at most {} state rows per column in "
+                                "registers; Dk = {}",
+                                kDkMax, d.Dk));
+  Device& dev = device(device_index);
+  const int64_t tokens = d.B * d.T;
+  const int64_t qk = tokens * d.H * d.Dk, vn = tokens * d.HV * d.Dv, gn = tokens * d.HV;
+  const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
+  const int64_t tasks = a.n_seqs * d.HV * ((d.Dv + kCols - 1) / kCols);
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (2 * qk > kMax || vn + state > kMax || 2 * gn + a.n_seqs + 1 > kMax || tasks > kMax)
+    backend_failure("deltanet recurrent indexes with 32-bit integers; the tensors exceed 2^31 - 1 "
+                    "elements");
+  if (a.n_seqs == 0) return;
+
+  Push push{static_cast<uint32_t>(a.n_seqs),
+            static_cast<uint32_t>(d.H),
+            static_cast<uint32_t>(d.HV),
+            static_cast<uint32_t>(d.Dk),
+            static_cast<uint32_t>(d.Dv),
+            a.scale,
+            (a.h0 ? 1u : 0u) | (a.l2norm ? 2u : 0u),
+            static_cast<uint32_t>(qk),
+            static_cast<uint32_t>(gn),
+            static_cast<uint32_t>(2 * gn),
+            static_cast<uint32_t>(vn)};
+
+  std::lock_guard lock(dev.mutex);
+  uint32_t wg = workgroup_size(dev, kWorkgroup);
+  if (wg != kWorkgroup)
+    backend_failure(fmt::format("deltanet recurrent: the shader needs {} invocations a workgroup; "
+                                "the device takes {}",
+                                kWorkgroup, wg));
+  const Kernel& k = kernel(dev, "deltanet/recurrent.spv", 5, sizeof push, wg);
+  // Buffer rounds sizes up and checks the device's limits; empty parts still get a word.
+  Buffer qkb(dev, static_cast<size_t>(std::max<int64_t>(1, 2 * qk)) * 4);
+  Buffer vb(dev, static_cast<size_t>(std::max<int64_t>(1, vn)) * 4);
+  Buffer gates(dev, static_cast<size_t>(2 * gn + a.n_seqs + 1) * 4);
+  Buffer h0(dev, a.h0 ? static_cast<size_t>(state) * 4 : 4);
+  Buffer out(dev, static_cast<size_t>(std::max<int64_t>(1, vn + state)) * 4);
+  put(qkb, 0, a.q, qk);
+  put(qkb, static_cast<size_t>(qk), a.k, qk);
+  put(vb, 0, a.v, vn);
+  put(gates, 0, a.g, gn);
+  put(gates, static_cast<size_t>(gn), a.beta, gn);
+  uint32_t* cu = gates.as<uint32_t>() + 2 * gn;
+  for (int64_t n = 0; n <= a.n_seqs; ++n)
+    cu[n] = static_cast<uint32_t>(a.cu_seqlens ? a.cu_seqlens[n] : n * d.T);
+  if (a.h0) put(h0, 0, a.h0, state);
+
+  Batch batch(dev);
+  batch.dispatch(k, {&qkb, &vb, &gates, &h0, &out}, &push,
+                 group_count(dev, static_cast<uint64_t>(tasks) * wg, wg));
+  batch.submit();
+  if (vn) std::memcpy(a.o, out.data(), static_cast<size_t>(vn) * 4);
+  std::memcpy(a.ht, out.as<float>() + vn, static_cast<size_t>(state) * 4);
+}
 
 } // namespace tessera::detail::vulkan

@@ -1,0 +1,67 @@
+// The GEMMs with the activation quantized in front (tessera::gemm_nvfp4_act, gemm_fp8_act): their
+// validated arguments and the run() of each backend; and gemm_nvfp4's validation, shared with the
+// prepacked call. Included before execute.h so that detail::execute sees these overloads.
+//
+// Each backend's variant "quantize_then_gemm" runs, in one device session, the backend's own
+// quantize kernels (kernels/quant/) and then its exact GEMM kernel (gemv_splitk for M <= 16,
+// tiled above) on the quantized activations, which stay on the device: x is uploaded once and c
+// read back once (plus, for W4A4, the 4-byte activation scale_2 the GEMM's alpha needs).
+// Bit-exact with quantize_* followed by gemm_*, as the CPU reference computes it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "backends.h"
+#include "dispatch/registry.h"
+
+namespace tessera::detail {
+
+struct GemmNvfp4ActArgs {
+  const float* x;            // [M, K] fp32 (widened), finite; K % 16 == 0
+  std::optional<float> static_a_scale_2; // the checkpoint's input_scale; empty: from amax
+  const uint8_t* b;          // [N, K/2]
+  const uint8_t* b_scale;    // [N, K/16] E4M3
+  float b_scale_2;
+  int64_t M, N, K;
+  const float* bias;         // [N] or null
+  ref::OutType out;
+  void* c;
+  float* a_scale_2;          // out: the activation scale_2 used
+};
+
+struct GemmFp8ActArgs {
+  const float* x;        // [M, K] fp32, finite
+  const uint8_t* b;      // [N, K] E4M3
+  const float* b_scale;  // [ceil(N/128), ceil(K/128)]
+  int64_t M, N, K;
+  const float* bias;
+  ref::OutType out;
+  void* c;
+};
+
+// GEMM kernels the device variants run after quantizing: the decode kernel up to this M.
+inline constexpr int64_t kActGemvMaxM = 16;
+
+// gemm_nvfp4's validation (ops_gemm.cpp), shared with the prepacked call (weights.cpp): every
+// check of tessera::gemm_nvfp4, then its arguments; and the Problem the GEMMs select on.
+GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                                   const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
+                                   const TensorView& c);
+dispatch::Problem gemm_problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled);
+
+namespace cpu {
+void run(const GemmNvfp4ActArgs& a);
+void run(const GemmFp8ActArgs& a);
+} // namespace cpu
+namespace opencl {
+void run(int device, std::string_view variant, const GemmNvfp4ActArgs& a);
+void run(int device, std::string_view variant, const GemmFp8ActArgs& a);
+} // namespace opencl
+namespace vulkan {
+void run(int device, std::string_view variant, const GemmNvfp4ActArgs& a);
+void run(int device, std::string_view variant, const GemmFp8ActArgs& a);
+} // namespace vulkan
+
+} // namespace tessera::detail

@@ -1,0 +1,166 @@
+// GEMMs with the activation quantized in front (tessera::gemm_nvfp4_act, gemm_fp8_act):
+// validated like quantize_* and gemm_* together, then run by the registry's variant of
+// "gemm_nvfp4_act" / "gemm_fp8_act" (host/src/gemm_act.h). The CPU reference is literally the
+// reference quantizer followed by the reference GEMM, so "bit-exact with quantize then GEMM"
+// holds by construction there and the conformance tests hold every device variant to it.
+#include "gemm_act.h" // before execute.h: execute()'s calls must see these run() overloads
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "execute.h"
+#include "named.h"
+#include "reference/gemm.h"
+#include "reference/quantize.h"
+
+namespace tessera {
+
+namespace {
+constexpr int64_t kMaxNvfp4K = 65536; // the exact W4A4 sum fits in int64 up to here
+
+ref::OutType out_type(DType t) {
+  return t == DType::F32 ? ref::OutType::F32 : t == DType::BF16 ? ref::OutType::BF16 : ref::OutType::F16;
+}
+
+dispatch::Problem problem(std::string_view op, int64_t M, int64_t N, int64_t K) {
+  return dispatch::Problem{op, {{"M", M}, {"N", N}, {"K", K}, {"elements", std::max({M * K, N * K, M * N})}}};
+}
+
+void check_scale_2(std::string_view op, std::string_view name, float s) {
+  if (!(std::isfinite(s) && s > 0.0f))
+    detail::fail(ErrorCode::InvalidArgument, "{}: {} = {} must be finite and > 0", op, name, s);
+}
+
+// x [M, K] floating, widened to fp32 and checked finite (the quantizers refuse NaN and inf).
+std::vector<float> finite_x(std::string_view op, const TensorView& x) {
+  detail::check_dtype(op, "x", x, detail::kFloatTypes);
+  detail::check_rank(op, "x", x, 2);
+  detail::check_view(op, "x", x);
+  std::vector<float> v = detail::widen_f32(x);
+  detail::check_finite(op, "x", v.data(), x.shape);
+  return v;
+}
+
+void check_weight(std::string_view op, const TensorView& b, DType dtype, int64_t K, int64_t k_cols) {
+  detail::check_dtype(op, "b", b, {dtype});
+  detail::check_rank(op, "b", b, 2);
+  detail::check_view(op, "b", b);
+  if (b.shape[1] != k_cols)
+    detail::fail(ErrorCode::ShapeMismatch, "{}: b is {} but x has K = {}: expected [N, {}]", op, shape_str(b.shape), K, k_cols);
+}
+
+void check_epilogue(std::string_view op, const std::optional<TensorView>& bias, const TensorView& c, int64_t M, int64_t N) {
+  if (bias) detail::check_arg(op, "bias", *bias, {DType::F32}, {N});
+  detail::check_arg(op, "c", c, detail::kFloatTypes, {M, N});
+}
+} // namespace
+
+float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
+                     const TensorView& b_scale, float b_scale_2, const std::optional<TensorView>& bias,
+                     const TensorView& c, const RunOptions& options, RunInfo* info) {
+  constexpr std::string_view op = "gemm_nvfp4_act";
+  if (a_scale_2) check_scale_2(op, "a_scale_2", *a_scale_2);
+  check_scale_2(op, "b_scale_2", b_scale_2);
+  detail::check_dtype(op, "x", x, detail::kFloatTypes);
+  detail::check_rank(op, "x", x, 2);
+  int64_t M = x.shape[0], K = x.shape[1];
+  if (K % 16 != 0) detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} is not a multiple of 16 (the NVFP4 block)", op, K);
+  if (K > kMaxNvfp4K)
+    detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} exceeds {}, the largest K whose exact sum fits in int64", op, K, kMaxNvfp4K);
+  check_weight(op, b, DType::U8, K, K / 2);
+  int64_t N = b.shape[0];
+  detail::check_arg(op, "b_scale", b_scale, {DType::F8_E4M3}, {N, K / 16});
+  check_epilogue(op, bias, c, M, N);
+  std::vector<float> xv = finite_x(op, x);
+  if (a_scale_2 && !std::isfinite(*a_scale_2 * b_scale_2))
+    detail::fail(ErrorCode::InvalidArgument, "{}: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", op, *a_scale_2, b_scale_2);
+  float used = 0.0f;
+  detail::execute(problem(op, M, N, K), options, info,
+                  detail::GemmNvfp4ActArgs{xv.data(), a_scale_2, b.as<const uint8_t>(), b_scale.as<const uint8_t>(), b_scale_2,
+                                           M, N, K, bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data, &used});
+  return used;
+}
+
+void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
+                  const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
+                  RunInfo* info) {
+  constexpr std::string_view op = "gemm_fp8_act";
+  detail::check_dtype(op, "x", x, detail::kFloatTypes);
+  detail::check_rank(op, "x", x, 2);
+  int64_t M = x.shape[0], K = x.shape[1];
+  check_weight(op, b, DType::F8_E4M3, K, K);
+  int64_t N = b.shape[0];
+  detail::check_arg(op, "b_scale", b_scale, {DType::F32}, {(N + 127) / 128, (K + 127) / 128});
+  detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
+  check_epilogue(op, bias, c, M, N);
+  std::vector<float> xv = finite_x(op, x);
+  detail::execute(problem(op, M, N, K), options, info,
+                  detail::GemmFp8ActArgs{xv.data(), b.as<const uint8_t>(), b_scale.as<const float>(), M, N, K,
+                                         bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
+}
+
+namespace detail {
+
+namespace {
+int64_t rows_of(const Tensor& t) { return t.shape().empty() ? 0 : t.shape()[0]; }
+} // namespace
+
+// krun / kbench: x, b, b_scale, b_scale_2, optional a_scale_2 (static) and bias -> c, a_scale_2.
+TensorMap named_gemm_nvfp4_act(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  DType out_t = out_dtype(call);
+  call.finish_params();
+  const Tensor& x = call.tensor("x");
+  const Tensor& b = call.tensor("b");
+  std::optional<float> a_s2;
+  if (call.optional_tensor("a_scale_2")) a_s2 = call.scalar("a_scale_2");
+  Tensor c(out_t, {rows_of(x), rows_of(b)});
+  float used = gemm_nvfp4_act(x.view(), a_s2, b.view(), call.tensor("b_scale").view(), call.scalar("b_scale_2"),
+                              call.optional_view("bias"), c.view(), options, info);
+  Tensor s2(DType::F32, {});
+  s2.as<float>()[0] = used;
+  TensorMap out;
+  out.emplace("c", std::move(c));
+  out.emplace("a_scale_2", std::move(s2));
+  return out;
+}
+
+TensorMap named_gemm_fp8_act(NamedCall& call, const RunOptions& options, RunInfo* info) {
+  DType out_t = out_dtype(call);
+  call.finish_params();
+  const Tensor& x = call.tensor("x");
+  const Tensor& b = call.tensor("b");
+  Tensor c(out_t, {rows_of(x), rows_of(b)});
+  gemm_fp8_act(x.view(), b.view(), call.tensor("b_scale").view(), call.optional_view("bias"), c.view(), options, info);
+  TensorMap out;
+  out.emplace("c", std::move(c));
+  return out;
+}
+
+} // namespace detail
+
+namespace detail::cpu {
+
+// The reference: quantize, then GEMM, through the very functions quantize_* and gemm_* run.
+void run(const GemmNvfp4ActArgs& a) {
+  int64_t n = a.M * a.K;
+  float s2 = a.static_a_scale_2 ? *a.static_a_scale_2 : ref::nvfp4_scale_2(a.x, n, false);
+  float alpha = s2 * a.b_scale_2;
+  if (!std::isfinite(alpha))
+    fail(ErrorCode::InvalidArgument, "gemm_nvfp4_act: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", s2, a.b_scale_2);
+  std::vector<uint8_t> q(static_cast<size_t>(n / 2)), s(static_cast<size_t>(n / 16));
+  ref::quantize_nvfp4(a.x, a.M, a.K, s2, q.data(), s.data());
+  ref::gemm_nvfp4(q.data(), s.data(), a.b, a.b_scale, a.M, a.N, a.K, alpha, a.bias, a.out, a.c);
+  *a.a_scale_2 = s2;
+}
+
+void run(const GemmFp8ActArgs& a) {
+  int64_t kbs = (a.K + 127) / 128;
+  std::vector<uint8_t> q(static_cast<size_t>(a.M * a.K));
+  std::vector<float> s(static_cast<size_t>(a.M * kbs));
+  ref::quantize_fp8(a.x, a.M, a.K, ref::Fp8Grouping::Token128, q.data(), s.data());
+  ref::gemm_fp8_block(q.data(), s.data(), a.b, a.b_scale, a.M, a.N, a.K, a.bias, a.out, a.c);
+}
+
+} // namespace detail::cpu
+} // namespace tessera

@@ -1,0 +1,191 @@
+#version 450
+// deltanet, variant "recurrent" (numerics.md section 5), the GLSL twin of recurrent.cl: decode
+// and short prefill, one token at a time. A workgroup owns one task = (sequence n, value head hv,
+// slice of COLS state columns), grid-stride over tasks, so decode of one sequence still gives
+// n_seqs * HV * ceil(Dv / COLS) workgroups. Invocation (s, c) of the WG = SPLIT x COLS owns column
+// j = slice * COLS + c and the state rows i = s, s + SPLIT, ... of it, in registers (ROWS of them)
+// for the whole sequence: the state is read once from h0 and written once to ht, coalesced.
+// Per token (three barriers): k_t and q_t of key head hv / (HV / H) go to shared memory once per
+// workgroup, with COLS strided partial sums of squares for the l2norm, which every invocation
+// adds in order to normalise the ROWS entries of k and q its rows use, into registers; it scales
+// its rows by exp(g) and forms its partial of k . h[:, j]; the SPLIT partials of a column are
+// added in slice order (identically by every invocation of the column), u_j = beta (v_j - kh);
+// the rows are updated and the output's partials q . h[:, j] reduced the same way.
+//
+// Conformance: bounded: strided partial sums instead of the reference's one sequential sum, and
+// the decay's exp computed here to about 1 ulp (exp_accurate); deterministic (fixed orders, no
+// atomics). Design choices measured: see recurrent.cl.
+// Measured: docs/perf.md "DeltaNet recurrent and conv1d on PoCL / lavapipe".
+//
+// Defines (defaults): WG 256 (invocations; the host specializes exactly this size), COLS 32
+// (state columns a workgroup owns; the host's task count assumes it), DK_MAX 128 (largest Dk the
+// register arrays hold; the host refuses larger).
+// Specialization constants: 0 = workgroup size.
+// Bindings: 0 qk (q [tokens, H, Dk], then k at k_off), 1 v [tokens, HV, Dv], 2 gates (g
+// [tokens, HV], beta at beta_off, the n_seqs + 1 token offsets as uint at cu_off), 3 h0
+// [n_seqs, HV, Dk, Dv] (a placeholder without flag 1), 4 out (o [tokens, HV, Dv], ht at ht_off).
+// Push constants: below; flags bit 0 = h0 given, bit 1 = use_qk_l2norm.
+#extension GL_GOOGLE_include_directive : require
+
+#ifndef WG
+#define WG 256
+#endif
+#ifndef COLS
+#define COLS 32
+#endif
+#ifndef DK_MAX
+#define DK_MAX 128
+#endif
+#define SPLIT (WG / COLS)                      // row slices of a column
+#define ROWS ((DK_MAX + SPLIT - 1) / SPLIT)    // state rows per invocation
+
+layout(local_size_x = WG, local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer QK { float qk[]; };
+layout(std430, binding = 1) readonly buffer V { float v[]; };
+layout(std430, binding = 2) readonly buffer Gates { float gates[]; };
+layout(std430, binding = 3) readonly buffer H0 { float h0[]; };
+layout(std430, binding = 4) writeonly buffer Out { float outb[]; };
+layout(push_constant) uniform Push {
+  uint n_seqs, H, HV, Dk, Dv;
+  float scale;
+  uint flags;
+  uint k_off, beta_off, cu_off, ht_off;
+} pc;
+
+shared float kl[DK_MAX];
+shared float ql[DK_MAX];
+shared float red_k[COLS];
+shared float red_q[COLS];
+shared float part_u[WG];
+shared float part_o[WG];
+
+// On the bits: a compiler may assume isnan() false under relaxed float rules.
+float canonical(float x) {
+  return (floatBitsToUint(x) & 0x7FFFFFFFu) > 0x7F800000u ? uintBitsToFloat(0x7FC00000u) : x;
+}
+
+// exp(x) within about 1 ulp, dn_exp of recurrent.cl: Vulkan's exp() may be off by 3 + 2|x| ulp,
+// and lavapipe's is off by a few ulp right where decays live (g near 0: exp(g) near 1); that error
+// recurs every token and compounds in the state (1.5e-6 relative L2 after 64 tokens of
+// g ~ -1e-4, measured). Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2 (n * 0.693145751953125
+// is exact: 16 significant bits times |n| < 2^8), Taylor to degree 7 (truncation below 6e-9
+// relative), then scale by 2^n.
+float exp_accurate(float x) {
+  if ((floatBitsToUint(x) & 0x7FFFFFFFu) > 0x7F800000u) return x; // NaN
+  if (x < -104.0) return 0.0;
+  if (x > 88.75) return uintBitsToFloat(0x7F800000u);
+  const float n = round(x * 1.44269504);
+  const float r = (x - n * 0.693145751953125) - n * 1.428606765330187e-6;
+  float p = 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  return ldexp(p, int(n));
+}
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint c = lid % COLS, s = lid / COLS;
+  const uint slices = (pc.Dv + COLS - 1u) / COLS;
+  const uint tasks = pc.n_seqs * pc.HV * slices;
+  const uint group = pc.HV / pc.H;
+  const bool l2norm = (pc.flags & 2u) != 0u;
+
+  for (uint task = gl_WorkGroupID.x; task < tasks; task += gl_NumWorkGroups.x) {
+    const uint slice = task % slices;
+    const uint hv = (task / slices) % pc.HV;
+    const uint n = task / (slices * pc.HV);
+    const uint hk = hv / group;
+    const uint j = slice * COLS + c;
+    const bool col = j < pc.Dv;
+    const uint state_base = (n * pc.HV + hv) * pc.Dk * pc.Dv;
+
+    float h[ROWS];
+    for (uint r = 0u; r < ROWS; ++r) {
+      const uint i = s + r * SPLIT;
+      h[r] = (col && i < pc.Dk && (pc.flags & 1u) != 0u) ? h0[state_base + i * pc.Dv + j] : 0.0;
+    }
+
+    const uint begin = floatBitsToUint(gates[pc.cu_off + n]);
+    const uint end = floatBitsToUint(gates[pc.cu_off + n + 1u]);
+    for (uint tok = begin; tok < end; ++tok) {
+      // k_t and q_t to shared memory; the first COLS invocations also form strided partial sums
+      // of squares for the l2norm (every invocation adds the COLS partials in the same order).
+      const uint qk_base = (tok * pc.H + hk) * pc.Dk;
+      if (lid < COLS) {
+        float sk = 0.0, sq = 0.0;
+        for (uint i = lid; i < pc.Dk; i += COLS) {
+          const float kv = qk[pc.k_off + qk_base + i], qv = qk[qk_base + i];
+          kl[i] = kv;
+          ql[i] = qv;
+          sk = sk + kv * kv;
+          sq = sq + qv * qv;
+        }
+        red_k[lid] = sk;
+        red_q[lid] = sq;
+      }
+      barrier();
+      // Each invocation normalises just the ROWS entries of k and q its rows use, into registers:
+      // normalise first, then scale (the spec's order), a division per element as the reference.
+      float kr[ROWS], qr[ROWS];
+      float nk = 1.0, nq = 1.0;
+      if (l2norm) {
+        float sum_k = 0.0, sum_q = 0.0;
+        for (uint p = 0u; p < COLS; ++p) {
+          sum_k = sum_k + red_k[p];
+          sum_q = sum_q + red_q[p];
+        }
+        nk = sqrt(sum_k + 1e-6);
+        nq = sqrt(sum_q + 1e-6);
+      }
+      for (uint r = 0u; r < ROWS; ++r) {
+        const uint i = min(s + r * SPLIT, pc.Dk - 1u); // rows past Dk are never used
+        kr[r] = l2norm ? kl[i] / nk : kl[i];
+        qr[r] = pc.scale * (l2norm ? ql[i] / nq : ql[i]);
+      }
+
+      const uint gi = tok * pc.HV + hv;
+      const float decay = exp_accurate(gates[gi]);
+      float kh = 0.0;
+      for (uint r = 0u; r < ROWS; ++r) {
+        if (s + r * SPLIT < pc.Dk) {
+          h[r] = h[r] * decay;
+          kh = kh + h[r] * kr[r];
+        }
+      }
+      part_u[lid] = kh;
+      barrier();
+      kh = 0.0;
+      for (uint p = 0u; p < SPLIT; ++p) kh = kh + part_u[p * COLS + c];
+      const float u = col ? gates[pc.beta_off + gi] * (v[gi * pc.Dv + j] - kh) : 0.0;
+      float acc = 0.0;
+      for (uint r = 0u; r < ROWS; ++r) {
+        if (s + r * SPLIT < pc.Dk) {
+          h[r] = h[r] + kr[r] * u;
+          acc = acc + h[r] * qr[r];
+        }
+      }
+      part_o[lid] = acc;
+      barrier();
+      if (s == 0u && col) {
+        acc = 0.0;
+        for (uint p = 0u; p < SPLIT; ++p) acc = acc + part_o[p * COLS + c];
+        outb[gi * pc.Dv + j] = canonical(acc);
+      }
+      // kl, ql and red_* are last read before the part_u barrier and part_u before the part_o
+      // one, so the next token may rewrite them before its first barrier; part_o is rewritten
+      // only after the next token's second.
+    }
+
+    for (uint r = 0u; r < ROWS; ++r) {
+      const uint i = s + r * SPLIT;
+      if (col && i < pc.Dk) outb[pc.ht_off + state_base + i * pc.Dv + j] = canonical(h[r]);
+    }
+    barrier(); // the next task's first token overwrites kl / ql
+  }
+}

@@ -1,0 +1,241 @@
+// The OpenCL and Vulkan attention variants beyond conformance (tests/conformance/
+// cases_attention.cpp compares them with the reference): split-KV decode equals flash prefill's
+// last rows, runs are deterministic, shapes a variant cannot take are refused with a clear
+// tessera::Error, and selection picks splitkv_decode for T <= 16 and flash_prefill above, on the
+// devices found here and on the described PoCL and lavapipe devices; and every backend stays
+// within 1e-4 of a double-precision model (the acceptance check).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "dispatch/registry.h"
+#include "reference/formats.h"
+#include "tessera/ops.h"
+#include "test_util.h"
+
+using namespace tessera;
+
+namespace {
+
+const std::filesystem::path kDevices = std::filesystem::path(TESSERA_SOURCE_DIR) / "tests" / "devices";
+
+// The backends with a device here (PoCL and lavapipe in CI).
+std::vector<std::string> backends() {
+  std::vector<std::string> out;
+  for (const auto& d : dispatch::devices())
+    if (d.backend != "cpu" && d.index == 0) out.push_back(d.backend);
+  return out;
+}
+
+// q [1, T, Hq, D]; k, v [1, S, Hkv, D] as E4M3 (scales 0.02 / 0.03) or fp32.
+struct Inputs {
+  int64_t T, S, Hq, Hkv, D;
+  Tensor q, k, v, gate;
+  float k_scale = 1.0f, v_scale = 1.0f;
+  Inputs(int64_t T_, int64_t S_, int64_t Hq_, int64_t Hkv_, int64_t D_, bool e4m3, uint32_t seed)
+      : T(T_), S(S_), Hq(Hq_), Hkv(Hkv_), D(D_),
+        q(test::f32_tensor({1, T, Hq, D}, test::random_floats(static_cast<size_t>(T * Hq * D), -3, 3, seed))),
+        k(DType::F32, {1, S, Hkv, D}), v(DType::F32, {1, S, Hkv, D}),
+        gate(test::f32_tensor({1, T, Hq, D}, test::random_floats(static_cast<size_t>(T * Hq * D), -4, 4, seed + 1))) {
+    auto kf = test::random_floats(static_cast<size_t>(S * Hkv * D), -1.5f, 1.5f, seed + 2);
+    auto vf = test::random_floats(static_cast<size_t>(S * Hkv * D), -2, 2, seed + 3);
+    if (e4m3) {
+      k_scale = 0.02f, v_scale = 0.03f;
+      k = Tensor(DType::F8_E4M3, {1, S, Hkv, D});
+      v = Tensor(DType::F8_E4M3, {1, S, Hkv, D});
+      for (size_t i = 0; i < kf.size(); ++i) {
+        k.as<uint8_t>()[i] = ref::f32_to_e4m3(kf[i] / k_scale);
+        v.as<uint8_t>()[i] = ref::f32_to_e4m3(vf[i] / v_scale);
+      }
+    } else {
+      k = test::f32_tensor({1, S, Hkv, D}, kf);
+      v = test::f32_tensor({1, S, Hkv, D}, vf);
+    }
+  }
+  // The last `rows` queries only (a decode step against the whole cache).
+  AttentionArgs args(bool with_gate) const {
+    AttentionArgs a;
+    a.q = q.view(), a.k = k.view(), a.v = v.view();
+    if (with_gate) a.gate = gate.view();
+    a.k_scale = k_scale, a.v_scale = v_scale;
+    return a;
+  }
+};
+
+// A tail of q (its last `n` positions) as its own tensor.
+Tensor tail(const Tensor& t, int64_t n) {
+  const Shape& s = t.shape();
+  int64_t row = s[2] * s[3];
+  Tensor out(DType::F32, {1, n, s[2], s[3]});
+  std::memcpy(out.data(), t.as<float>() + (s[1] - n) * row, static_cast<size_t>(n * row) * 4);
+  return out;
+}
+
+} // namespace
+
+TEST(AttentionKernels, SplitKvDecodeEqualsPrefillLastRows) {
+  if (backends().empty()) GTEST_SKIP() << "no OpenCL or Vulkan device";
+  for (const auto& be : backends()) {
+    for (bool e4m3 : {false, true}) {
+      // 160 keys: several splits of the cache (5 on lavapipe); 6 / 2 query heads: GQA group of 3.
+      const int64_t T = 160, Td = 7, Hq = 6, Hkv = 2, D = 128;
+      Inputs in(T, T, Hq, Hkv, D, e4m3, 11);
+      Tensor o_full(DType::F32, {1, T, Hq, D}), lse_full(DType::F32, {1, T, Hq});
+      attention(in.args(true), o_full.view(), lse_full.view(), RunOptions{be, 0, "flash_prefill"});
+      Tensor qd = tail(in.q, Td), gd = tail(in.gate, Td);
+      AttentionArgs a = in.args(true);
+      a.q = qd.view(), a.gate = gd.view();
+      Tensor o_dec(DType::F32, {1, Td, Hq, D}), lse_dec(DType::F32, {1, Td, Hq});
+      RunInfo info;
+      attention(a, o_dec.view(), lse_dec.view(), RunOptions{be, 0, "splitkv_decode"}, &info);
+      EXPECT_EQ(info.variant, "splitkv_decode");
+      const float* want = o_full.as<float>() + (T - Td) * Hq * D;
+      double e = test::rel_l2(o_dec.as<float>(), want, static_cast<size_t>(Td * Hq * D));
+      EXPECT_LE(e, 1e-5) << be << (e4m3 ? " e4m3" : " f32") << ": decode vs prefill's last rows";
+      double el = test::rel_l2(lse_dec.as<float>(), lse_full.as<float>() + (T - Td) * Hq, static_cast<size_t>(Td * Hq));
+      EXPECT_LE(el, 1e-6) << be << ": lse of decode vs prefill";
+    }
+  }
+}
+
+TEST(AttentionKernels, RunsAreDeterministic) {
+  if (backends().empty()) GTEST_SKIP() << "no OpenCL or Vulkan device";
+  for (const auto& be : backends())
+    for (const char* variant : {"flash_prefill", "splitkv_decode"}) {
+      const bool decode = std::string(variant) == "splitkv_decode";
+      Inputs in(decode ? 5 : 40, decode ? 900 : 60, 8, 2, 64, true, 23);
+      std::vector<Tensor> o, lse;
+      for (int r = 0; r < 2; ++r) {
+        o.emplace_back(DType::F32, Shape{1, in.T, 8, 64});
+        lse.emplace_back(DType::F32, Shape{1, in.T, 8});
+        attention(in.args(true), o.back().view(), lse.back().view(), RunOptions{be, 0, variant});
+      }
+      EXPECT_TRUE(test::same_bytes(o[0], o[1])) << be << " " << variant << ": o differs between runs";
+      EXPECT_TRUE(test::same_bytes(lse[0], lse[1])) << be << " " << variant << ": lse differs between runs";
+    }
+}
+
+// A forced variant that cannot take the shape: Error(Unsupported) with the registry's reason,
+// and the output untouched.
+TEST(AttentionKernels, RefusesShapesTheVariantCannotTake) {
+  if (backends().empty()) GTEST_SKIP() << "no OpenCL or Vulkan device";
+  for (const auto& be : backends()) {
+    for (const char* variant : {"flash_prefill", "splitkv_decode"}) {
+      Inputs in(2, 9, 2, 1, 320, false, 5); // D = 320 > 256
+      Tensor o = test::f32_tensor({1, 2, 2, 320}, std::vector<float>(2 * 2 * 320, 7.0f));
+      try {
+        attention(in.args(false), o.view(), std::nullopt, RunOptions{be, 0, variant});
+        ADD_FAILURE() << be << " " << variant << " accepted D = 320";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+        EXPECT_NE(std::string(e.what()).find("D = 320 > 256"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(o.as<float>()[0], 7.0f) << "output written by a refused call";
+    }
+    Inputs in(17, 40, 2, 2, 64, false, 6); // T = 17 > 16 forced on decode
+    Tensor o(DType::F32, {1, 17, 2, 64});
+    try {
+      attention(in.args(false), o.view(), std::nullopt, RunOptions{be, 0, "splitkv_decode"});
+      ADD_FAILURE() << be << " splitkv_decode accepted T = 17";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+      EXPECT_NE(std::string(e.what()).find("T = 17 > 16"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(AttentionKernels, SelectsSplitKvForDecodeAndFlashAbove) {
+  for (const auto& be : backends())
+    for (int64_t T : {1, 16, 17, 40}) {
+      Inputs in(T, 64, 4, 2, 64, false, 9);
+      Tensor o(DType::F32, {1, T, 4, 64});
+      RunInfo info;
+      attention(in.args(false), o.view(), std::nullopt, RunOptions{be, 0, ""}, &info);
+      EXPECT_EQ(info.variant, T <= 16 ? "splitkv_decode" : "flash_prefill") << be << " T = " << T << ": " << info.reason;
+    }
+  // The described devices go through the same requirement functions, with or without hardware.
+  for (const char* file : {"pocl.json", "lavapipe.json"}) {
+    dispatch::DeviceRef d = dispatch::describe(load_device_file((kDevices / file).string()));
+    for (int64_t T : {1, 16, 17, 512}) {
+      dispatch::Problem p{"attention", {{"T", T}, {"S", 4096}, {"n_seqs", 1}, {"Hq", 24}, {"Hkv", 4}, {"D", 256}, {"causal", 1}, {"elements", 4096 * 4 * 256}}};
+      std::string chosen;
+      for (const auto& v : dispatch::explain("attention", d, p))
+        if (v.accepted) {
+          chosen = std::string(v.variant->name);
+          break;
+        }
+      EXPECT_EQ(chosen, T <= 16 ? "splitkv_decode" : "flash_prefill") << file << " T = " << T;
+    }
+    dispatch::Problem big{"attention", {{"T", 4}, {"S", 64}, {"n_seqs", 1}, {"Hq", 2}, {"Hkv", 1}, {"D", 512}, {"causal", 1}, {"elements", 64 * 512}}};
+    for (const auto& v : dispatch::explain("attention", d, big))
+      if (v.variant->backend != "cpu") {
+        EXPECT_FALSE(v.accepted) << file << " " << v.variant->name << " accepted D = 512";
+        EXPECT_NE(v.reason.find("D = 512 > 256"), std::string::npos) << v.reason;
+      }
+  }
+}
+
+// numerics.md section 6 in double precision on the stored (dequantized) K/V: the issue's
+// acceptance check (within 1e-4 of a double-precision computation). Prints the measured errors,
+// which justify the registry's bound of 1e-5 against the fp32 reference (docs/numerics.md).
+namespace {
+std::vector<double> attention_f64(const Inputs& in, bool causal, bool gated, int64_t T, const float* q, const float* gate) {
+  const int64_t S = in.S, Hq = in.Hq, Hkv = in.Hkv, D = in.D, G = Hq / Hkv;
+  auto kv = [&](const Tensor& t, float scale, int64_t i) -> double {
+    return t.dtype() == DType::F8_E4M3 ? static_cast<double>(ref::e4m3_to_f32(t.as<uint8_t>()[i]) * scale) : t.as<float>()[i];
+  };
+  std::vector<double> o(static_cast<size_t>(T * Hq * D)), p(static_cast<size_t>(S));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < Hq; ++h) {
+      const int64_t count = causal ? std::min(S, t + (S - T) + 1) : S, hk = h / G;
+      double m = -INFINITY, l = 0;
+      for (int64_t j = 0; j < count; ++j) {
+        double s = 0;
+        for (int64_t d = 0; d < D; ++d) s += static_cast<double>(q[(t * Hq + h) * D + d]) * kv(in.k, in.k_scale, (j * Hkv + hk) * D + d);
+        p[j] = s / std::sqrt(static_cast<double>(D));
+        m = std::max(m, p[j]);
+      }
+      for (int64_t j = 0; j < count; ++j) l += (p[j] = std::exp(p[j] - m));
+      for (int64_t d = 0; d < D; ++d) {
+        double a = 0;
+        for (int64_t j = 0; j < count; ++j) a += p[j] * kv(in.v, in.v_scale, (j * Hkv + hk) * D + d);
+        a /= l;
+        if (gated) a /= 1.0 + std::exp(-static_cast<double>(gate[(t * Hq + h) * D + d]));
+        o[(t * Hq + h) * D + d] = a;
+      }
+    }
+  return o;
+}
+} // namespace
+
+TEST(AttentionKernels, WithinOneEMinus4OfDoublePrecision) {
+  struct Shape5 {
+    int64_t T, S, Hq, Hkv, D;
+    bool causal, e4m3;
+  };
+  for (Shape5 sh : {Shape5{24, 40, 8, 1, 256, true, false}, Shape5{5, 700, 6, 2, 256, true, true},
+                    Shape5{33, 33, 4, 4, 64, false, false}, Shape5{16, 300, 12, 2, 128, true, true}}) {
+    Inputs in(sh.T, sh.S, sh.Hq, sh.Hkv, sh.D, sh.e4m3, 31);
+    AttentionArgs a = in.args(true);
+    a.causal = sh.causal;
+    std::vector<double> want = attention_f64(in, sh.causal, true, sh.T, in.q.as<float>(), in.gate.as<float>());
+    std::vector<std::pair<std::string, std::string>> runs = {{"cpu", ""}};
+    for (const auto& be : backends())
+      for (const char* v : {"flash_prefill", "splitkv_decode"})
+        if (sh.T <= 16 || std::string(v) == "flash_prefill") runs.emplace_back(be, v);
+    for (const auto& [be, variant] : runs) {
+      Tensor o(DType::F32, {1, sh.T, sh.Hq, sh.D});
+      attention(a, o.view(), std::nullopt, RunOptions{be, 0, variant});
+      double e = test::rel_l2(o.as<float>(), want.data(), want.size());
+      EXPECT_LE(e, 1e-4) << be << " " << variant;
+      std::printf("rel L2 vs double: %-6s %-14s T=%lld S=%lld Hq=%lld Hkv=%lld D=%lld %s: %.3g\n", be.c_str(), variant.c_str(),
+                  static_cast<long long>(sh.T), static_cast<long long>(sh.S), static_cast<long long>(sh.Hq),
+                  static_cast<long long>(sh.Hkv), static_cast<long long>(sh.D), sh.e4m3 ? "e4m3" : "f32", e);
+    }
+  }
+}

@@ -38,6 +38,38 @@ std::string vk_gemm_decode(const DeviceRef& d, const Problem& p) {
 
 constexpr Conformance kExact{true, 0.0};
 
+// DeltaNet recurrent: a state column's Dk rows live in registers, 16 per work-item (any Dv: the
+// columns are split across work-groups).
+std::string deltanet_recurrent(const DeviceRef& d, const Problem& p) {
+  if (p.dim("Dk") > 128) return "Dk = " + std::to_string(p.dim("Dk")) + " > 128: recurrent keeps at most 128 state rows per column in registers";
+  return fits_32bit_index(d, p);
+}
+
+// DeltaNet chunked: prefill only. min_t from kbench (docs/perf.md "DeltaNet chunked vs
+// recurrent"): on CPU devices chunked is no slower from T = 2; GPUs are unmeasured, so a full
+// chunk. A problem that names no T (kbench asks with a shape-free query) is not refused on T.
+std::string deltanet_chunked(const DeviceRef& d, const Problem& p) {
+  const int64_t dk = p.dim("Dk"), dv = p.dim("Dv"), min_t = d.facts.device_type == "cpu" ? 2 : 64;
+  if (dk > 128 || dv > 128)
+    return "Dk = " + std::to_string(dk) + ", Dv = " + std::to_string(dv) + ": chunked holds at most 128 of each in local memory";
+  if (p.dim("T", min_t) < min_t)
+    return "T = " + std::to_string(p.dim("T")) + " < " + std::to_string(min_t) + ": decode and short prefill run faster on the recurrent variant";
+  if ((p.dim("tokens") + 64 * p.dim("n_seqs")) * p.dim("HV") * (dk + dv + 65) >= (int64_t{1} << 31))
+    return "per-chunk scratch past 2^31 elements (32-bit index math)";
+  return fits_32bit_index(d, p);
+}
+
+// Attention: the kernels hold a head in tiles sized for D <= 256.
+std::string attention_prefill(const DeviceRef& d, const Problem& p) {
+  if (p.dim("D") > 256) return "D = " + std::to_string(p.dim("D")) + " > 256: the attention kernels hold a head in tiles sized for D <= 256";
+  return fits_32bit_index(d, p);
+}
+
+std::string attention_decode(const DeviceRef& d, const Problem& p) {
+  if (p.dim("T") > 16) return "T = " + std::to_string(p.dim("T")) + " > 16: split-KV decode is for 1 to 16 new tokens";
+  return attention_prefill(d, p);
+}
+
 } // namespace
 
 const std::vector<Variant>& variants() {
@@ -70,8 +102,6 @@ const std::vector<Variant>& variants() {
       {"gemm_fp8_act", "opencl", "quantize_then_gemm", 10, kExact, cl_exact_divide, "token-128 group quantize kernel, then the exact block-scaled GEMM kernel on the device-resident activations"},
       {"gemm_nvfp4_act", "vulkan", "quantize_then_gemm", 10, kExact, fits_32bit_index, "absmax + block16 quantize shaders, then the exact GEMM shader on the device-resident activations"},
       {"gemm_fp8_act", "vulkan", "quantize_then_gemm", 10, kExact, fits_32bit_index, "token-128 group quantize shaders, then the exact block-scaled GEMM shader on the device-resident activations"},
-      {"gemm_nvfp4_act", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp then reference/gemm.cpp"},
-      {"gemm_fp8_act", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp then reference/gemm.cpp"},
       // NVIDIA tensor cores (dispatch/tensor_core.h: requirements, bounds and why decode is left out).
       {"gemm_nvfp4", "opencl", "nv_mma_f16", 30, tensor_core::kBoundF16, tensor_core::cl_mma_f16, "inline PTX mma.sync m16n8k16: NVFP4 with its block scale folded into exact fp16, fp32 sums, 128x64 tiles"},
       {"gemm_fp8", "opencl", "nv_mma_e4m3", 31, tensor_core::kBoundE4m3, tensor_core::cl_mma_e4m3, "inline PTX mma.sync m16n8k32 .e4m3 (cc >= 8.9), fp32 sums per 32-K step, 128x64 tiles"},
@@ -79,47 +109,17 @@ const std::vector<Variant>& variants() {
       {"gemm_nvfp4", "vulkan", "nv_coopmat_f16", 30, tensor_core::kBoundF16, tensor_core::vk_coopmat, "GL_NV_cooperative_matrix 16x16x16: NVFP4 with its block scale folded into exact fp16, fp32 sums, 64x64 tiles"},
       {"gemm_fp8", "vulkan", "nv_coopmat_f16", 30, tensor_core::kBoundF16, tensor_core::vk_coopmat, "GL_NV_cooperative_matrix 16x16x16: E4M3 as exact fp16, fp32 sums, 64x64 tiles"},
       // DeltaNet scan and conv1d variants: insert below this line.
-      {"deltanet", "opencl", "chunked", 20, {false, 1e-4}, [](const DeviceRef& d, const Problem& p) -> std::string { // prefill: chunks of 64 as matrix products
-         // min_t from kbench (docs/perf.md "DeltaNet chunked vs recurrent"): on CPU devices chunked is not slower from T = 2; GPUs unmeasured, a full chunk. No T (a shape-free query): not refused on T.
-         const int64_t dk = p.dim("Dk"), dv = p.dim("Dv"), min_t = d.facts.device_type == "cpu" ? 2 : 64;
-         if (dk > 128 || dv > 128) return "Dk = " + std::to_string(dk) + ", Dv = " + std::to_string(dv) + ": chunked holds at most 128 of each in local memory";
-         if (p.dim("T", min_t) < min_t) return "T = " + std::to_string(p.dim("T")) + " < " + std::to_string(min_t) + ": decode and short prefill run faster on the recurrent variant";
-         if ((p.dim("tokens") + 64 * p.dim("n_seqs")) * p.dim("HV") * (dk + dv + 65) >= (int64_t{1} << 31)) return "per-chunk scratch past 2^31 elements (32-bit index math)";
-         return fits_32bit_index(d, p); }, "WY / UT transform per chunk of 64 for all chunks in parallel, then one work-group per (sequence, value head, 32 state columns) scans the chunks with the fp32 state in local memory"},
-      {"deltanet", "vulkan", "chunked", 20, {false, 1e-4}, [](const DeviceRef& d, const Problem& p) -> std::string { // prefill: chunks of 64 as matrix products
-         // min_t from kbench (docs/perf.md "DeltaNet chunked vs recurrent"): on CPU devices chunked is not slower from T = 2; GPUs unmeasured, a full chunk. No T (a shape-free query): not refused on T.
-         const int64_t dk = p.dim("Dk"), dv = p.dim("Dv"), min_t = d.facts.device_type == "cpu" ? 2 : 64;
-         if (dk > 128 || dv > 128) return "Dk = " + std::to_string(dk) + ", Dv = " + std::to_string(dv) + ": chunked holds at most 128 of each in local memory";
-         if (p.dim("T", min_t) < min_t) return "T = " + std::to_string(p.dim("T")) + " < " + std::to_string(min_t) + ": decode and short prefill run faster on the recurrent variant";
-         if ((p.dim("tokens") + 64 * p.dim("n_seqs")) * p.dim("HV") * (dk + dv + 65) >= (int64_t{1} << 31)) return "per-chunk scratch past 2^31 elements (32-bit index math)";
-         return fits_32bit_index(d, p); }, "WY / UT transform per chunk of 64 for all chunks in parallel, then one workgroup per (sequence, value head, 32 state columns) scans the chunks with the fp32 state in local memory"},
-      {"deltanet", "opencl", "recurrent", 10, {false, 1e-6}, [](const DeviceRef& d, const Problem& p) -> std::string { // a state column's Dk rows live in registers
-         if (p.dim("Dk") > 128) return "Dk = " + std::to_string(p.dim("Dk")) + " > 128: recurrent keeps at most 128 state rows per column in registers";
-         return fits_32bit_index(d, p); }, "one work-group per (sequence, value head, 32 state columns): state in registers, read and written once; k, q per token in local memory"},
-      {"deltanet", "vulkan", "recurrent", 10, {false, 1e-6}, [](const DeviceRef& d, const Problem& p) -> std::string { // a state column's Dk rows live in registers
-         if (p.dim("Dk") > 128) return "Dk = " + std::to_string(p.dim("Dk")) + " > 128: recurrent keeps at most 128 state rows per column in registers";
-         return fits_32bit_index(d, p); }, "one workgroup per (sequence, value head, 32 state columns): state in registers, read and written once; k, q per token in shared memory"},
+      {"deltanet", "opencl", "chunked", 20, {false, 1e-4}, deltanet_chunked, "WY / UT transform per chunk of 64 for all chunks in parallel, then one work-group per (sequence, value head, 32 state columns) scans the chunks with the fp32 state in local memory"},
+      {"deltanet", "vulkan", "chunked", 20, {false, 1e-4}, deltanet_chunked, "WY / UT transform per chunk of 64 for all chunks in parallel, then one workgroup per (sequence, value head, 32 state columns) scans the chunks with the fp32 state in local memory"},
+      {"deltanet", "opencl", "recurrent", 10, {false, 1e-6}, deltanet_recurrent, "one work-group per (sequence, value head, 32 state columns): state in registers, read and written once; k, q per token in local memory"},
+      {"deltanet", "vulkan", "recurrent", 10, {false, 1e-6}, deltanet_recurrent, "one workgroup per (sequence, value head, 32 state columns): state in registers, read and written once; k, q per token in shared memory"},
       {"conv1d", "opencl", "direct_silu", 10, {false, 1e-6}, fits_32bit_index, "one work-item per output reading its W taps, SiLU fused, new state in the same launch"},
       {"conv1d", "vulkan", "direct_silu", 10, {false, 1e-6}, fits_32bit_index, "one invocation per output reading its W taps, SiLU fused, new state in the same launch"},
       // Attention variants: insert below this line.
-      {"attention", "opencl", "splitkv_decode", 20, Conformance{false, 1e-5}, [](const DeviceRef& d, const Problem& p) -> std::string {
-        if (p.dim("T") > 16) return "T = " + std::to_string(p.dim("T")) + " > 16: split-KV decode is for 1 to 16 new tokens";
-        if (p.dim("D") > 256) return "D = " + std::to_string(p.dim("D")) + " > 256: the attention kernels hold a head in tiles sized for D <= 256";
-        return fits_32bit_index(d, p);
-      }, "flash-decoding for T <= 16: keys split across work-groups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp"},
-      {"attention", "opencl", "flash_prefill", 10, Conformance{false, 1e-5}, [](const DeviceRef& d, const Problem& p) -> std::string {
-        if (p.dim("D") > 256) return "D = " + std::to_string(p.dim("D")) + " > 256: the attention kernels hold a head in tiles sized for D <= 256";
-        return fits_32bit_index(d, p);
-      }, "query-row tiles (position x GQA head) against staged K/V tiles, fp32 online softmax, causal S - T offset, gate fused"},
-      {"attention", "vulkan", "splitkv_decode", 20, Conformance{false, 1e-5}, [](const DeviceRef& d, const Problem& p) -> std::string {
-        if (p.dim("T") > 16) return "T = " + std::to_string(p.dim("T")) + " > 16: split-KV decode is for 1 to 16 new tokens";
-        if (p.dim("D") > 256) return "D = " + std::to_string(p.dim("D")) + " > 256: the attention kernels hold a head in tiles sized for D <= 256";
-        return fits_32bit_index(d, p);
-      }, "flash-decoding for T <= 16: keys split across workgroups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp"},
-      {"attention", "vulkan", "flash_prefill", 10, Conformance{false, 1e-5}, [](const DeviceRef& d, const Problem& p) -> std::string {
-        if (p.dim("D") > 256) return "D = " + std::to_string(p.dim("D")) + " > 256: the attention kernels hold a head in tiles sized for D <= 256";
-        return fits_32bit_index(d, p);
-      }, "query-row tiles (position x GQA head) against staged K/V tiles, fp32 online softmax, causal S - T offset, gate fused"},
+      {"attention", "opencl", "splitkv_decode", 20, Conformance{false, 1e-5}, attention_decode, "flash-decoding for T <= 16: keys split across work-groups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp"},
+      {"attention", "opencl", "flash_prefill", 10, Conformance{false, 1e-5}, attention_prefill, "query-row tiles (position x GQA head) against staged K/V tiles, fp32 online softmax, causal S - T offset, gate fused"},
+      {"attention", "vulkan", "splitkv_decode", 20, Conformance{false, 1e-5}, attention_decode, "flash-decoding for T <= 16: keys split across workgroups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp"},
+      {"attention", "vulkan", "flash_prefill", 10, Conformance{false, 1e-5}, attention_prefill, "query-row tiles (position x GQA head) against staged K/V tiles, fp32 online softmax, causal S - T offset, gate fused"},
       // The CPU reference: the definition, exact by construction, always last.
       {"convert", "cpu", "reference", 0, kExact, always, "reference/formats.cpp"},
       {"quantize_nvfp4", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp"},
@@ -131,6 +131,8 @@ const std::vector<Variant>& variants() {
       {"deltanet", "cpu", "reference", 0, kExact, always, "reference/deltanet.cpp"},
       {"conv1d", "cpu", "reference", 0, kExact, always, "reference/conv1d.cpp"},
       {"attention", "cpu", "reference", 0, kExact, always, "reference/attention.cpp"},
+      {"gemm_nvfp4_act", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp then reference/gemm.cpp"},
+      {"gemm_fp8_act", "cpu", "reference", 0, kExact, always, "reference/quantize.cpp then reference/gemm.cpp"},
   };
   return table;
 }

@@ -1,4 +1,4 @@
-// gemm_nvfp4, variant "nv_mma_f16" (numerics.md section 4; conformance BOUNDED, rel L2 <= 1e-5):
+// gemm_nvfp4, variant "nv_mma_f16" (numerics.md section 4; conformance BOUNDED, rel L2 <= 2e-4):
 // C [M, N] = A [M, K] * B [N, K]^T for NVFP4 x NVFP4 on NVIDIA tensor cores through inline PTX
 // mma.sync m16n8k16 f16 x f16 -> f32 (cc >= 8.0). Each E2M1 element is staged with its E4M3 block
 // scale folded in as one fp16 (exact: the header of common/nv_mma_tile.cl shows the range and

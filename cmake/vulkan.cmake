@@ -81,6 +81,8 @@ set(TESSERA_VK_SHADERS
   "deltanet/recurrent|deltanet/recurrent.comp|"
   "conv/conv1d|conv/conv1d.comp|"
   # Attention shaders: insert below this line.
+  # nv_coopmat_f16's tile logic with the cooperative matrices emulated (tests on lavapipe).
+  "attention/flash_coopmat.emulated|attention/flash_coopmat.comp|FC_EMULATE,ATT_DMAX=64"
   "attention/flash_prefill|attention/flash_prefill.comp|"
   "attention/splitkv_decode.partial|attention/splitkv_decode.comp|"
   "attention/splitkv_decode.combine|attention/splitkv_decode.comp|SPLITKV_COMBINE"
@@ -91,7 +93,8 @@ if(TESSERA_GLSL_NV_COOPMAT)
   list(APPEND TESSERA_VK_SHADERS
     "gemm/nv_coopmat.nvfp4|gemm/nv_coopmat.comp|NV_COOPMAT_NVFP4"
     "gemm/nv_coopmat.fp8_tensor|gemm/nv_coopmat.comp|"
-    "gemm/nv_coopmat.fp8_block|gemm/nv_coopmat.comp|FP8_BLOCK")
+    "gemm/nv_coopmat.fp8_block|gemm/nv_coopmat.comp|FP8_BLOCK"
+    "attention/flash_coopmat|attention/flash_coopmat.comp|")
 endif()
 
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.

@@ -63,6 +63,39 @@ static inline std::string cl_mma_e4m3(const DeviceRef& d, const Problem& p) {
   return cl_mma(d, p, 8, 9, "mma.sync m16n8k32 e4m3");
 }
 
+// Attention "nv_mma_f16" (kernels/attention/flash_mma.cl): prefill only (T > 16: decode stays
+// on splitkv_decode, whose work is memory-bound), D a multiple of 16 up to 256 (m16n8k16 steps,
+// the kernel's private tiles), and the OpenCL device checks of the GEMMs. Bounded: q, k, v and p
+// are rounded to fp16 (2^-11 relative each) before fp32 sums; tests/test_attention_tensor_core.cpp
+// emulates that rounding against ref::attention and sees at most about 5e-4; docs/numerics.md
+// "Tensor-core attention variants".
+inline constexpr Conformance kBoundAttnF16{false, 2e-3};
+
+static inline std::string attn_shape(const Problem& p) {
+  if (p.dim("T") <= kDecodeM)
+    return "T = " + std::to_string(p.dim("T")) + " <= 16: decode goes to splitkv_decode";
+  if (p.dim("D") % 16 != 0)
+    return "D = " + std::to_string(p.dim("D")) + " is not a multiple of 16 (m16n8k16 steps)";
+  if (p.elements() >= (int64_t{1} << 31)) return "more than 2^31 elements (32-bit index math)";
+  return "";
+}
+
+static inline std::string cl_attn_mma_f16(const DeviceRef& d, const Problem& p) {
+  // The head-size limit first, worded as the other attention variants' (the same cause).
+  if (p.dim("D") > 256)
+    return "D = " + std::to_string(p.dim("D")) + " > 256: the mma tiles hold a head of at most 256";
+  if (!d.caps.nv_inline_ptx) return "no inline PTX (only NVIDIA's OpenCL takes asm mma.sync)";
+  if (d.caps.cc_major < 8)
+    return "compute capability " + std::to_string(d.caps.cc_major) + "." +
+           std::to_string(d.caps.cc_minor) + " < 8.0 (mma.sync m16n8k16 f16)";
+  if (d.facts.max_workgroup_size > 0 && d.facts.max_workgroup_size < 256)
+    return "work-groups of 256 needed, device takes " + std::to_string(d.facts.max_workgroup_size);
+  if (d.facts.local_memory_bytes > 0 && d.facts.local_memory_bytes < 40960)
+    return "device has " + std::to_string(d.facts.local_memory_bytes) +
+           " bytes of shared memory; the attention tile needs 40 KB";
+  return attn_shape(p);
+}
+
 // Vulkan: the shader exists only when this glslangValidator has GL_NV_cooperative_matrix (the
 // configure probe TESSERA_GLSL_NV_COOPMAT), the device must expose VK_NV_cooperative_matrix and
 // fp16 arithmetic, and the shader's four subgroups of 32 (NVIDIA's width) tile 128 invocations.
@@ -83,6 +116,25 @@ static inline std::string vk_coopmat(const DeviceRef& d, const Problem& p) {
     return "subgroup size " + std::to_string(d.facts.subgroup_size) +
            " (the shader tiles 128 invocations as 4 subgroups of 32)";
   return common(d, p);
+}
+
+// Attention "nv_coopmat_f16" (kernels/attention/flash_coopmat.comp): the Vulkan device checks of
+// vk_coopmat and the attention shapes of cl_attn_mma_f16 (same error model, same bound
+// kBoundAttnF16). Shared memory: 41728 bytes (64 x 264 fp16 staged rows, four 16 x 16 fp32
+// patches, four 16 x 24 fp16 P tiles, 3 x 64 row statistics); the launcher checks the driver too.
+static inline std::string vk_attn_coopmat(const DeviceRef& d, const Problem& p) {
+  if (p.dim("D") > 256)
+    return "D = " + std::to_string(p.dim("D")) + " > 256: the mma tiles hold a head of at most 256";
+  if (!kCoopmatBuilt) return "not built: this glslangValidator has no GL_NV_cooperative_matrix";
+  if (!d.caps.nv_cooperative_matrix) return "device has no VK_NV_cooperative_matrix";
+  if (!d.caps.fp16) return "device has no fp16 arithmetic (VK_KHR_shader_float16_int8)";
+  if (d.facts.subgroup_size != 32)
+    return "subgroup size " + std::to_string(d.facts.subgroup_size) +
+           " (the shader tiles 128 invocations as 4 subgroups of 32)";
+  if (d.facts.local_memory_bytes > 0 && d.facts.local_memory_bytes < 41728)
+    return "device has " + std::to_string(d.facts.local_memory_bytes) +
+           " bytes of shared memory; the attention tile needs 41 KB";
+  return attn_shape(p);
 }
 
 } // namespace tessera::dispatch::tensor_core

@@ -116,6 +116,10 @@ const std::vector<Variant>& variants() {
       {"conv1d", "opencl", "direct_silu", 10, {false, 1e-6}, fits_32bit_index, "one work-item per output reading its W taps, SiLU fused, new state in the same launch"},
       {"conv1d", "vulkan", "direct_silu", 10, {false, 1e-6}, fits_32bit_index, "one invocation per output reading its W taps, SiLU fused, new state in the same launch"},
       // Attention variants: insert below this line.
+      {"attention", "vulkan", "nv_coopmat_f16", 30, tensor_core::kBoundAttnF16, tensor_core::vk_attn_coopmat,
+       "NVIDIA tensor cores, GL_NV_cooperative_matrix 16x16x16: 64 query rows x 16-key tiles, q/k/v/p in fp16, fp32 accumulate and online softmax, causal offset, GQA, gate fused"},
+      {"attention", "opencl", "nv_mma_f16", 30, tensor_core::kBoundAttnF16, tensor_core::cl_attn_mma_f16,
+       "NVIDIA tensor cores, inline PTX mma.sync m16n8k16: 128 query rows x 32-key tiles, q/k/v/p in fp16, fp32 accumulate and online softmax, causal offset, GQA, gate fused"},
       {"attention", "opencl", "splitkv_decode", 20, Conformance{false, 1e-5}, attention_decode, "flash-decoding for T <= 16: keys split across work-groups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp"},
       {"attention", "opencl", "flash_prefill", 10, Conformance{false, 1e-5}, attention_prefill, "query-row tiles (position x GQA head) against staged K/V tiles, fp32 online softmax, causal S - T offset, gate fused"},
       {"attention", "vulkan", "splitkv_decode", 20, Conformance{false, 1e-5}, attention_decode, "flash-decoding for T <= 16: keys split across workgroups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp"},

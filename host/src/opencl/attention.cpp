@@ -1,5 +1,6 @@
 // The opencl attention launchers (numerics.md section 6), kernels/attention/*.cl:
-// "flash_prefill" (any T; one kernel) and "splitkv_decode" (T <= 16; a partial kernel over key
+// "flash_prefill" (any T; one kernel), "nv_mma_f16" (flash_mma.cl: the same arguments, tensor
+// cores on NVIDIA, its portable branch elsewhere) and "splitkv_decode" (T <= 16; a partial kernel over key
 // splits, then a combine kernel that merges the splits in a fixed order). K and V are uploaded at
 // their stored width (fp32, bf16, fp16 or E4M3 bytes) and widened in the kernel. Sequences reach
 // the kernels as int32 cu_q / cu_k, built here for fixed-length batches. Outputs are read back
@@ -24,6 +25,8 @@ constexpr int64_t kKeyTile = 16;       // ATT_BC
 constexpr size_t kPrefillLanes = 8;    // ATT_LPR of flash_prefill.cl
 constexpr size_t kDecodeLanes = 32;    // ATT_LPR of splitkv_decode.cl
 constexpr int64_t kGroupsPerUnitTarget = 8; // decode: aim for this many groups per compute unit
+constexpr size_t kMmaWorkGroup = 256;  // flash_mma.cl: 8 warps of 32
+constexpr int64_t kMmaRows = 128;      // FM_ROWS of flash_mma.cl (16 rows a warp)
 
 // Host dtype -> the kernels' ATT_* code.
 cl_int dtype_code(DType t) {
@@ -96,8 +99,9 @@ cl_int flags_of(const AttentionRunArgs& a) {
 
 void run(int device, std::string_view variant, const AttentionRunArgs& a) {
   const bool decode = variant == "splitkv_decode";
-  if (!decode && variant != "flash_prefill")
-    throw BackendFailure(fmt::format("opencl: attention has no variant '{}' (known: flash_prefill, splitkv_decode)", variant));
+  const bool mma = variant == "nv_mma_f16"; // flash_mma.cl: tensor cores (portable off NVIDIA)
+  if (!decode && !mma && variant != "flash_prefill")
+    throw BackendFailure(fmt::format("opencl: attention has no variant '{}' (known: flash_prefill, splitkv_decode, nv_mma_f16)", variant));
   set_last_device_ms(0.0);
   const auto& d = a.d;
   const Seqs seqs = sequences(a);
@@ -108,6 +112,9 @@ void run(int device, std::string_view variant, const AttentionRunArgs& a) {
   Session s(device, kOp);
   const size_t lanes = decode ? kDecodeLanes : kPrefillLanes;
   check_shape(variant, a, lanes, s.work_group_size());
+  if (mma && (s.work_group_size() != kMmaWorkGroup || d.D % 16 != 0))
+    throw BackendFailure(fmt::format("opencl: attention nv_mma_f16 needs work-groups of {} (device: {}) and D a "
+                                     "multiple of 16 (D = {})", kMmaWorkGroup, s.work_group_size(), d.D));
   const size_t o_bytes = static_cast<size_t>(rows * d.D) * 4, lse_bytes = static_cast<size_t>(rows) * 4;
   const size_t kv_n = static_cast<size_t>(d.B * d.S * d.Hkv * d.D);
 
@@ -124,13 +131,18 @@ void run(int device, std::string_view variant, const AttentionRunArgs& a) {
 
   const size_t wg = s.work_group_size();
   const int64_t G = d.Hq / d.Hkv;
-  const int64_t rows_per_group = static_cast<int64_t>(wg / lanes);
+  const int64_t rows_per_group = mma ? kMmaRows : static_cast<int64_t>(wg / lanes);
   const int64_t tiles = (seqs.t_max * G + rows_per_group - 1) / rows_per_group;
   const cl_int n_seqs = static_cast<cl_int>(a.n_seqs), Hq = static_cast<cl_int>(d.Hq),
                Hkv = static_cast<cl_int>(d.Hkv), D = static_cast<cl_int>(d.D),
                t_max = static_cast<cl_int>(seqs.t_max), flags = flags_of(a),
                kd = dtype_code(a.k_dtype), vd = dtype_code(a.v_dtype);
-  if (!decode) {
+  if (mma) {
+    cl_kernel kern = attention_kernel(s, "attention/flash_mma.cl", "attention_flash_mma");
+    uint64_t units = static_cast<uint64_t>(a.n_seqs * d.Hkv * tiles);
+    s.launch(kern, "attention_flash_mma", s.groups_for(units * wg), q, k, v, gate, cu_q, cu_k, o, lse, n_seqs, Hq, Hkv, D,
+             t_max, flags, kd, vd, a.k_scale, a.v_scale, a.scale);
+  } else if (!decode) {
     cl_kernel kern = attention_kernel(s, "attention/flash_prefill.cl", "attention_flash_prefill");
     uint64_t units = static_cast<uint64_t>(a.n_seqs * d.Hkv * tiles);
     s.launch(kern, "attention_flash_prefill", s.groups_for(units * wg), q, k, v, gate, cu_q, cu_k, o, lse, n_seqs, Hq, Hkv, D,

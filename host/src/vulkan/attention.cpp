@@ -1,6 +1,11 @@
 // The vulkan attention launchers (numerics.md section 6), kernels/attention/*.comp:
-// "flash_prefill" (any T; one dispatch) and "splitkv_decode" (T <= 16; a partial dispatch over
-// key splits, then a combine dispatch merging them in a fixed order). All three shaders share one
+// "flash_prefill" (any T; one dispatch), "splitkv_decode" (T <= 16; a partial dispatch over
+// key splits, then a combine dispatch merging them in a fixed order) and "nv_coopmat_f16"
+// (flash_coopmat.comp: NVIDIA tensor cores through GL_NV_cooperative_matrix, 128 invocations and
+// 64 query rows a workgroup, D a multiple of 16; the device is checked for the cooperative
+// matrix shape before anything is uploaded, as the GEMM's). "nv_coopmat_f16.emulated" is not a
+// registered variant: the same shader with the matrix operations emulated (FC_EMULATE, D <= 64),
+// which tests run on lavapipe to check the tile logic. All four shaders share one
 // interface (kernels/attention/attn_tile.glsl): nine storage buffers and one push-constant block.
 // K and V are copied at their stored width and widened in the shader. Outputs are copied out only
 // after the batch succeeded, so a failure writes nothing; an unknown variant, a shape past the
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "gemm_tensor_core.h"
 
 namespace tessera::detail::vulkan {
 
@@ -24,6 +30,17 @@ constexpr int64_t kPrefillLanes = 4;    // ATT_LPR of flash_prefill.comp
 constexpr int64_t kDecodeLanes = 16;    // ATT_LPR of splitkv_decode.comp
 constexpr int64_t kDecodeMaxT = 16;
 constexpr int64_t kDecodeGroupsTarget = 64; // split-KV: aim for this many workgroups
+constexpr uint32_t kCoopWorkgroup = 128;    // WG of flash_coopmat.comp: 4 subgroups of 32
+constexpr int64_t kCoopRows = 64;           // FC_ROWS
+// flash_coopmat.comp: 64 x (ATT_DMAX + 8) fp16 staged rows, 4 fp32 16 x 16 patches, 4 fp16
+// 16 x 24 P tiles, 3 x 64 floats of row statistics (dispatch/tensor_core.h checks the same).
+constexpr uint32_t kCoopSharedBytes =
+    64 * (kDMax + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4;
+constexpr int64_t kEmuDMax = 64; // ATT_DMAX of flash_coopmat.emulated
+// The emulation: 64 x (64 + 8) halves staged, the same patches, P and statistics, and two fp16
+// 16 x 16 operands per subgroup.
+constexpr uint32_t kEmuSharedBytes =
+    64 * (kEmuDMax + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4 + 2 * 4 * 256 * 2;
 // Shared memory of the shader with the most rows (flash_prefill, WG / 4 rows): ATT_BC * ATT_DMAX +
 // WG * ATT_BC + 2 * rows * ATT_BC floats.
 constexpr uint32_t kSharedBytes = (kKeyTile * kDMax + kWorkgroup * kKeyTile + 2 * (kWorkgroup / kPrefillLanes) * kKeyTile) * 4;
@@ -50,9 +67,12 @@ size_t kv_bytes(DType t) { return t == DType::F32 ? 4 : t == DType::F8_E4M3 ? 1 
 
 void run(int device_index, std::string_view variant, const AttentionRunArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
-  const bool decode = variant == "splitkv_decode";
-  if (!decode && variant != "flash_prefill")
-    backend_failure(fmt::format("attention has no vulkan variant '{}' (known: flash_prefill, splitkv_decode)", variant));
+  const bool decode = variant == "splitkv_decode", emulated = variant == "nv_coopmat_f16.emulated";
+  const bool coop = variant == "nv_coopmat_f16" || emulated;
+  if (!decode && !coop && variant != "flash_prefill")
+    backend_failure(fmt::format("attention has no vulkan variant '{}' (known: flash_prefill, "
+                                "splitkv_decode, nv_coopmat_f16)",
+                                variant));
   const auto& dm = a.d;
   // int32 sequence offsets: cu_q then cu_k (fixed-length batches get n * T, n * S).
   std::vector<int32_t> cu;
@@ -66,7 +86,12 @@ void run(int device_index, std::string_view variant, const AttentionRunArgs& a) 
     t_max = std::max<int64_t>(t_max, cu[n + 1] - cu[n]);
     s_max = std::max<int64_t>(s_max, cu[a.n_seqs + 2 + n] - cu[a.n_seqs + 1 + n]);
   }
-  if (dm.D > kDMax) backend_failure(fmt::format("attention {}: head dim D = {} > {}", variant, dm.D, kDMax));
+  const int64_t d_max = emulated ? kEmuDMax : kDMax;
+  if (dm.D > d_max)
+    backend_failure(fmt::format("attention {}: head dim D = {} > {}", variant, dm.D, d_max));
+  if (coop && dm.D % 16 != 0)
+    backend_failure(
+        fmt::format("attention {}: head dim D = {} is not a multiple of 16", variant, dm.D));
   if (decode && t_max > kDecodeMaxT)
     backend_failure(fmt::format("attention splitkv_decode: T = {} > {}", t_max, kDecodeMaxT));
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
@@ -75,13 +100,11 @@ void run(int device_index, std::string_view variant, const AttentionRunArgs& a) 
   const int64_t rows = dm.B * dm.T * dm.Hq;
   if (rows == 0) return;
   Device& d = device(device_index);
-  if (d.properties.limits.maxComputeSharedMemorySize < kSharedBytes)
-    backend_failure(fmt::format("attention {}: the shaders need {} bytes of shared memory, the device has {}", variant,
-                                kSharedBytes, d.properties.limits.maxComputeSharedMemorySize));
 
   const int64_t G = dm.Hq / dm.Hkv;
   const int64_t lanes = decode ? kDecodeLanes : kPrefillLanes;
-  const int64_t tiles = (t_max * G + (kWorkgroup / lanes) - 1) / (kWorkgroup / lanes);
+  const int64_t tile_rows = coop ? kCoopRows : static_cast<int64_t>(kWorkgroup) / lanes;
+  const int64_t tiles = (t_max * G + tile_rows - 1) / tile_rows;
   const int64_t base = std::max<int64_t>(1, a.n_seqs * dm.Hkv * tiles);
   int64_t n_split = 1, chunk = 0;
   if (decode) {
@@ -101,9 +124,18 @@ void run(int device_index, std::string_view variant, const AttentionRunArgs& a) 
   const size_t o_bytes = static_cast<size_t>(rows * dm.D) * 4, lse_bytes = static_cast<size_t>(rows) * 4;
   const size_t kv_n = static_cast<size_t>(dm.B * dm.S * dm.Hkv * dm.D);
   std::lock_guard lock(d.mutex);
-  uint32_t wg = workgroup_size(d, kWorkgroup);
-  if (wg != kWorkgroup)
-    backend_failure(fmt::format("attention: the shaders need {} invocations a workgroup; the device takes {}", kWorkgroup, wg));
+  if (coop && !emulated) check_coopmat_device(d, "attention");
+  const uint32_t shared = emulated ? kEmuSharedBytes : coop ? kCoopSharedBytes : kSharedBytes;
+  if (d.properties.limits.maxComputeSharedMemorySize < shared)
+    backend_failure(
+        fmt::format("attention {}: the shader needs {} bytes of shared memory, the device has {}",
+                    variant, shared, d.properties.limits.maxComputeSharedMemorySize));
+  const uint32_t want_wg = coop ? kCoopWorkgroup : kWorkgroup;
+  uint32_t wg = workgroup_size(d, want_wg);
+  if (wg != want_wg)
+    backend_failure(fmt::format("attention {}: the shader needs {} invocations a workgroup; "
+                                "the device takes {}",
+                                variant, want_wg, wg));
   Buffer q(d, o_bytes), k(d, std::max<size_t>(4, kv_n * kv_bytes(a.k_dtype))),
       v(d, std::max<size_t>(4, kv_n * kv_bytes(a.v_dtype))), gate(d, a.gate ? o_bytes : 4),
       cu_buf(d, cu.size() * 4), o(d, o_bytes), lse(d, lse_bytes);
@@ -116,8 +148,12 @@ void run(int device_index, std::string_view variant, const AttentionRunArgs& a) 
   std::memcpy(cu_buf.data(), cu.data(), cu.size() * 4);
   std::initializer_list<const Buffer*> bufs = {&q, &k, &v, &gate, &cu_buf, &o, &lse, &part_o, &part_ml};
   // Pipelines before recording starts (the first use of a shader creates its pipeline).
-  const Kernel& k_main = kernel(d, decode ? "attention/splitkv_decode.partial.spv" : "attention/flash_prefill.spv", 9,
-                                sizeof push, wg);
+  const Kernel& k_main = kernel(d,
+                                decode     ? "attention/splitkv_decode.partial.spv"
+                                : emulated ? "attention/flash_coopmat.emulated.spv"
+                                : coop     ? "attention/flash_coopmat.spv"
+                                           : "attention/flash_prefill.spv",
+                                9, sizeof push, wg);
   const Kernel* k_combine = decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg) : nullptr;
   Batch b(d);
   // Zeros, as the reference leaves a row no sequence covers.

@@ -62,7 +62,10 @@ bool has_coopmat_shape(VkPhysicalDevice pd) {
   return false;
 }
 
-void check_device(Device& d, std::string_view op) {
+} // namespace
+
+// Shared with the attention launcher (attention.cpp), which runs the same kind of shader.
+void check_coopmat_device(Device& d, std::string_view op) {
   const char* name = d.properties.deviceName;
   if (!d.features.nv_cooperative_matrix)
     backend_failure(fmt::format("{} nv_coopmat_f16: {} has no VK_NV_cooperative_matrix", op, name));
@@ -83,6 +86,8 @@ void check_device(Device& d, std::string_view op) {
                                 op, name));
 }
 
+namespace {
+
 void launch(int device_index, std::string_view op, std::string_view spv, const Input (&in)[4],
             int64_t M, int64_t N, int64_t K, float alpha, const float* bias, ref::OutType out,
             void* c) {
@@ -95,7 +100,7 @@ void launch(int device_index, std::string_view op, std::string_view spv, const I
                                 op, M, N, K));
   Device& d = device(device_index);
   std::lock_guard lock(d.mutex);
-  check_device(d, op);
+  check_coopmat_device(d, op);
   if (M == 0 || N == 0) return;
   size_t out_bytes = static_cast<size_t>(M * N) * (out == ref::OutType::F32 ? 4 : 2);
   uint32_t type = out == ref::OutType::F32 ? 0u : out == ref::OutType::BF16 ? 1u : 2u;

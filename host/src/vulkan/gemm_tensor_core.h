@@ -15,4 +15,10 @@ void run_tensor_core(int device, std::string_view variant, const GemmNvfp4Args& 
 void run_tensor_core(int device, std::string_view variant, const GemmFp8Args& a);
 void run_tensor_core(int device, std::string_view variant, const GemmFp8BlockArgs& a);
 
+struct Device;
+// BackendFailure unless device d has what the nv_coopmat shaders declare: VK_NV_cooperative_matrix
+// with a 16x16x16 fp16 x fp16 -> fp32 subgroup shape, shaderFloat16, subgroups of 32. op names
+// the operation in the message. The caller holds d.mutex.
+void check_coopmat_device(Device& d, std::string_view op);
+
 } // namespace tessera::detail::vulkan

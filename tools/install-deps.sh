@@ -9,6 +9,9 @@ packages=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools spirv-tools
   gnuplot-nox
+  # The OpenCL C front end for nvptx: test_gemm_tensor_core / test_attention_tensor_core compile
+  # the NVIDIA source to PTX with it and assemble that with ptxas where the CUDA toolkit is present.
+  clang-15
 )
 
 missing=()

@@ -36,6 +36,10 @@ endif()
 add_executable(kbench ${kbench_dir}/kbench.cpp)
 target_link_libraries(kbench PRIVATE kbench_core CLI11::CLI11)
 
+# The safetensors reader's time against the tensor count (docs/perf.md).
+add_executable(loader_bench ${kbench_dir}/loader_bench.cpp)
+target_link_libraries(loader_bench PRIVATE tessera fmt::fmt)
+
 option(TESSERA_CUBLAS_PLUGIN "Build kbench's cuBLAS baseline plugin when the CUDA toolkit is found" ON)
 if(TESSERA_CUBLAS_PLUGIN)
   find_package(CUDAToolkit QUIET)

@@ -230,11 +230,20 @@ TEST(SafetensorsAccepts, ZeroSizedTensorsOverlapNothing) {
           "e1":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},
           "e2":{"dtype":"I64","shape":[3,0],"data_offsets":[4,4]},
           "e3":{"dtype":"U8","shape":[0],"data_offsets":[8,8]},
-          "huge_but_empty":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})",
+          "large_but_empty":{"dtype":"F32","shape":[0,1099511627776,4],"data_offsets":[0,0]}})",
       8));
   EXPECT_EQ(m.size(), 5u);
-  EXPECT_EQ(m.at("huge_but_empty").shape(), (Shape{0, int64_t(1) << 62, 4}));
-  EXPECT_EQ(m.at("huge_but_empty").nbytes(), 0u);
+  EXPECT_EQ(m.at("large_but_empty").shape(), (Shape{0, int64_t(1) << 40, 4}));
+  EXPECT_EQ(m.at("large_but_empty").nbytes(), 0u);
+}
+
+// An empty tensor whose other extents multiply past 2^62 would let an operation that multiplies
+// extents of two tensors wrap (tensor.h): refused like a non-empty one.
+TEST(SafetensorsHostile, EmptyTensorWithHugeExtents) {
+  EXPECT_MALFORMED(file_of(R"({"e":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})"),
+                   "tensor 'e' F32 [0, 4611686018427387904, 4]", "more than 2^62");
+  EXPECT_MALFORMED(file_of(R"({"e":{"dtype":"U8","shape":[1,2,3,4,5,6,7,8,0],"data_offsets":[0,0]}})"),
+                   "tensor 'e' shape has more than 8 elements");
 }
 
 // ---- hostile files: the framing ----
@@ -283,11 +292,17 @@ TEST(SafetensorsHostile, HeaderNotAnObject) {
 }
 
 TEST(SafetensorsHostile, DeepNesting) {
-  EXPECT_MALFORMED(file_of(std::string(100000, '[')), "nests deeper");
-  std::string deep = R"({"__metadata__":)";
+  EXPECT_MALFORMED(file_of(std::string(100000, '[')), "header is a JSON array, not an object");
+  std::string deep = R"({"b":)";
   for (int i = 0; i < 1000; ++i)
     deep += R"({"k":)";
   EXPECT_MALFORMED(file_of(deep), "nests deeper");
+  deep = R"({"b":{"shape":)" + std::string(100000, '[');
+  EXPECT_MALFORMED(file_of(deep), "nests deeper");
+  deep = R"({"__metadata__":)";
+  for (int i = 0; i < 1000; ++i)
+    deep += R"({"k":)";
+  EXPECT_MALFORMED(file_of(deep), "\"__metadata__\" value 'k' is a JSON object, not a string");
 }
 
 // ---- hostile files: entries ----
@@ -340,16 +355,16 @@ TEST(SafetensorsHostile, ShapeOverflows) {
   // Element count 2^64.
   EXPECT_MALFORMED(
       file_of(with_b(R"({"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[8,8]})"), 8),
-      "'b'", "overflows 64 bits");
+      "'b'", "more than 2^62");
   // Element count fits, byte size 2^64 does not.
   EXPECT_MALFORMED(
       file_of(with_b(R"({"dtype":"F32","shape":[4611686018427387904],"data_offsets":[8,8]})"), 8),
-      "'b'", "overflows 64 bits");
+      "'b'", "more than 2^62");
   // A zero after an overflowing prefix: the product is 0, but computing it overflows first.
   EXPECT_MALFORMED(
       file_of(with_b(R"({"dtype":"U8","shape":[4611686018427387904,3,0],"data_offsets":[8,8]})"),
               8),
-      "'b'", "overflows 64 bits");
+      "'b'", "more than 2^62");
 }
 
 TEST(SafetensorsHostile, BadDataOffsets) {
@@ -416,7 +431,7 @@ TEST(SafetensorsHostile, BadMetadata) {
   // A tensor-shaped metadata entry is still metadata, and so still wrong.
   EXPECT_MALFORMED(
       file_of(R"({"__metadata__":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1),
-      "\"__metadata__\" value 'data_offsets' is a JSON array, not a string");
+      "\"__metadata__\" value 'shape' is a JSON array, not a string");
 }
 
 TEST(SafetensorsHostile, NamesFromTheFileCannotBreakTheMessage) {

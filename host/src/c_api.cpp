@@ -99,6 +99,8 @@ const Context& context(const char* fn, const tessera_context* ctx) {
   return deref(fn, "ctx", ctx).ctx;
 }
 
+static_assert(TESSERA_MAX_DIMS == kMaxRank, "the C API's rank limit is the library's");
+
 TensorView to_view(const char* fn, const char* name, const tessera_tensor* t) {
   const tessera_tensor& r = deref(fn, name, t);
   if (r.ndim < 0 || r.ndim > TESSERA_MAX_DIMS)

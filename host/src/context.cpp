@@ -143,12 +143,15 @@ TensorView Context::view(Buffer& b, DType dtype, Shape shape) {
     if (d < 0)
       detail::fail(ErrorCode::ShapeMismatch, "{}: negative extent in shape {}", op,
                    shape_str(v.shape));
-  size_t need = v.nbytes();
-  if (need > 0 && !b)
+  auto need = checked_bytes(dtype, v.shape);
+  if (!need || v.shape.size() > kMaxRank)
+    detail::fail(ErrorCode::ShapeMismatch, "{}: a {} {} view has more than {} dimensions or 2^62 elements or bytes",
+                 op, dtype_name(dtype), shape_str(v.shape), kMaxRank);
+  if (*need > 0 && !b)
     detail::fail(ErrorCode::NullBuffer, "{}: the buffer holds no memory (moved from?)", op);
-  if (need > b.size())
+  if (*need > b.size())
     detail::fail(ErrorCode::ShortBuffer, "{}: a {} {} view needs {} bytes, the buffer holds {}", op,
-                 dtype_name(dtype), shape_str(v.shape), need, b.size());
+                 dtype_name(dtype), shape_str(v.shape), *need, b.size());
   return v;
 }
 

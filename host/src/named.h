@@ -22,6 +22,10 @@ public:
   const Tensor& tensor(std::string_view name) const;          // MissingTensor when absent
   const Tensor* optional_tensor(std::string_view name) const; // nullptr when absent
   std::optional<TensorView> optional_view(std::string_view name) const;
+  // A new output tensor. Its shape comes from the inputs' extents, whose product may be past
+  // what any tensor may hold: that is refused here, naming the output, before anything is
+  // allocated.
+  Tensor output(std::string_view name, DType dtype, Shape shape) const;
   // A rank-0 or one-element F32 tensor, read as a scalar.
   float scalar(std::string_view name) const;
 

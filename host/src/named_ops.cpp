@@ -89,6 +89,13 @@ std::optional<TensorView> NamedCall::optional_view(std::string_view name) const 
   return t->view();
 }
 
+Tensor NamedCall::output(std::string_view name, DType dtype, Shape shape) const {
+  if (!checked_bytes(dtype, shape))
+    fail(ErrorCode::ShapeMismatch, "{}: output {} would be {} {}, more than 2^62 elements or bytes (from the input shapes)",
+         op_, name, dtype_name(dtype), shape_str(shape));
+  return Tensor(dtype, std::move(shape));
+}
+
 float NamedCall::scalar(std::string_view name) const {
   const Tensor& t = tensor(name);
   if (t.dtype() != DType::F32) fail(ErrorCode::DTypeMismatch, "{}: {} has dtype {}, expected F32", op_, name, dtype_name(t.dtype()));

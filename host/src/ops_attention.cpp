@@ -160,7 +160,7 @@ TensorMap named_attention(NamedCall& call, const RunOptions& options, RunInfo* i
   call.finish_params();
 
   // o has q's shape whatever it is; the typed call refuses a bad one with a clear message.
-  Tensor o(out, q.shape());
+  Tensor o = call.output("o", out, q.shape());
   std::optional<Tensor> lse;
   if (want_lse) {
     const Shape& s = q.shape();

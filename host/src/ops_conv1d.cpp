@@ -67,9 +67,9 @@ TensorMap named_conv1d(NamedCall& call, const RunOptions& options, RunInfo* info
   auto extent = [](const Tensor& t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; };
   const int64_t B = extent(x, 0), T = extent(x, 1), C = extent(x, 2);
   const int64_t keep = extent(w, 1) > 0 ? extent(w, 1) - 1 : 0;
-  Tensor y(out, {B, T, C});
+  Tensor y = call.output("y", out, {B, T, C});
   // The state is always written, so a caller can chain decode steps from the output file.
-  Tensor state_out(DType::F32, {B, C, keep});
+  Tensor state_out = call.output("state", DType::F32, {B, C, keep});
   tessera::conv1d(x.view(), w.view(), bias, state, y.view(), state_out.view(), options, info);
   TensorMap result;
   result.emplace("y", std::move(y));

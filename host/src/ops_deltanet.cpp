@@ -184,8 +184,8 @@ TensorMap named_deltanet(NamedCall& call, const RunOptions& options, RunInfo* in
   int64_t n_seqs = extent(q, 0);
   if (const Tensor* cu = call.optional_tensor("cu_seqlens"))
     n_seqs = cu->shape().size() == 1 && cu->shape()[0] >= 1 ? cu->shape()[0] - 1 : 0;
-  Tensor o(out, {extent(q, 0), extent(q, 1), extent(v, 2), extent(v, 3)});
-  Tensor ht(DType::F32, {n_seqs, extent(v, 2), extent(q, 3), extent(v, 3)});
+  Tensor o = call.output("o", out, {extent(q, 0), extent(q, 1), extent(v, 2), extent(v, 3)});
+  Tensor ht = call.output("ht", DType::F32, {n_seqs, extent(v, 2), extent(q, 3), extent(v, 3)});
   tessera::deltanet(args, o.view(), ht.view(), options, info);
   TensorMap result;
   result.emplace("o", std::move(o));

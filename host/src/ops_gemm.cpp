@@ -60,7 +60,7 @@ GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scal
                                    const TensorView& c) {
   constexpr std::string_view op = "gemm_nvfp4";
   auto [M, N, half_k] = check_operands(op, a, b, DType::U8);
-  int64_t K = half_k * 2; // two E2M1 codes per byte
+  int64_t K = detail::derived_extent(op, "K (two E2M1 codes a byte)", half_k, 2);
   if (K % 16 != 0) detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} is not a multiple of 16 (the NVFP4 block)", op, K);
   if (K > kMaxNvfp4K)
     detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} exceeds {}, the largest K whose exact sum fits in int64", op, K, kMaxNvfp4K);
@@ -127,7 +127,7 @@ TensorMap named_gemm_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* 
   const Tensor& b = call.tensor("b");
   // Engines pass alpha = input_scale * weight_scale_2; the convenience form derives it.
   if (!alpha) alpha = call.scalar("a_scale_2") * call.scalar("b_scale_2");
-  Tensor c(out_t, {rows_of(a), rows_of(b)});
+  Tensor c = call.output("c", out_t, {rows_of(a), rows_of(b)});
   if (!layout.empty()) {
     PackTarget target{options, std::max<int64_t>(1, rows_of(a)), layout};
     PackedWeight w = pack_nvfp4_weight(b.view(), call.tensor("b_scale").view(), 1.0f, ScaleLayout::Linear, target);
@@ -148,7 +148,7 @@ TensorMap named_gemm_fp8(NamedCall& call, const RunOptions& options, RunInfo* in
   const Tensor& b = call.tensor("b");
   const Tensor& sa = call.tensor("a_scale");
   const Tensor& sb = call.tensor("b_scale");
-  Tensor c(out_t, {rows_of(a), rows_of(b)});
+  Tensor c = call.output("c", out_t, {rows_of(a), rows_of(b)});
   auto per_tensor = [](const Tensor& s) { return s.shape().size() <= 1 && s.numel() == 1; };
   if (per_tensor(sa) && per_tensor(sb)) {
     gemm_fp8(a.view(), b.view(), call.scalar("a_scale") * call.scalar("b_scale"), call.optional_view("bias"),

@@ -114,7 +114,7 @@ TensorMap named_gemm_nvfp4_act(NamedCall& call, const RunOptions& options, RunIn
   const Tensor& b = call.tensor("b");
   std::optional<float> a_s2;
   if (call.optional_tensor("a_scale_2")) a_s2 = call.scalar("a_scale_2");
-  Tensor c(out_t, {rows_of(x), rows_of(b)});
+  Tensor c = call.output("c", out_t, {rows_of(x), rows_of(b)});
   float used = gemm_nvfp4_act(x.view(), a_s2, b.view(), call.tensor("b_scale").view(), call.scalar("b_scale_2"),
                               call.optional_view("bias"), c.view(), options, info);
   Tensor s2(DType::F32, {});
@@ -130,7 +130,7 @@ TensorMap named_gemm_fp8_act(NamedCall& call, const RunOptions& options, RunInfo
   call.finish_params();
   const Tensor& x = call.tensor("x");
   const Tensor& b = call.tensor("b");
-  Tensor c(out_t, {rows_of(x), rows_of(b)});
+  Tensor c = call.output("c", out_t, {rows_of(x), rows_of(b)});
   gemm_fp8_act(x.view(), b.view(), call.tensor("b_scale").view(), call.optional_view("bias"), c.view(), options, info);
   TensorMap out;
   out.emplace("c", std::move(c));

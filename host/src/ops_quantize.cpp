@@ -75,7 +75,7 @@ void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_
   detail::check_dtype(op, "q", q, {DType::U8});
   detail::check_rank(op, "q", q, 2);
   detail::check_view(op, "q", q);
-  int64_t rows = q.shape[0], cols = q.shape[1] * 2;
+  int64_t rows = q.shape[0], cols = detail::derived_extent(op, "cols (two codes a byte)", q.shape[1], 2);
   check_nvfp4_cols(op, "q (two codes a byte)", cols);
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
   detail::check_arg(op, "y", y, {DType::F32}, {rows, cols});
@@ -153,7 +153,7 @@ TensorMap named_dequantize_nvfp4(NamedCall& call, const RunOptions& options, Run
   const Tensor& s = call.tensor("x_scale");
   float scale_2 = call.scalar("x_scale_2");
   check_rank(call.op(), "x", q.view(), 2);
-  Tensor y(DType::F32, {dim(q, 0), dim(q, 1) * 2});
+  Tensor y = call.output("y", DType::F32, {dim(q, 0), derived_extent(call.op(), "cols (two codes a byte)", dim(q, 1), 2)});
   dequantize_nvfp4(q.view(), s.view(), scale_2, y.view(), options, info);
   TensorMap out;
   out.emplace("y", std::move(y));

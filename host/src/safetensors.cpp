@@ -62,50 +62,6 @@ std::string printable(std::string_view s, bool ascii_only = false, size_t max = 
 
 std::string quote(std::string_view s) { return fmt::format("'{}'", printable(s)); }
 
-// nlohmann keeps the last of two equal keys; a file that says two things about one tensor is
-// ambiguous, so every object's keys are tracked while it is parsed.
-json parse_header(std::string_view text, std::string_view where) {
-  // nlohmann's lexer takes a NUL byte for the end of input, which would hide whatever follows.
-  if (auto nul = text.find('\0'); nul != text.npos)
-    fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: NUL byte at offset {}", where,
-         nul);
-  std::vector<std::unordered_set<std::string>> keys;
-  std::string tensor; // the top-level key being parsed, for messages about nested keys
-  auto cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-    switch (ev) {
-    case json::parse_event_t::object_start:
-    case json::parse_event_t::array_start:
-      if (depth >= kMaxDepth)
-        fail(ErrorCode::MalformedFile, "{}: header nests deeper than {} levels", where, kMaxDepth);
-      if (ev == json::parse_event_t::object_start) keys.emplace_back();
-      break;
-    case json::parse_event_t::object_end: keys.pop_back(); break;
-    case json::parse_event_t::key: {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (depth == 1) tensor = k;
-      if (!keys.back().insert(k).second) {
-        if (depth == 1) fail(ErrorCode::MalformedFile, "{}: duplicate key {}", where, quote(k));
-        fail(ErrorCode::MalformedFile, "{}: duplicate key {} in {}", where, quote(k),
-             quote(tensor));
-      }
-      break;
-    }
-    default: break;
-    }
-    return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), cb);
-  } catch (const json::exception& e) {
-    // Drop nlohmann's "[json.exception.parse_error.101] " prefix: the reader wants the reason.
-    std::string_view what = e.what();
-    if (auto p = what.find("] "); what.starts_with("[json.") && p != what.npos)
-      what.remove_prefix(p + 2);
-    fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: {}", where,
-         printable(what, true, kMaxJsonMessage));
-  }
-}
-
 struct Entry {
   std::string name;
   DType dtype;
@@ -156,23 +112,19 @@ Entry read_entry(const std::string& name, const json& v, std::string_view where)
   if (!sh.is_array())
     fail(ErrorCode::MalformedFile, "{}: tensor {} shape is {}, not an array", where, q,
          describe(sh));
-  // Multiplied in the order shape_numel multiplies, so that it never overflows either.
-  uint64_t numel = 1;
-  bool overflow = false;
   for (size_t i = 0; i < sh.size(); ++i) {
     auto d = as_count(sh[i], std::numeric_limits<int64_t>::max());
     if (!d)
       fail(ErrorCode::MalformedFile, "{}: tensor {} shape[{}] is {}, not a non-negative integer",
            where, q, i, describe(sh[i]));
     e.shape.push_back(static_cast<int64_t>(*d));
-    overflow = overflow || __builtin_mul_overflow(numel, *d, &numel) ||
-               numel > uint64_t(std::numeric_limits<int64_t>::max());
   }
-  uint64_t need = 0;
-  if (overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &need))
-    fail(ErrorCode::MalformedFile,
-         "{}: tensor {} {} {}: element count or byte size overflows 64 bits", where, q, dts,
+  // The library's one rule for shapes (tensor.h): a file cannot describe what no Tensor may hold.
+  auto bytes = checked_bytes(e.dtype, e.shape);
+  if (!bytes)
+    fail(ErrorCode::MalformedFile, "{}: tensor {} {} {} describes more than 2^62 elements or bytes", where, q, dts,
          shape_str(e.shape));
+  const uint64_t need = *bytes;
 
   const json& off = field(v, "data_offsets", where, name);
   if (!off.is_array() || off.size() != 2)
@@ -195,14 +147,156 @@ Entry read_entry(const std::string& name, const json& v, std::string_view where)
   return e;
 }
 
-void check_metadata(const json& v, std::string_view where) {
-  if (!v.is_object())
-    fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" is {}, not an object", where, describe(v));
-  for (const auto& [k, s] : v.items())
-    if (!s.is_string())
-      fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" value {} is {}, not a string", where,
-           quote(k), describe(s));
-}
+// The header is read as a stream of JSON events (SAX), never as one document: nlohmann's
+// document parser keeps the last of two equal keys, and its callback form, which could see
+// them, rescans the parent object after every nested one (quadratic in the tensor count). Here
+// each tensor's entry is built as a small document of its own, checked (read_entry) and
+// dropped, and __metadata__ is checked as it streams by, so time and memory stay linear in the
+// header. Duplicate keys are refused at every level: a file that says two things about one
+// tensor is ambiguous.
+class HeaderReader {
+public:
+  HeaderReader(std::string_view where, const Limits& limits) : where_(where), limits_(limits) {}
+
+  std::vector<Entry> entries;
+
+  bool null() { return scalar(json(nullptr)); }
+  bool boolean(bool v) { return scalar(json(v)); }
+  bool number_integer(json::number_integer_t v) { return scalar(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return scalar(json(v)); }
+  bool number_float(json::number_float_t v, const std::string&) { return scalar(json(v)); }
+  bool string(std::string& v) { return scalar(json(std::move(v))); }
+  bool binary(json::binary_t&) { return scalar(json(nullptr)); } // JSON text has none
+
+  bool start_object(size_t) { return open(false); }
+  bool start_array(size_t) { return open(true); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(std::string& k) {
+    if (frames_.empty()) { // a tensor name, or __metadata__
+      if (!names_.insert(k).second) fail(ErrorCode::MalformedFile, "{}: duplicate key {}", where_, quote(k));
+      name_ = std::move(k);
+      return true;
+    }
+    if (!frames_.back().keys.insert(k).second)
+      fail(ErrorCode::MalformedFile, "{}: duplicate key {} in {}", where_, quote(k), quote(name_));
+    key_ = k;
+    return metadata() || dom_->key(k);
+  }
+
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception& e) {
+    // Drop nlohmann's "[json.exception.parse_error.101] " prefix: the reader wants the reason.
+    std::string_view what = e.what();
+    if (auto p = what.find("] "); what.starts_with("[json.") && p != what.npos) what.remove_prefix(p + 2);
+    fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: {}", where_, printable(what, true, kMaxJsonMessage));
+  }
+
+private:
+  // A container below the top-level object, with the keys seen in it (objects).
+  struct Frame {
+    bool array;
+    std::unordered_set<std::string> keys;
+  };
+  // An entry holds three fields and at most kMaxRank extents; this leaves room for fields the
+  // reader ignores, and none for an entry that would make it hold millions of values.
+  static constexpr size_t kMaxEntryValues = 64;
+
+  bool metadata() const { return name_ == "__metadata__"; }
+
+  // Every value inside a tensor's entry counts against the entry's limit; an array directly in
+  // the entry (shape, data_offsets) has at most kMaxRank elements.
+  void count_value() {
+    if (++values_ > kMaxEntryValues)
+      fail(ErrorCode::MalformedFile, "{}: tensor {} holds more than {} values", where_, quote(name_), kMaxEntryValues);
+    if (frames_.size() == 2 && frames_.back().array && ++array_size_ > kMaxRank)
+      fail(ErrorCode::MalformedFile, "{}: tensor {} {} has more than {} elements (a tensor has at most {} dimensions)",
+           where_, quote(name_), key_, kMaxRank, kMaxRank);
+  }
+
+  [[noreturn]] void fail_metadata(const json& v) {
+    if (frames_.empty()) fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" is {}, not an object", where_, describe(v));
+    fail(ErrorCode::MalformedFile, "{}: \"__metadata__\" value {} is {}, not a string", where_, quote(key_), describe(v));
+  }
+
+  bool open(bool array) {
+    if (!root_seen_) { // the header itself
+      root_seen_ = true;
+      if (array) fail(ErrorCode::MalformedFile, "{}: header is a JSON array, not an object", where_);
+      return true;
+    }
+    if (frames_.size() + 2 > static_cast<size_t>(kMaxDepth))
+      fail(ErrorCode::MalformedFile, "{}: header nests deeper than {} levels", where_, kMaxDepth);
+    if (metadata()) {
+      if (array || !frames_.empty()) fail_metadata(array ? json::array() : json::object());
+      frames_.push_back(Frame{false, {}});
+      return true;
+    }
+    if (frames_.empty()) {
+      value_ = json();
+      dom_.emplace(value_, true);
+      values_ = 0;
+    } else {
+      count_value();
+    }
+    if (frames_.size() == 1 && array) array_size_ = 0;
+    frames_.push_back(Frame{array, {}});
+    return array ? dom_->start_array(static_cast<size_t>(-1)) : dom_->start_object(static_cast<size_t>(-1));
+  }
+
+  bool close() {
+    if (frames_.empty()) return true; // the end of the header object
+    const bool array = frames_.back().array;
+    frames_.pop_back();
+    if (metadata()) return true;
+    bool ok = array ? dom_->end_array() : dom_->end_object();
+    if (frames_.empty()) add_entry();
+    return ok;
+  }
+
+  bool scalar(json v) {
+    if (!root_seen_) fail(ErrorCode::MalformedFile, "{}: header is {}, not an object", where_, describe(v));
+    if (metadata()) {
+      if (frames_.empty() || !v.is_string()) fail_metadata(v);
+      return true;
+    }
+    if (frames_.empty()) { // an entry that is no object: read_entry says so
+      value_ = std::move(v);
+      add_entry();
+      return true;
+    }
+    count_value();
+    switch (v.type()) { // into the entry's document
+    case json::value_t::null: return dom_->null();
+    case json::value_t::boolean: return dom_->boolean(v.get<bool>());
+    case json::value_t::number_integer: return dom_->number_integer(v.get<json::number_integer_t>());
+    case json::value_t::number_unsigned: return dom_->number_unsigned(v.get<json::number_unsigned_t>());
+    case json::value_t::number_float: return dom_->number_float(v.get<json::number_float_t>(), {});
+    default: return dom_->string(v.get_ref<std::string&>());
+    }
+  }
+
+  // One tensor's entry is complete: check it now and keep only what a tensor needs.
+  void add_entry() {
+    dom_.reset();
+    if (entries.size() == limits_.max_tensors)
+      fail(ErrorCode::MalformedFile, "{}: header lists more than {} tensors (safetensors::Limits::max_tensors)", where_,
+           limits_.max_tensors);
+    entries.push_back(read_entry(name_, value_, where_));
+    value_ = json();
+  }
+
+  std::string_view where_;
+  const Limits& limits_;
+  bool root_seen_ = false;
+  std::unordered_set<std::string> names_; // top-level keys seen
+  std::string name_;                      // the top-level key being read
+  std::string key_;                       // the last key inside it
+  std::vector<Frame> frames_;             // containers open below the top level
+  size_t values_ = 0, array_size_ = 0;    // in the entry, and in its current array
+  json value_;                            // the entry being built
+  std::optional<nlohmann::detail::json_sax_dom_parser<json>> dom_;
+};
 
 [[noreturn]] void fail_io(const std::string& path, std::string_view what, int err) {
   fail(ErrorCode::Io, "{}: {}: {}", path, what, std::strerror(err));
@@ -210,39 +304,34 @@ void check_metadata(const json& v, std::string_view where) {
 
 } // namespace
 
-TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
+TensorMap parse(std::span<const std::byte> bytes, std::string_view where, const Limits& limits) {
   if (bytes.size() < 8)
     fail(ErrorCode::MalformedFile, "{}: file is {} bytes, shorter than the 8-byte header length",
          where, bytes.size());
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i)
     n = (n << 8) | std::to_integer<uint64_t>(bytes[i]);
-  if (n > kMaxHeaderBytes)
-    fail(ErrorCode::MalformedFile, "{}: header length {} is over the limit of {} bytes", where, n,
-         kMaxHeaderBytes);
+  if (n > limits.max_header_bytes)
+    fail(ErrorCode::MalformedFile, "{}: header length {} is over the limit of {} bytes (safetensors::Limits::max_header_bytes)",
+         where, n, limits.max_header_bytes);
   if (n > bytes.size() - 8)
     fail(ErrorCode::MalformedFile, "{}: header length {} runs past the end of the {}-byte file",
          where, n, bytes.size());
   std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8, n);
   const auto data = bytes.subspan(8 + n);
 
-  const json root = parse_header(text, where);
-  if (!root.is_object())
-    fail(ErrorCode::MalformedFile, "{}: header is {}, not an object", where, describe(root));
-
-  std::vector<Entry> entries;
-  for (const auto& [name, v] : root.items()) {
-    if (name == "__metadata__") {
-      check_metadata(v, where);
-      continue;
-    }
-    Entry e = read_entry(name, v, where);
+  // nlohmann's lexer takes a NUL byte for the end of input, which would hide whatever follows.
+  if (auto nul = text.find('\0'); nul != text.npos)
+    fail(ErrorCode::MalformedFile, "{}: header is not valid JSON: NUL byte at offset {}", where,
+         nul);
+  HeaderReader reader(where, limits);
+  json::sax_parse(text.begin(), text.end(), &reader);
+  std::vector<Entry>& entries = reader.entries;
+  for (const Entry& e : entries)
     if (e.end > data.size())
       fail(ErrorCode::MalformedFile,
            "{}: tensor {} data_offsets [{}, {}] run past the end of the {}-byte data", where,
-           quote(name), e.begin, e.end, data.size());
-    entries.push_back(std::move(e));
-  }
+           quote(e.name), e.begin, e.end, data.size());
 
   // Empty tensors own no bytes, so they may sit anywhere, including inside another's range.
   std::vector<const Entry*> ranges;
@@ -262,12 +351,12 @@ TensorMap parse(std::span<const std::byte> bytes, std::string_view where) {
   for (auto& e : entries) {
     Tensor t(e.dtype, std::move(e.shape));
     if (t.nbytes()) std::memcpy(t.data(), data.data() + e.begin, t.nbytes());
-    out.emplace(std::move(e.name), std::move(t));
+    out.emplace_hint(out.end(), std::move(e.name), std::move(t));
   }
   return out;
 }
 
-TensorMap load(const std::string& path) {
+TensorMap load(const std::string& path, const Limits& limits) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
@@ -304,7 +393,7 @@ TensorMap load(const std::string& path) {
   }
   ::close(fd);
   if (err) fail_io(path, "cannot read", err);
-  return parse(buf, path);
+  return parse(buf, path, limits);
 }
 
 std::vector<std::byte> serialize(const TensorMap& tensors) {

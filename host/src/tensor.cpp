@@ -50,10 +50,54 @@ const char* error_code_name(ErrorCode c) {
   return "error";
 }
 
+std::optional<int64_t> checked_mul(int64_t a, int64_t b) {
+  int64_t p = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &p) || p > kMaxElements) return std::nullopt;
+  return p;
+}
+
+std::optional<int64_t> checked_numel(const Shape& s) {
+  // The product of the non-zero extents is bounded too, so an empty tensor cannot carry extents
+  // whose product (a loop bound, an index) would wrap: [2^40, 0, 2^40] is refused like [2^40, 2^40].
+  int64_t nonzero = 1;
+  bool empty = false;
+  for (int64_t d : s) {
+    if (d < 0) return std::nullopt;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    auto p = checked_mul(nonzero, d);
+    if (!p) return std::nullopt;
+    nonzero = *p;
+  }
+  return empty ? 0 : nonzero;
+}
+
+std::optional<size_t> checked_bytes(DType dtype, const Shape& s) {
+  auto n = checked_numel(s);
+  if (!n) return std::nullopt;
+  auto b = checked_mul(*n, static_cast<int64_t>(dtype_size(dtype)));
+  if (!b) return std::nullopt;
+  return static_cast<size_t>(*b);
+}
+
+namespace {
+[[noreturn]] void fail_shape(const Shape& s) {
+  for (int64_t d : s)
+    if (d < 0) throw Error(ErrorCode::ShapeMismatch, "negative extent in shape " + shape_str(s));
+  throw Error(ErrorCode::ShapeMismatch, "shape " + shape_str(s) + " describes more than 2^62 elements or bytes");
+}
+} // namespace
+
 int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
+  if (auto n = checked_numel(s)) return *n;
+  fail_shape(s);
+}
+
+size_t shape_bytes(DType dtype, const Shape& s) {
+  if (auto b = checked_bytes(dtype, s)) return *b;
+  fail_shape(s);
 }
 
 std::string shape_str(const Shape& s) {
@@ -66,9 +110,7 @@ std::string shape_str(const Shape& s) {
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  for (int64_t d : shape_)
-    if (d < 0) throw Error(ErrorCode::ShapeMismatch, "negative extent in shape " + shape_str(shape_));
-  storage_.resize(static_cast<size_t>(shape_numel(shape_)) * dtype_size(dtype));
+  storage_.resize(shape_bytes(dtype, shape_));
 }
 
 TensorView Tensor::view() const {

@@ -10,11 +10,22 @@ namespace tessera::detail {
 void check_view(std::string_view op, std::string_view name, const TensorView& t) {
   for (int64_t d : t.shape)
     if (d < 0) fail(ErrorCode::ShapeMismatch, "{}: {} has a negative extent in shape {}", op, name, shape_str(t.shape));
-  size_t need = t.nbytes();
-  if (need > 0 && t.data == nullptr) fail(ErrorCode::NullBuffer, "{}: {} has no data (null pointer for {} bytes)", op, name, need);
-  if (t.bytes < need)
+  if (t.shape.size() > kMaxRank)
+    fail(ErrorCode::ShapeMismatch, "{}: {} has rank {}, more than the {} dimensions a tensor may have", op, name,
+         t.shape.size(), kMaxRank);
+  auto need = checked_bytes(t.dtype, t.shape);
+  if (!need)
+    fail(ErrorCode::ShapeMismatch, "{}: {} {} {} describes more than 2^62 elements or bytes", op, name,
+         dtype_name(t.dtype), shape_str(t.shape));
+  if (*need > 0 && t.data == nullptr) fail(ErrorCode::NullBuffer, "{}: {} has no data (null pointer for {} bytes)", op, name, *need);
+  if (t.bytes < *need)
     fail(ErrorCode::ShortBuffer, "{}: {} buffer holds {} bytes, its shape {} {} needs {}", op, name, t.bytes,
-         dtype_name(t.dtype), shape_str(t.shape), need);
+         dtype_name(t.dtype), shape_str(t.shape), *need);
+}
+
+int64_t derived_extent(std::string_view op, std::string_view what, int64_t a, int64_t b) {
+  if (auto p = checked_mul(a, b)) return *p;
+  fail(ErrorCode::ShapeMismatch, "{}: {} = {} x {} is more than 2^62", op, what, a, b);
 }
 
 void check_dtype(std::string_view op, std::string_view name, const TensorView& t,

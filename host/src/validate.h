@@ -31,6 +31,10 @@ void check_shape(std::string_view op, std::string_view name, const TensorView& t
 void check_arg(std::string_view op, std::string_view name, const TensorView& t,
                std::initializer_list<DType> allowed, const Shape& expected);
 
+// a * b for an extent derived from validated ones (K = 2 * bytes per row, say), refused past
+// kMaxElements as bad input naming `what`.
+int64_t derived_extent(std::string_view op, std::string_view what, int64_t a, int64_t b);
+
 inline constexpr std::initializer_list<DType> kFloatTypes = {DType::F32, DType::BF16, DType::F16};
 
 // F32/BF16/F16 -> fp32 (exact).

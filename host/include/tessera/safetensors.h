@@ -12,14 +12,25 @@
 
 namespace tessera::safetensors {
 
-// Largest header the reader accepts (the format's own reference implementation uses 100 MB).
+// Largest header the reader accepts by default (the format's own reference implementation uses
+// 100 MB), and the writer's limit.
 inline constexpr size_t kMaxHeaderBytes = 100u << 20;
 
-// Parses a whole file image. `where` names it in error messages. Throws Error(MalformedFile).
-TensorMap parse(std::span<const std::byte> bytes, std::string_view where = "<memory>");
+// What a reader accepts. The defaults take any real checkpoint (a large one lists a few
+// thousand tensors) while a hostile header cannot make the reader hold more than a few hundred
+// bytes per byte of header; a caller that means to read more raises them.
+struct Limits {
+  size_t max_header_bytes = kMaxHeaderBytes;
+  size_t max_tensors = 1u << 20;
+};
+
+// Parses a whole file image, in time linear in its size. `where` names it in error messages.
+// Throws Error(MalformedFile).
+TensorMap parse(std::span<const std::byte> bytes, std::string_view where = "<memory>",
+                const Limits& limits = {});
 // Reads and parses `path`. Throws Error(Io) when it cannot be read, Error(MalformedFile) when
 // it is not a valid safetensors file.
-TensorMap load(const std::string& path);
+TensorMap load(const std::string& path, const Limits& limits = {});
 
 // The file image of `tensors` (header padded with spaces to a multiple of 8 bytes, tensors in
 // name order, contiguous). "__metadata__" is not a tensor name.

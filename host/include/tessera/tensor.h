@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,24 @@ namespace tessera {
 
 using Shape = std::vector<int64_t>;
 
+// The most elements, and the most bytes, one tensor may describe. Any shape past it is bad input,
+// so no product of validated extents (nor a byte count, nor a sum of two) can wrap a 64-bit
+// integer anywhere in the library. Far beyond any device's memory, so it refuses nothing real.
+inline constexpr int64_t kMaxElements = int64_t{1} << 62;
+// The most dimensions a tensor may have (the C API's TESSERA_MAX_DIMS is this number).
+inline constexpr size_t kMaxRank = 8;
+
+// Elements of `s`, or nullopt when an extent is negative or the product passes kMaxElements.
+// An empty tensor (a zero extent) has 0 elements whatever its other extents: callers that
+// multiply extents of different tensors rely on every tensor involved passing this check.
+std::optional<int64_t> checked_numel(const Shape& s);
+// Bytes of a `dtype` tensor of shape `s`, or nullopt as above (bytes past kMaxElements too).
+std::optional<size_t> checked_bytes(DType dtype, const Shape& s);
+// a * b for non-negative extents, or nullopt past kMaxElements (a derived extent, e.g. K = 2 * ...).
+std::optional<int64_t> checked_mul(int64_t a, int64_t b);
+// The throwing forms: Error(ShapeMismatch) naming the shape when checked_* gives nullopt.
 int64_t shape_numel(const Shape& s);
+size_t shape_bytes(DType dtype, const Shape& s);
 std::string shape_str(const Shape& s); // "[4, 64]"
 
 // A view of memory the caller owns. `bytes` is the size of the buffer behind `data`, so that a
@@ -26,7 +44,7 @@ struct TensorView {
   size_t bytes = 0;
 
   int64_t numel() const { return shape_numel(shape); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return shape_bytes(dtype, shape); }
   template <class T> T* as() const { return static_cast<T*>(data); }
 };
 

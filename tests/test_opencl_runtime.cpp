@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "host/src/backends.h"
+#include "host/src/disk_cache.h"
 #include "host/src/opencl/introspect.h"
 #include "host/src/validate.h"
 #include "reference/formats.h"
@@ -890,18 +891,11 @@ TEST_F(ProgramCache, EntryTheDriverRefusesIsRebuilt) {
     std::ifstream f(entry, std::ios::binary);
     e.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
-  uint64_t key_size = 0;
-  ASSERT_GT(e.size(), 16u);
-  std::memcpy(&key_size, e.data() + 8, 8);
-  ASSERT_LT(16 + key_size, e.size());
-  std::string bin = "not a program binary, but framed and checksummed like one";
-  uint64_t size = bin.size(), sum = 0xcbf29ce484222325ull; // FNV-1a 64
-  for (unsigned char c : bin)
-    sum = (sum ^ c) * 0x100000001b3ull;
-  std::string forged = e.substr(0, 16 + key_size);
-  forged.append(reinterpret_cast<const char*>(&size), 8)
-      .append(bin)
-      .append(reinterpret_cast<const char*>(&sum), 8);
+  std::string why;
+  auto parsed = detail::disk_cache::parse(e, why);
+  ASSERT_TRUE(parsed) << why;
+  std::string forged = detail::disk_cache::frame(
+      parsed->key, "not a program binary, but framed and checksummed like one");
   {
     std::ofstream f(entry, std::ios::binary | std::ios::trunc);
     f.write(forged.data(), static_cast<std::streamsize>(forged.size()));

@@ -1,16 +1,14 @@
 // Compiled programs: memoized per device in memory, and on disk as program binaries so that a
 // process does not pay the OpenCL compiler again for a program an earlier one built.
 //
-// Disk entries live in <cache_dir>/opencl/ (cache_dir from the overrides; default
-// $XDG_CACHE_HOME/tessera or ~/.cache/tessera), one file per program named by the FNV-1a 64 hash
-// of its key: platform name and version, device name, driver version, build options and the
-// full source. A hash collision cannot load the wrong binary, because the entry stores the whole
-// key and a reader compares it. Entry layout (host byte order; a cache is per machine):
-//   "TSRCLBIN" | u64 key size | key | u64 binary size | binary | u64 FNV-1a 64 of the binary
-// An entry that is short, long, mismatched, fails its checksum or that the driver refuses
-// (clCreateProgramWithBinary, clBuildProgram) is reported once on stderr, ignored, and
-// rewritten from a source build; it is never fatal. Entries are written to a temporary file and
-// renamed into place, so concurrent processes never see half an entry.
+// Disk entries live in <cache_dir>/opencl/ (the directory of host/src/disk_cache.h), one file
+// per program named by the FNV-1a 64 hash of its key: platform name and version, device name,
+// driver version, build options and the full source. The file is a disk_cache entry (magic,
+// format version, sizes, key, binary, checksum over all of it), so a truncated or mismatched
+// entry never reaches clCreateProgramWithBinary. An entry that is unreadable, malformed, or that
+// the driver refuses is removed, reported once, and rewritten from a source build; one that
+// crashed a process while the driver loaded it is caught by its loading marker. It is never
+// fatal.
 #pragma once
 
 #include <string>

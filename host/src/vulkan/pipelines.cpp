@@ -2,17 +2,15 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
+#include <atomic>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <optional>
 #include <span>
 #include <vector>
 
-#include <unistd.h>
-
+#include "host/src/disk_cache.h"
 #include "host/src/embedded.h"
-#include "host/src/overrides.h"
+#include "testing.h"
 
 std::span<const tessera::EmbeddedFile> tessera_embedded_vulkan_spirv();
 
@@ -20,37 +18,22 @@ namespace tessera::detail::vulkan {
 
 namespace {
 
-// $XDG_CACHE_HOME/tessera, else ~/.cache/tessera, unless the overrides name a directory or turn
-// the cache off; empty when there is nowhere to put it.
-std::string cache_dir() {
-  Overrides o = current_overrides();
-  if (!o.program_cache) return "";
-  if (!o.cache_dir.empty()) return o.cache_dir;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/tessera";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/tessera";
-  return "";
+std::atomic<int64_t> g_loaded{0}, g_rejected{0}, g_writes{0};
+
+// The driver build whose data a cache file holds. The file is named by this key's hash, so each
+// driver build keeps its own file, and it is compared in full on reading: drivers check their
+// own header too, but not all of them carefully.
+std::string cache_key(const Device& d) {
+  const VkPhysicalDeviceProperties& p = d.properties;
+  std::string uuid;
+  for (uint8_t b : p.pipelineCacheUUID)
+    uuid += fmt::format("{:02x}", b);
+  return fmt::format("tessera vulkan pipeline cache 1\ndevice: {} ({:04x}:{:04x})\ndriver: "
+                     "{}\napi: {}\nuuid: {}",
+                     p.deviceName, p.vendorID, p.deviceID, p.driverVersion, p.apiVersion, uuid);
 }
 
-std::vector<char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// A cache file is used only when its header names this very driver build; anything else (a
-// driver update, a truncated file) starts an empty cache. Drivers check too, but not all of
-// them carefully.
-bool compatible(const std::vector<char>& data, const VkPhysicalDeviceProperties& p) {
-  VkPipelineCacheHeaderVersionOne h;
-  if (data.size() < sizeof h) return false;
-  std::memcpy(&h, data.data(), sizeof h);
-  return h.headerSize >= sizeof h && h.headerVersion == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
-         h.vendorID == p.vendorID && h.deviceID == p.deviceID &&
-         std::memcmp(h.pipelineCacheUUID, p.pipelineCacheUUID, VK_UUID_SIZE) == 0;
-}
-
-// Best effort: a cache that cannot be written costs compile time, not correctness, so failures
-// are silent. Written to a temporary name and renamed, so a reader never sees half a file.
+// Best effort, and silent: a cache that cannot be written costs compile time, not correctness.
 void save_pipeline_cache(const Device& d) {
   if (d.pipeline_cache_path.empty()) return;
   size_t size = 0;
@@ -58,51 +41,49 @@ void save_pipeline_cache(const Device& d) {
   if (vkGetPipelineCacheData(dev, d.pipeline_cache.get(), &size, nullptr) != VK_SUCCESS ||
       size == 0)
     return;
-  std::vector<char> data(size);
+  std::string data(size, '\0');
   if (vkGetPipelineCacheData(dev, d.pipeline_cache.get(), &size, data.data()) != VK_SUCCESS) return;
-  std::error_code ec;
-  std::filesystem::path path(d.pipeline_cache_path);
-  std::filesystem::create_directories(path.parent_path(), ec);
-  std::string tmp = fmt::format("{}.{}.tmp", d.pipeline_cache_path, static_cast<long>(getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return;
-    out.write(data.data(), static_cast<std::streamsize>(size));
-    if (!out) {
-      out.close();
-      std::filesystem::remove(tmp, ec);
-      return;
-    }
+  data.resize(size);
+  if (disk_cache::store(d.pipeline_cache_path, cache_key(d), data)) ++g_writes;
+}
+
+VkResult create_pipeline_cache(VkDevice dev, const std::string* data, VkPipelineCache* cache) {
+  auto ci = make<VkPipelineCacheCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO);
+  if (data) {
+    ci.initialDataSize = data->size();
+    ci.pInitialData = data->data();
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
+  return vkCreatePipelineCache(dev, &ci, nullptr, cache);
 }
 
 } // namespace
 
+// A bad file (unreadable, not a file, malformed, refused by the driver) is removed, or bypassed
+// when it cannot be, and reported once; the device then starts with an empty cache.
 void open_pipeline_cache(Device& d) {
   VkDevice dev = d.device.get();
-  std::string dir = cache_dir();
-  std::vector<char> data;
-  if (!dir.empty()) {
-    std::string uuid;
-    for (uint8_t b : d.properties.pipelineCacheUUID)
-      uuid += fmt::format("{:02x}", b);
-    d.pipeline_cache_path = fmt::format("{}/vulkan-{:04x}-{:04x}-{}.pipelines", dir,
-                                        d.properties.vendorID, d.properties.deviceID, uuid);
-    data = read_file(d.pipeline_cache_path);
-    if (!compatible(data, d.properties)) data.clear();
+  VkPipelineCache cache = VK_NULL_HANDLE;
+  VkResult r = VK_INCOMPLETE; // not created yet
+  d.pipeline_cache_path.clear();
+  if (std::string dir = disk_cache::directory(); !dir.empty()) {
+    std::string key = cache_key(d);
+    std::string path =
+        fmt::format("{}/vulkan-{:04x}-{:04x}-{:016x}.pipelines", dir, d.properties.vendorID,
+                    d.properties.deviceID, disk_cache::fnv1a64(key));
+    disk_cache::Entry entry(path, std::move(key), "pipeline cache", log_problem);
+    if (std::optional<std::string> data = entry.load()) {
+      r = create_pipeline_cache(dev, &*data, &cache);
+      if (r == VK_SUCCESS) {
+        entry.accept();
+        ++g_loaded;
+      } else {
+        entry.reject(fmt::format("vkCreatePipelineCache: {}", result_name(r)));
+      }
+    }
+    if (entry.rejected()) ++g_rejected;
+    if (!entry.bypassed()) d.pipeline_cache_path = path;
   }
-  auto ci = make<VkPipelineCacheCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO);
-  ci.initialDataSize = data.size();
-  ci.pInitialData = data.empty() ? nullptr : data.data();
-  VkPipelineCache cache;
-  VkResult r = vkCreatePipelineCache(dev, &ci, nullptr, &cache);
-  if (r != VK_SUCCESS && !data.empty()) { // a driver that chokes on its own old data: start empty
-    ci.initialDataSize = 0;
-    ci.pInitialData = nullptr;
-    r = vkCreatePipelineCache(dev, &ci, nullptr, &cache);
-  }
+  if (r != VK_SUCCESS) r = create_pipeline_cache(dev, nullptr, &cache);
   check(r, "vkCreatePipelineCache");
   d.pipeline_cache = OwnedPipelineCache(dev, cache);
 }
@@ -173,6 +154,19 @@ const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_
   save_pipeline_cache(d);
 
   return *d.kernels.emplace(std::move(key), std::move(k)).first->second;
+}
+
+PipelineCacheStats pipeline_cache_stats() {
+  return {g_loaded.load(), g_rejected.load(), g_writes.load()};
+}
+
+std::string reopen_pipeline_cache(int device_index) {
+  Device& d = device(device_index);
+  std::lock_guard lock(d.mutex);
+  d.kernels.clear();
+  d.pipeline_cache.reset();
+  open_pipeline_cache(d);
+  return d.pipeline_cache_path;
 }
 
 } // namespace tessera::detail::vulkan

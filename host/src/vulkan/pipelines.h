@@ -26,8 +26,9 @@ struct Kernel {
 const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
                      uint32_t workgroup);
 
-// Creates d.pipeline_cache, seeded from disk when a compatible file is there (device.cpp calls
-// this once per device).
+// Creates d.pipeline_cache, seeded from disk when a valid file for this driver build is there
+// (device.cpp calls this once per device). A bad file never makes the device unusable: it starts
+// an empty cache. Throws BackendFailure only when the driver cannot create even an empty one.
 void open_pipeline_cache(Device& d);
 
 } // namespace tessera::detail::vulkan

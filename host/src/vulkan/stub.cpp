@@ -35,5 +35,7 @@ bool has_rounding_mode_rte(int) { return false; }
 void run_fp32_rn_test(int, Fp32Build, Fp32Op, const uint32_t*, const uint32_t*, uint32_t*, size_t) {
   not_built();
 }
+PipelineCacheStats pipeline_cache_stats() { return {}; }
+std::string reopen_pipeline_cache(int) { not_built(); }
 
 } // namespace tessera::detail::vulkan

@@ -1,8 +1,9 @@
-// Hooks for tests/test_vulkan_runtime.cpp, not part of any operation.
+// Hooks for tests (test_vulkan_runtime.cpp, test_cache_faults.cpp), not part of any operation.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace tessera::detail::vulkan {
 
@@ -29,5 +30,18 @@ bool has_rounding_mode_rte(int device);
 // r[i] = a[i] OP b[i] (fp32 bit patterns) on device `device`.
 void run_fp32_rn_test(int device, Fp32Build build, Fp32Op op, const uint32_t* a, const uint32_t* b,
                       uint32_t* r, size_t n);
+
+// Process-wide counters of the on-disk pipeline cache (pipelines.cpp).
+struct PipelineCacheStats {
+  int64_t loaded = 0;   // cache files a device started from
+  int64_t rejected = 0; // cache files found unusable (malformed, refused, not a file)
+  int64_t writes = 0;   // cache files written
+};
+PipelineCacheStats pipeline_cache_stats();
+
+// What a new process would do: drops the device's pipelines and its VkPipelineCache and opens the
+// cache again from disk under the overrides in force. Returns the cache file's path, empty when
+// it is not persisted.
+std::string reopen_pipeline_cache(int device);
 
 } // namespace tessera::detail::vulkan

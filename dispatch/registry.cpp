@@ -39,6 +39,12 @@ bool backend_built(std::string_view backend) {
   return false;
 }
 
+std::string no_device_reason(std::string_view backend) {
+  if (backend == "opencl") return detail::opencl::no_device_reason();
+  if (backend == "vulkan") return detail::vulkan::no_device_reason();
+  return "";
+}
+
 DeviceRef describe(const DeviceFacts& facts) { return DeviceRef{facts.backend, -1, facts, classify(facts)}; }
 
 const std::vector<DeviceRef>& devices() {
@@ -160,6 +166,7 @@ Choice select(std::string_view op, const Problem& p, const RunOptions& options) 
     }
   if (!device) {
     if (backend == "cpu") fail(ErrorCode::Unsupported, "{}: backend cpu has one device (0), not device {}", op, options.device);
+    if (count == 0) fail(ErrorCode::Unsupported, "{}: no {} device {} (none found: {})", op, backend, options.device, no_device_reason(backend));
     fail(ErrorCode::Unsupported, "{}: no {} device {} ({} found)", op, backend, options.device, count);
   }
 

@@ -88,5 +88,8 @@ void disable(const DeviceRef& d, const Variant& v, const std::string& reason);
 
 // Whether a backend was compiled into this build.
 bool backend_built(std::string_view backend);
+// Why a built backend has no device, in one line ("clGetPlatformIDs: ...; ICD files: ..."); ""
+// when it has one.
+std::string no_device_reason(std::string_view backend);
 
 } // namespace tessera::dispatch

@@ -215,10 +215,10 @@ TEST_F(DeviceTest, OverridesParseAndApply) {
   EXPECT_TRUE(o.disabled.count("cap:fp16"));
   EXPECT_FALSE(o.program_cache);
   EXPECT_EQ(o.cache_dir, "/tmp/x");
-  expect_error(ErrorCode::InvalidArgument, "unknown override key 'colour'", [] { parse_overrides("colour=red"); });
-  expect_error(ErrorCode::InvalidArgument, "is not KEY=VALUE", [] { parse_overrides("backend"); });
+  expect_error(ErrorCode::InvalidArgument, "override 'colour=red': unknown key 'colour'", [] { parse_overrides("colour=red"); });
+  expect_error(ErrorCode::InvalidArgument, "override 'backend': not KEY=VALUE", [] { parse_overrides("backend"); });
   expect_error(ErrorCode::InvalidArgument, "is not OP:NAME", [] { parse_overrides("variant=block16"); });
-  expect_error(ErrorCode::InvalidArgument, "backend='cuda'", [] { parse_overrides("backend=cuda"); });
+  expect_error(ErrorCode::InvalidArgument, "override 'backend=cuda'", [] { parse_overrides("backend=cuda"); });
 
   // Disabling a variant by override makes selection say so and move on.
   DeviceRef lvp = described("lavapipe.json");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dispatch/registry.h"
+#include "host/src/overrides.h"
 #include "tessera/error.h"
 #include "tessera/named_ops.h"
 
@@ -104,6 +105,33 @@ ordered_json describe_json(const DeviceRef& d) {
   return j;
 }
 
+// Per device backend: built or not, how many devices, and when none, why (the reason the error
+// of a call asking for that backend carries too).
+ordered_json backends_json() {
+  ordered_json j;
+  for (const char* b : {"opencl", "vulkan"}) {
+    int count = 0;
+    for (const DeviceRef& d : tessera::dispatch::devices()) count += d.backend == b;
+    bool built = tessera::dispatch::backend_built(b);
+    std::string why = built ? tessera::dispatch::no_device_reason(b) : "";
+    j[b] = {{"built", built},
+            {"devices", count},
+            {"no_device_reason", why.empty() ? ordered_json() : ordered_json(why)}};
+  }
+  return j;
+}
+
+void print_problems(const ordered_json& out) {
+  for (const auto& [b, s] : out["backends"].items()) {
+    if (!s["built"].get<bool>())
+      fmt::print("{}: not built\n", b);
+    else if (!s["no_device_reason"].is_null())
+      fmt::print("{}: no device: {}\n", b, s["no_device_reason"].get<std::string>());
+  }
+  for (const auto& e : out["override_errors"])
+    fmt::print("TESSERA_OVERRIDE: ignored {}\n", e.get<std::string>());
+}
+
 void print_text(const ordered_json& dev) {
   fmt::print("{} {}: {}\n", dev["backend"].get<std::string>(),
              dev["index"].get<int>() < 0 ? std::string("(described)") : std::to_string(dev["index"].get<int>()),
@@ -153,10 +181,13 @@ int main(int argc, char** argv) {
     ordered_json out;
     out["devices"] = ordered_json::array();
     for (const DeviceRef& d : shown) out["devices"].push_back(describe_json(d));
+    out["backends"] = backends_json();
+    out["override_errors"] = tessera::detail::environment_override_errors();
     if (json) {
       fmt::print("{}\n", out.dump(2));
     } else {
       for (const auto& d : out["devices"]) print_text(d);
+      print_problems(out);
     }
     return 0;
   } catch (const std::exception& e) {

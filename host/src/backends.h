@@ -29,6 +29,9 @@ bool built();
 double last_device_ms();
 // Every OpenCL device of every platform; empty (never throws) when there is no ICD or device.
 const std::vector<DeviceFacts>& devices();
+// Why devices() is empty, in one line an operator can act on (the failing call, the ICD files
+// found); "" when it is not.
+std::string no_device_reason();
 void run(int device, std::string_view variant, const ConvertArgs& a);
 void run(int device, std::string_view variant, const QuantizeNvfp4Args& a);
 void run(int device, std::string_view variant, const DequantizeNvfp4Args& a);
@@ -47,6 +50,8 @@ bool built();
 // Device time (ms) of the last run() on this thread, from timestamp queries.
 double last_device_ms();
 const std::vector<DeviceFacts>& devices();
+// As opencl::no_device_reason(): the failing call and the ICD manifests the loader read.
+std::string no_device_reason();
 void run(int device, std::string_view variant, const ConvertArgs& a);
 void run(int device, std::string_view variant, const QuantizeNvfp4Args& a);
 void run(int device, std::string_view variant, const DequantizeNvfp4Args& a);

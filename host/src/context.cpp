@@ -108,6 +108,9 @@ Context Context::open(std::string backend, int device) {
       return Context(std::move(s));
     }
   }
+  if (count == 0)
+    detail::fail(ErrorCode::Unsupported, "context: no {} device {} (none found: {})", backend, device,
+                 dispatch::no_device_reason(backend));
   detail::fail(ErrorCode::Unsupported, "context: no {} device {} ({} found)", backend, device,
                count);
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "validate.h"
 
@@ -16,63 +17,83 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
-} // namespace
 
-Overrides parse_overrides(std::string_view text) {
-  Overrides o;
+// Calls f(entry) for each non-empty ';'-separated entry of `text`, trimmed.
+template <class F> void for_each_entry(std::string_view text, F&& f) {
   while (!text.empty()) {
     size_t end = text.find(';');
     std::string_view entry = trim(text.substr(0, end));
     text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-    if (entry.empty()) continue;
-    size_t eq = entry.find('=');
-    if (eq == std::string_view::npos)
-      detail::fail(ErrorCode::InvalidArgument, "override '{}' is not KEY=VALUE", entry);
-    std::string_view key = trim(entry.substr(0, eq)), value = trim(entry.substr(eq + 1));
-    if (key == "backend") {
-      if (value != "cpu" && value != "opencl" && value != "vulkan")
-        detail::fail(ErrorCode::InvalidArgument, "override backend='{}' is not cpu, opencl or vulkan", value);
-      o.backend = value;
-    } else if (key == "variant") {
-      size_t colon = value.find(':');
-      if (colon == std::string_view::npos || colon == 0 || colon + 1 == value.size())
-        detail::fail(ErrorCode::InvalidArgument, "override variant='{}' is not OP:NAME", value);
-      o.variants[std::string(value.substr(0, colon))] = std::string(value.substr(colon + 1));
-    } else if (key == "disable") {
-      if (value.empty()) detail::fail(ErrorCode::InvalidArgument, "override disable= names nothing");
-      o.disabled.insert(std::string(value));
-    } else if (key == "fail") {
-      if (std::count(value.begin(), value.end(), ':') != 2)
-        detail::fail(ErrorCode::InvalidArgument, "override fail='{}' is not BACKEND:OP:NAME", value);
-      o.fail.insert(std::string(value));
-    } else if (key == "program_cache") {
-      if (value != "on" && value != "off")
-        detail::fail(ErrorCode::InvalidArgument, "override program_cache='{}' is not on or off", value);
-      o.program_cache = value == "on";
-    } else if (key == "cache_dir") {
-      o.cache_dir = value;
-    } else {
-      detail::fail(ErrorCode::InvalidArgument,
-                   "unknown override key '{}' (known: backend, variant, disable, fail, program_cache, cache_dir)", key);
-    }
+    if (!entry.empty()) f(entry);
   }
+}
+
+// Adds one KEY=VALUE entry to `o`; throws Error(InvalidArgument) naming the entry.
+void apply_entry(Overrides& o, std::string_view entry) {
+  auto bad = [&](std::string_view problem) {
+    detail::fail(ErrorCode::InvalidArgument, "override '{}': {}", entry, problem);
+  };
+  size_t eq = entry.find('=');
+  if (eq == std::string_view::npos) bad("not KEY=VALUE");
+  std::string_view key = trim(entry.substr(0, eq)), value = trim(entry.substr(eq + 1));
+  if (key == "backend") {
+    if (value != "cpu" && value != "opencl" && value != "vulkan")
+      bad("the backend is not cpu, opencl or vulkan");
+    o.backend = value;
+  } else if (key == "variant") {
+    size_t colon = value.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == value.size())
+      bad("the value is not OP:NAME");
+    o.variants[std::string(value.substr(0, colon))] = std::string(value.substr(colon + 1));
+  } else if (key == "disable") {
+    if (value.empty()) bad("disable= names nothing");
+    o.disabled.insert(std::string(value));
+  } else if (key == "fail") {
+    if (std::count(value.begin(), value.end(), ':') != 2) bad("the value is not BACKEND:OP:NAME");
+    o.fail.insert(std::string(value));
+  } else if (key == "program_cache") {
+    if (value != "on" && value != "off") bad("the value is not on or off");
+    o.program_cache = value == "on";
+  } else if (key == "cache_dir") {
+    o.cache_dir = value;
+  } else {
+    bad(fmt::format(
+        "unknown key '{}' (known: backend, variant, disable, fail, program_cache, cache_dir)",
+        key));
+  }
+}
+} // namespace
+
+Overrides parse_overrides(std::string_view text) {
+  Overrides o;
+  for_each_entry(text, [&](std::string_view entry) { apply_entry(o, entry); });
   return o;
 }
 
 namespace {
 std::mutex g_mutex;
 std::optional<Overrides> g_overrides;
+std::vector<std::string> g_environment_errors; // entries of TESSERA_OVERRIDE left out, with why
 
+// TESSERA_OVERRIDE is applied entry by entry: a bad entry is left out and reported once on
+// stderr (and by kinfo), the others still apply. The variable is set by an operator, often to
+// keep a broken driver's variant out (disable=...): refusing every call over one typo would take
+// the engine down, and dropping the whole variable would silently lose that workaround. A
+// program calling set_overrides() can be told, so there a bad entry throws instead.
 Overrides from_environment() {
   const char* env = std::getenv("TESSERA_OVERRIDE");
-  if (!env) return {};
-  try {
-    return parse_overrides(env);
-  } catch (const Error& e) {
-    // A library must not exit on a bad environment; say it once and run without overrides.
-    std::fprintf(stderr, "tessera: ignoring TESSERA_OVERRIDE: %s\n", e.what());
-    return {};
-  }
+  Overrides o;
+  if (!env) return o;
+  for_each_entry(env, [&](std::string_view entry) {
+    try {
+      apply_entry(o, entry);
+    } catch (const Error& e) {
+      g_environment_errors.push_back(e.what());
+      std::fprintf(stderr, "tessera: TESSERA_OVERRIDE: ignoring %s; the other entries apply\n",
+                   e.what());
+    }
+  });
+  return o;
 }
 } // namespace
 
@@ -81,11 +102,19 @@ void set_overrides(const Overrides& o) {
   g_overrides = o;
 }
 
+void set_overrides(std::string_view text) { set_overrides(parse_overrides(text)); }
+
 namespace detail {
 Overrides current_overrides() {
   std::lock_guard lock(g_mutex);
   if (!g_overrides) g_overrides = from_environment();
   return *g_overrides;
+}
+
+std::vector<std::string> environment_override_errors() {
+  current_overrides();
+  std::lock_guard lock(g_mutex);
+  return g_environment_errors;
 }
 } // namespace detail
 

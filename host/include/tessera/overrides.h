@@ -9,6 +9,9 @@
 //                                        test an engine's fallback; BACKEND:OP:NAME)
 //   program_cache=off            do not read or write compiled kernel binaries on disk
 //   cache_dir=/path              where they go (default $XDG_CACHE_HOME/tessera or ~/.cache/tessera)
+// A bad entry in TESSERA_OVERRIDE is left out with one "tessera: TESSERA_OVERRIDE: ignoring ..."
+// line on stderr (kinfo lists it too) and the other entries still apply; set_overrides() and
+// parse_overrides() refuse the whole text instead (docs/architecture.md, Overrides).
 #pragma once
 
 #include <map>
@@ -31,5 +34,8 @@ struct Overrides {
 Overrides parse_overrides(std::string_view text);
 // Replaces the overrides in force for every later call (thread-safe).
 void set_overrides(const Overrides& o);
+// The same from TESSERA_OVERRIDE syntax; a bad entry throws as parse_overrides() does and
+// nothing changes.
+void set_overrides(std::string_view text);
 
 } // namespace tessera

@@ -25,12 +25,18 @@ bool built() { return true; }
 double last_device_ms() { return t_last_device_ms; }
 void set_last_device_ms(double ms) { t_last_device_ms = ms; }
 
-const std::vector<std::unique_ptr<Device>>& device_table() {
+namespace {
+const Probe& probed() {
   // Never destroyed: releasing contexts and queues from a static destructor at exit can run
   // after the OpenCL driver has torn down its own state.
-  static const auto* table = new std::vector<std::unique_ptr<Device>>(probe_all());
-  return *table;
+  static const auto* probe = new Probe(probe_all());
+  return *probe;
 }
+} // namespace
+
+const std::vector<std::unique_ptr<Device>>& device_table() { return probed().devices; }
+
+std::string no_device_reason() { return probed().why_none; }
 
 const std::vector<DeviceFacts>& devices() {
   static const auto* facts = [] {

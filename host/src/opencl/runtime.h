@@ -41,8 +41,12 @@ struct Device {
   std::map<std::string, ProgramEntry> programs; // by options + '\n' + source
 };
 
+struct Probe {
+  std::vector<std::unique_ptr<Device>> devices;
+  std::string why_none; // when `devices` is empty: why, in one line; else ""
+};
 // probe.cpp: every device of every platform, with its facts; never throws.
-std::vector<std::unique_ptr<Device>> probe_all() noexcept;
+Probe probe_all() noexcept;
 
 // The probed devices in devices() order, probed once per process (thread-safe).
 const std::vector<std::unique_ptr<Device>>& device_table();

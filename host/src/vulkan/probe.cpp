@@ -1,14 +1,21 @@
 // Raw DeviceFacts of a physical device: only what the driver reports, nothing invented (the
 // NVIDIA Vulkan driver reports no compute capability, so that field stays empty; the registry
-// classifies NVIDIA parts by device id instead).
+// classifies NVIDIA parts by device id instead). And, for when there is no device, the ICD
+// manifests the loader had to work with.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "common.h"
 #include "instance.h"
 
 namespace tessera::detail::vulkan {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -26,7 +33,106 @@ std::string driver_version(const VkPhysicalDeviceProperties& p) {
                      VK_API_VERSION_PATCH(v));
 }
 
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::vector<fs::path> split_paths(const std::string& list) {
+  std::vector<fs::path> out;
+  for (size_t at = 0; at <= list.size();) {
+    size_t end = std::min(list.find(':', at), list.size());
+    if (end > at) out.emplace_back(list.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// The directories the Linux loader searches when no variable names the manifests.
+std::vector<fs::path> default_manifest_dirs() {
+  std::string home = env("HOME");
+  auto or_default = [](std::string v, std::string fallback) { return v.empty() ? fallback : v; };
+  std::vector<fs::path> roots;
+  roots.emplace_back(or_default(env("XDG_CONFIG_HOME"), home + "/.config"));
+  for (auto& d : split_paths(or_default(env("XDG_CONFIG_DIRS"), "/etc/xdg")))
+    roots.push_back(d);
+  roots.emplace_back("/etc");
+  roots.emplace_back(or_default(env("XDG_DATA_HOME"), home + "/.local/share"));
+  for (auto& d : split_paths(or_default(env("XDG_DATA_DIRS"), "/usr/local/share:/usr/share")))
+    roots.push_back(d);
+  for (auto& r : roots)
+    r /= "vulkan/icd.d";
+  return roots;
+}
+
+// A search entry's manifests: the file itself, or a directory's *.json files, sorted.
+void add_manifests(const fs::path& entry, std::vector<fs::path>& out) {
+  std::error_code ec;
+  if (!fs::is_directory(entry, ec)) {
+    if (fs::exists(entry, ec)) out.push_back(entry);
+    return;
+  }
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(entry, ec))
+    if (e.path().extension() == ".json") found.push_back(e.path());
+  std::sort(found.begin(), found.end());
+  out.insert(out.end(), found.begin(), found.end());
+}
+
+// "" when the manifest looks usable without loading its driver; else what is wrong with it. The
+// loader reports a manifest it cannot parse as VK_ERROR_OUT_OF_HOST_MEMORY, hence this check.
+std::string manifest_problem(const fs::path& file) {
+  std::ifstream f(file);
+  if (!f) return "cannot be read";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::parse_error& e) {
+    return fmt::format("is not valid JSON (parse error at byte {})", e.byte);
+  }
+  auto icd = j.is_object() ? j.find("ICD") : j.end();
+  if (icd == j.end() || !icd->is_object() || !icd->contains("library_path") ||
+      !(*icd)["library_path"].is_string())
+    return "has no ICD.library_path";
+  // A bare name is the dynamic linker's to find; a path is absolute or relative to the manifest.
+  fs::path lib = (*icd)["library_path"].get<std::string>();
+  if (!lib.has_parent_path()) return "";
+  fs::path full = lib.is_absolute() ? lib : file.parent_path() / lib;
+  std::error_code ec;
+  return fs::exists(full, ec) ? "" : "names a missing library " + full.string();
+}
+
 } // namespace
+
+ManifestCheck check_icd_manifests() {
+  // VK_DRIVER_FILES replaced VK_ICD_FILENAMES (loader 1.3.207) and wins when both are set.
+  std::string var = !env("VK_DRIVER_FILES").empty() ? "VK_DRIVER_FILES" : "VK_ICD_FILENAMES";
+  std::string named = env(var.c_str());
+  std::vector<fs::path> entries = split_paths(env("VK_ADD_DRIVER_FILES"));
+  std::vector<fs::path> search = named.empty() ? default_manifest_dirs() : split_paths(named);
+  entries.insert(entries.end(), search.begin(), search.end());
+  std::vector<fs::path> files;
+  for (const fs::path& e : entries)
+    add_manifests(e, files);
+
+  std::string where = named.empty() ? "default search" : var;
+  ManifestCheck out;
+  if (files.empty()) {
+    std::string dirs;
+    for (const fs::path& e : entries)
+      dirs += (dirs.empty() ? "" : ", ") + e.string();
+    out.summary = fmt::format("no ICD manifest found ({}: {})", where, dirs);
+    return out;
+  }
+  out.summary = fmt::format("ICD manifests ({}):", where);
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::string problem = manifest_problem(files[i]);
+    out.any_invalid |= !problem.empty();
+    out.summary +=
+        fmt::format("{} {} {}", i ? "," : "", files[i].string(), problem.empty() ? "ok" : problem);
+  }
+  return out;
+}
 
 DeviceFacts probe(VkPhysicalDevice pd, uint32_t instance_api) {
   DeviceFacts f;

@@ -14,6 +14,8 @@ const std::vector<DeviceFacts>& devices() {
   return none;
 }
 
+std::string no_device_reason() { return "the vulkan backend is not built"; }
+
 namespace {
 [[noreturn]] void not_built() { throw BackendFailure("the vulkan backend is not built"); }
 } // namespace

@@ -22,10 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string err;
-};
+using Result = test::ToolRun;
 
 fs::path tmp_dir() {
   fs::path d = fs::path(TESSERA_TEST_TMP) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -34,13 +31,7 @@ fs::path tmp_dir() {
 }
 
 Result krun(const std::string& args) {
-  fs::path err = tmp_dir() / "stderr.txt";
-  std::string cmd = std::string(TESSERA_KRUN) + " " + args + " 2> " + err.string() + " > /dev/null";
-  int raw = std::system(cmd.c_str());
-  std::ifstream f(err);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ss.str()};
+  return test::run_tool(std::string(TESSERA_KRUN) + " " + args, (tmp_dir() / "stderr.txt").string());
 }
 
 // A failure: non-zero status, one line on stderr mentioning `needle`, no output file.

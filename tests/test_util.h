@@ -1,10 +1,16 @@
 // Small helpers shared by the tests: seeded random data, tensors, error norms.
 #pragma once
 
+#include <sys/wait.h>
+
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "tessera/tensor.h"
@@ -55,6 +61,20 @@ inline bool equal_bytes(const void* a, const void* b, size_t n) { return n == 0 
 
 inline bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && equal_bytes(a.data(), b.data(), a.nbytes());
+}
+
+// A tool run through the shell: its exit status (-1 when it did not exit) and its stderr, which
+// goes through `err_file`; stdout is dropped.
+struct ToolRun {
+  int status;
+  std::string err;
+};
+inline ToolRun run_tool(const std::string& cmd, const std::string& err_file) {
+  int raw = std::system((cmd + " 2> " + err_file + " > /dev/null").c_str());
+  std::ifstream f(err_file);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ss.str()};
 }
 
 } // namespace tessera::test

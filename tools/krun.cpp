@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(2, std::string(e.what()) + " (see krun --help)");
   }
+
+  // The output replaces its path atomically: were it the input (by any name, a link included),
+  // the input would be gone.
+  std::error_code ec;
+  if (std::filesystem::equivalent(in_path, out_path, ec))
+    return fail(2, "--out " + out_path + " is the input file; write the result elsewhere");
 
   try {
     tessera::ParamMap param_map;

@@ -24,6 +24,21 @@ void run(const Conv1dRunArgs& a);
 void run(const AttentionRunArgs& a);
 } // namespace cpu
 
+// An operation whose outputs are all empty computes nothing, yet its loops and launch grids may
+// still span the other extents of an empty input (x [2^61, 0] is a legal tensor), so it stops
+// here: true when it should. RunInfo names the variant the registry would have picked.
+inline bool nothing_to_compute(const dispatch::Problem& problem, const RunOptions& options, RunInfo* info,
+                               std::initializer_list<int64_t> output_elements) {
+  for (int64_t n : output_elements)
+    if (n != 0) return false;
+  dispatch::Choice c = dispatch::select(problem.op, problem, options);
+  if (info) {
+    *info = c.info();
+    info->reason += " (every output is empty: nothing ran)";
+  }
+  return true;
+}
+
 template <class Args>
 void execute(const dispatch::Problem& problem, const RunOptions& options, RunInfo* info, const Args& args) {
   // Each failure disables one variant, so this ends; the bound guards against a variant that

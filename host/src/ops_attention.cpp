@@ -127,9 +127,10 @@ void attention(const AttentionArgs& args, const TensorView& o, const std::option
       longest_k = std::max(longest_k, c.cu_k[n + 1] - c.cu_k[n]);
     }
   }
-  dispatch::Problem problem{kOp, {{"T", longest_q}, {"S", longest_k}, {"n_seqs", c.n_seqs}, {"Hq", d.Hq},
+  const dispatch::Problem problem{kOp, {{"T", longest_q}, {"S", longest_k}, {"n_seqs", c.n_seqs}, {"Hq", d.Hq},
                                   {"Hkv", d.Hkv}, {"D", d.D}, {"causal", args.causal ? 1 : 0},
                                   {"elements", std::max(d.B * d.T * d.Hq * d.D, d.B * d.S * d.Hkv * d.D)}}};
+  if (detail::nothing_to_compute(problem, options, info, {o.numel(), lse ? lse->numel() : 0})) return;
   detail::execute(problem, options, info,
                   detail::AttentionRunArgs{q.data(), args.k.data, args.v.data, args.k.dtype, args.v.dtype, args.k_scale,
                                            args.v_scale, args.gate ? gate.data() : nullptr,

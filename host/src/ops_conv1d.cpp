@@ -45,6 +45,7 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
   if (state) sf = widen_f32(*state);
   std::vector<float> yf(static_cast<size_t>(B * T * C)), so(static_cast<size_t>(B * C * (W - 1)));
   dispatch::Problem problem{kOp, {{"T", T}, {"B", B}, {"C", C}, {"W", W}, {"elements", std::max(B * T * C, C * W)}}};
+  if (nothing_to_compute(problem, options, info, {y.numel(), state_out.numel()})) return;
   execute(problem, options, info,
           Conv1dRunArgs{xf.data(), wf.data(), bias ? bf.data() : nullptr, state ? sf.data() : nullptr, B, T, C, W,
                         yf.data(), so.data()});

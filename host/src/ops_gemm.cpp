@@ -78,7 +78,9 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView
                 const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
                 const TensorView& c, const RunOptions& options, RunInfo* info) {
   detail::GemmNvfp4Args args = detail::validated_gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c);
-  detail::execute(problem("gemm_nvfp4", args.M, args.N, args.K, false), options, info, args);
+  const dispatch::Problem p = problem("gemm_nvfp4", args.M, args.N, args.K, false);
+  if (detail::nothing_to_compute(p, options, info, {c.numel()})) return;
+  detail::execute(p, options, info, args);
 }
 
 void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
@@ -88,6 +90,7 @@ void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
   auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
   check_alpha(op, alpha);
   check_epilogue(op, bias, c, M, N);
+  if (detail::nothing_to_compute(problem(op, M, N, K, false), options, info, {c.numel()})) return;
   detail::execute(problem(op, M, N, K, false), options, info,
                   detail::GemmFp8Args{a.as<const uint8_t>(), b.as<const uint8_t>(), M, N, K, alpha,
                                       bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
@@ -104,6 +107,7 @@ void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const Tensor
   detail::check_finite(op, "a_scale", a_scale.as<const float>(), a_scale.shape);
   detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
   check_epilogue(op, bias, c, M, N);
+  if (detail::nothing_to_compute(problem(op, M, N, K, true), options, info, {c.numel()})) return;
   detail::execute(problem(op, M, N, K, true), options, info,
                   detail::GemmFp8BlockArgs{a.as<const uint8_t>(), a_scale.as<const float>(), b.as<const uint8_t>(),
                                            b_scale.as<const float>(), M, N, K,

@@ -75,6 +75,9 @@ float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const 
   std::vector<float> xv = finite_x(op, x);
   if (a_scale_2 && !std::isfinite(*a_scale_2 * b_scale_2))
     detail::fail(ErrorCode::InvalidArgument, "{}: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", op, *a_scale_2, b_scale_2);
+  // Nothing to multiply: the scale_2 the activation would get is still the caller's answer.
+  if (detail::nothing_to_compute(problem(op, M, N, K), options, info, {c.numel()}))
+    return a_scale_2 ? *a_scale_2 : ref::nvfp4_scale_2(xv.data(), M * K, false);
   float used = 0.0f;
   detail::execute(problem(op, M, N, K), options, info,
                   detail::GemmNvfp4ActArgs{xv.data(), a_scale_2, b.as<const uint8_t>(), b_scale.as<const uint8_t>(), b_scale_2,
@@ -95,6 +98,7 @@ void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_
   detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
   check_epilogue(op, bias, c, M, N);
   std::vector<float> xv = finite_x(op, x);
+  if (detail::nothing_to_compute(problem(op, M, N, K), options, info, {c.numel()})) return;
   detail::execute(problem(op, M, N, K), options, info,
                   detail::GemmFp8ActArgs{xv.data(), b.as<const uint8_t>(), b_scale.as<const float>(), M, N, K,
                                          bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});

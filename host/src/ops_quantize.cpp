@@ -62,8 +62,12 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
   detail::check_arg(op, "q", q, {DType::U8}, {rows, cols / 2});
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
   std::vector<float> v = finite_matrix(op, x);
+  const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
+  // An empty x: scale_2 is still an output, the reference's for no elements.
+  if (detail::nothing_to_compute(problem, options, info, {q.numel()}))
+    return static_scale_2 ? *static_scale_2 : ref::nvfp4_scale_2(v.data(), 0, recipe == Nvfp4Recipe::FourOverSix);
   float scale_2 = 0.0f;
-  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+  detail::execute(problem, options, info,
                   detail::QuantizeNvfp4Args{v.data(), rows, cols, recipe == Nvfp4Recipe::FourOverSix, static_scale_2,
                                             q.as<uint8_t>(), scale.as<uint8_t>(), &scale_2});
   return scale_2;
@@ -79,7 +83,9 @@ void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_
   check_nvfp4_cols(op, "q (two codes a byte)", cols);
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
   detail::check_arg(op, "y", y, {DType::F32}, {rows, cols});
-  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+  const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
+  if (detail::nothing_to_compute(problem, options, info, {y.numel()})) return;
+  detail::execute(problem, options, info,
                   detail::DequantizeNvfp4Args{q.as<const uint8_t>(), scale.as<const uint8_t>(), scale_2, rows, cols,
                                               y.as<float>()});
 }
@@ -93,7 +99,13 @@ void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
   detail::check_arg(op, "q", q, {DType::F8_E4M3}, x.shape);
   check_fp8_scales(op, scales, recipe, rows, cols);
   std::vector<float> v = finite_matrix(op, x);
-  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+  const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
+  // An empty x: a per-tensor scale is still an output, the reference's for no elements.
+  if (detail::nothing_to_compute(problem, options, info, {q.numel(), recipe == Fp8Recipe::Tensor ? 0 : scales.numel()})) {
+    if (recipe == Fp8Recipe::Tensor) ref::quantize_fp8(v.data(), 0, 0, grouping(recipe), q.as<uint8_t>(), scales.as<float>());
+    return;
+  }
+  detail::execute(problem, options, info,
                   detail::QuantizeFp8Args{v.data(), rows, cols, grouping(recipe), q.as<uint8_t>(), scales.as<float>()});
 }
 
@@ -106,7 +118,9 @@ void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe rec
   int64_t rows = q.shape[0], cols = q.shape[1];
   check_fp8_scales(op, scales, recipe, rows, cols);
   detail::check_arg(op, "y", y, {DType::F32}, q.shape);
-  detail::execute(dispatch::Problem{op, {{"rows", rows}, {"cols", cols}}}, options, info,
+  const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
+  if (detail::nothing_to_compute(problem, options, info, {y.numel()})) return;
+  detail::execute(problem, options, info,
                   detail::DequantizeFp8Args{q.as<const uint8_t>(), scales.as<const float>(), rows, cols, grouping(recipe),
                                             y.as<float>()});
 }

@@ -175,7 +175,7 @@ PackedWeight pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, f
   detail::check_dtype(op, "b", b, {DType::U8});
   detail::check_rank(op, "b", b, 2);
   detail::check_view(op, "b", b);
-  int64_t N = b.shape[0], K = b.shape[1] * 2;
+  int64_t N = b.shape[0], K = detail::derived_extent(op, "K (two E2M1 codes a byte)", b.shape[1], 2);
   if (K % 16 != 0) detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} is not a multiple of 16 (the NVFP4 block)", op, K);
   if (K > kMaxNvfp4K) detail::fail(ErrorCode::ShapeMismatch, "{}: K = {} exceeds {}", op, K, kMaxNvfp4K);
   if (!(std::isfinite(scale_2) && scale_2 > 0.0f))

@@ -27,11 +27,14 @@ float nvfp4_scale_2(const float* x, int64_t n, bool four_over_six) {
 
 uint8_t quantize_nvfp4_block(const float* x16, float scale_2, float divisor, uint8_t* codes16) {
   float bamax = absmax(x16, kBlock);
-  uint8_t s = 0x38; // 1.0: an all-zero block keeps a harmless scale
-  if (bamax != 0.0f) {
-    float v = bamax / (divisor * scale_2);
-    s = f32_to_e4m3(std::clamp(v, 0x1p-9f, 448.0f));
-  }
+  float v = bamax / (divisor * scale_2);
+  // ModelOpt (NVFP4QTensor.get_weights_scaling_factor) sets a block scale that is exactly 0 in
+  // fp32 to 1.0, before the E4M3 conversion: an all-zero block, and also a non-zero block whose
+  // quotient underflows (subnormal values beside a large tensor amax). A quotient that is not 0
+  // but below E4M3's smallest subnormal is clamped to 2^-9 instead. bamax == 0 is tested on its
+  // own for scale_2 == 0 (numerics.md's literal edge), where v is 0/0 = NaN.
+  uint8_t s = 0x38; // 1.0
+  if (bamax != 0.0f && v != 0.0f) s = f32_to_e4m3(std::clamp(v, 0x1p-9f, 448.0f));
   float d = e4m3_to_f32(s) * scale_2;
   for (int64_t i = 0; i < kBlock; ++i) codes16[i] = f32_to_e2m1(x16[i] / d);
   return s;

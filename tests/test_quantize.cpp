@@ -63,12 +63,11 @@ uint8_t oracle_block(const float *x, float scale_2, float divisor, uint8_t codes
   float bamax = 0.0f;
   for (int i = 0; i < 16; ++i)
     bamax = std::max(bamax, std::fabs(x[i]));
+  // ModelOpt's rule: 1.0 where the fp32 quotient is 0 (an all-zero block, or one whose quotient
+  // underflows); bamax == 0 alone also covers scale_2 == 0, where the quotient is 0/0.
   uint8_t s = 0x38;
-  if (bamax != 0.0f) {
-    float v = rn_div(bamax, rn_mul(divisor, scale_2));
-    v = std::min(std::max(v, 0x1p-9f), 448.0f);
-    s = f32_to_e4m3(v);
-  }
+  float v = rn_div(bamax, rn_mul(divisor, scale_2));
+  if (bamax != 0.0f && v != 0.0f) s = f32_to_e4m3(std::min(std::max(v, 0x1p-9f), 448.0f));
   float d = rn_mul(e4m3_to_f32(s), scale_2);
   for (int i = 0; i < 16; ++i)
     codes[i] = f32_to_e2m1(rn_div(x[i], d));
@@ -191,6 +190,40 @@ TEST(QuantizeNvfp4, AllZeroBlock) {
   expect_block(zeros, 0.37f, 0x38, want);
   expect_block(negzeros, 0.37f, 0x38, want);
   expect_block(zeros, 1.0f, 0x38, want, true);
+}
+
+TEST(QuantizeNvfp4, UnderflowingScaleIsOneAsModelOpt) {
+  // x[0] = 1000 sets scale_2 = RN(1000 / 2688); block 1 holds +-2^-149, whose quotient
+  // 2^-149 / RN(6 * scale_2) = 2^-149 / 2.23 rounds to 0 in fp32. ModelOpt 0.47
+  // (NVFP4QTensor.quantize on the CPU) stores 0x38 for it, not the clamp's 0x01, and these bytes:
+  std::vector<float> x(32, 0.0f);
+  x[0] = 1000.0f;
+  for (int i = 16; i < 32; ++i) x[static_cast<size_t>(i)] = i % 2 ? -0x1p-149f : 0x1p-149f;
+  const float s2 = nvfp4_scale_2(x.data(), 32, false);
+  const std::vector<uint8_t> modelopt_q = {0x07, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80,
+                                           0x80, 0x80, 0x80, 0x80};
+  const std::vector<uint8_t> modelopt_scale = {0x7E, 0x38};
+  Nvfp4 got = run_nvfp4(x, 1, 32, s2, false);
+  EXPECT_EQ(got.scale, modelopt_scale);
+  EXPECT_EQ(got.q, modelopt_q);
+  Nvfp4 oracle = oracle_nvfp4(x, 1, 32, s2, false);
+  EXPECT_EQ(oracle.scale, got.scale);
+  EXPECT_EQ(oracle.q, got.q);
+  // 4over6: both candidates' quotients underflow, so 1.0 there too.
+  EXPECT_EQ(run_nvfp4(x, 1, 32, nvfp4_scale_2(x.data(), 32, true), true).scale[1], 0x38);
+  // A quotient that is not 0 is clamped, never replaced: ModelOpt gives 0x01 for each of these
+  // beside the same 1000 (2^-148 / 2.23 rounds up to 2^-149).
+  for (float tiny : {0x1p-148f, 0x1.8p-148f, 1e-5f}) {
+    std::vector<float> y(32, 0.0f);
+    y[0] = 1000.0f;
+    y[16] = tiny;
+    Nvfp4 r = run_nvfp4(y, 1, 32, nvfp4_scale_2(y.data(), 32, false), false);
+    EXPECT_EQ(r.scale[1], 0x01) << tiny;
+  }
+  // A static scale_2 that makes the quotient underflow: the same rule.
+  const float block[16] = {0x1p-140f};
+  uint8_t codes[16];
+  EXPECT_EQ(quantize_nvfp4_block(block, 0x1p100f, 6.0f, codes), 0x38);
 }
 
 TEST(QuantizeNvfp4, ScaleBelowClamp) {

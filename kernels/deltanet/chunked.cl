@@ -11,13 +11,23 @@
 //                       and (I + A) solved by forward substitution for two right-hand sides:
 //                         Ut = (I + A)^-1 diag(beta) V,  W = (I + A)^-1 diag(beta exp(G)) K,
 //                       plus the masked intra-chunk scores P[i][j] = exp(G_i - G_j) (q_i . k_j)
-//                       for j <= i. Only differences G_i - G_j with i >= j are exponentiated,
-//                       never exp(G_i) * exp(-G_j) (which overflows for strong decay).
+//                       for j <= i. The decays are written for the scan: exp(G_i) and
+//                       exp(G_last - G_j).
 //   dn_chunk_scan       per (sequence, value head, DV_SLICE columns of the state), chunk after
 //                       chunk with the fp32 state S [Dk, slice] in local memory:
 //                         U = Ut - W S                       (the chunk's true delta-rule updates)
 //                         o_i = exp(G_i) q_i S + sum_{j<=i} P[i][j] U_j
 //                         S <- exp(G_last) S + sum_j exp(G_last - G_j) k_j U_j^T
+//
+// Decays (numerics.md "DeltaNet chunked", the error argument): G_i - G_j is never formed as a
+// difference of prefix sums. Each anchor j (and the chunk start, j = -1) sums its own gates,
+// s = g_{j+1} + ... + g_i in ascending order from +0, and the decay is exp(s). A difference of
+// fp32 prefix sums carries the rounding of the whole prefix (u |G|, unbounded: one g = -1e6
+// leaves no bits to the -1e-2 gates after it, and exp turned that into 0.2 relative L2), while
+// the anchored sum's error is at most 63 u |s| whatever the gates, so exp(s) is off by at most
+// 63 u |s| e^s <= 23 u in absolute terms. As many exps as before (L(L+1)/2), and one chain of at
+// most L adds per anchor; kbench saw no change in speed. The argument is clamped at DN_EXP_FLOOR
+// before exp: a sum of finite gates can reach -inf (and -inf - -inf was NaN in the old form).
 //
 // Why it equals the recurrence: after token i of a chunk starting from S, the state is
 // exp(G_i) S + sum_{j<=i} exp(G_i - G_j) k_j u_j^T, so u_i = beta_i (v_i - k_i^T that state
@@ -26,8 +36,12 @@
 // Sums run in a fixed order (ascending index), so results are deterministic; they differ from
 // the reference's token-by-token order by rounding only.
 //
-// Conformance: bounded, rel L2 <= 1e-4; measured at most 2.4e-6 against a double-precision
-// model (tests/test_deltanet_kernels.cpp: T 1 to 200, GQA, varlen, h0, g in [-20, 0]).
+// Conformance: bounded, rel L2 <= 1e-4 for any finite gates (numerics.md "DeltaNet chunked" has
+// the error argument). Measured (./build/bin/test_deltanet_kernels, PoCL 3.1): at most 4.5e-7
+// against a double-precision model over every case (T 1 to 16384, GQA, varlen, h0, gates from
+// -FLT_MAX to -0.0); against the fp32 reference at most 7.5e-7 except where the reference's own
+// drift is larger (1.7e-5 after 16384 tokens of one worst-rounded gate). With differences of
+// prefix sums it was 2.4e-6 for g in [-20, 0], 0.17 for [-1e6] + [-1e-2] x 63, NaN at -FLT_MAX.
 // Measured (PoCL 3.1 on a shared 2-core EPYC, Qwen3-Next shapes H 16, HV 32, D 128; docs/perf.md
 // "DeltaNet chunked vs recurrent on PoCL / lavapipe"): T = 1024 in 2.5 s against the recurrent
 // variant's 10.2 s, linear in T. What lost: one output column per work-item (CPT 1) left each
@@ -62,6 +76,11 @@
 #error "chunked.cl: CPT must divide DV_SLICE"
 #endif
 
+// exp(x) is below half the smallest fp32 subnormal for x < -103.98: any argument under the floor
+// gives 0 exactly as -inf would, and keeps exp's argument finite and its error bound meaningful.
+#define DN_EXP_FLOOR -128.0f
+inline float dn_decay(float s) { return exp(fmax(s, DN_EXP_FLOOR)); }
+
 inline float dn_canonical(float x) { return isnan(x) ? as_float(0x7FC00000u) : x; }
 
 // rows = tokens * H rows of Dk; one work-item per row (grid-stride).
@@ -91,15 +110,16 @@ __kernel void dn_chunk_normalize(__global const float* q, __global const float* 
 }
 
 // chunks [n_chunks][2]: first token, length (1..CHUNK). Outputs per unit p = chunk * HV + hv:
-// G [p][CHUNK], W [p][CHUNK][Dk], Ut [p][CHUNK][Dv], P [p][CHUNK][CHUNK] (rows beyond the
-// chunk's length and P above the diagonal are not written and never read).
+// E [p][2][CHUNK] (row 0: exp(G_i); row 1: exp(G_last - G_i)), W [p][CHUNK][Dk],
+// Ut [p][CHUNK][Dv], P [p][CHUNK][CHUNK] (rows beyond the chunk's length and P above the
+// diagonal are not written and never read).
 __kernel void dn_chunk_wy(__global const float* qs, __global const float* kn,
                           __global const float* v, __global const float* g,
                           __global const float* beta, __global const int* chunks, int n_chunks,
-                          int H, int HV, int Dk, int Dv, __global float* G_out,
+                          int H, int HV, int Dk, int Dv, __global float* E,
                           __global float* W, __global float* Ut, __global float* P) {
-  __local float Gl[CHUNK], Bl[CHUNK];
-  __local float A[CHUNK][CHUNK];
+  __local float Gl[CHUNK], Bl[CHUNK], Eg[CHUNK]; // g_i, beta_i, exp(G_i)
+  __local float A[CHUNK][CHUNK]; // the decays exp(G_i - G_j) first, then A itself
   const int lid = (int)get_local_id(0);
   const int group = HV / H;
   for (int p = (int)get_group_id(0); p < n_chunks * HV; p += (int)get_num_groups(0)) {
@@ -110,17 +130,30 @@ __kernel void dn_chunk_wy(__global const float* qs, __global const float* kn,
       Bl[i] = beta[(t0 + i) * HV + hv];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid == 0) {
+    // Decays, one anchor per work-item (see the file comment): anchor a = -1 (the chunk start)
+    // gives exp(G_i), anchor a >= 0 column a of the decay matrix; the last row is also
+    // exp(G_last - G_a), which the scan's state update needs.
+    __global float* Eg_out = E + p * 2 * CHUNK;
+    __global float* El_out = Eg_out + CHUNK;
+    for (int a = lid - 1; a < L - 1; a += WG_SIZE) {
       float s = 0.0f;
-      for (int i = 0; i < L; ++i) {
+      for (int i = a + 1; i < L; ++i) {
         s = s + Gl[i];
-        Gl[i] = s;
-        G_out[p * CHUNK + i] = s;
+        const float d = dn_decay(s);
+        if (a < 0) {
+          Eg[i] = d;
+          Eg_out[i] = d;
+        } else {
+          A[i][a] = d;
+        }
+        if (i == L - 1 && a >= 0) El_out[a] = d;
       }
     }
+    if (lid == 0) El_out[L - 1] = 1.0f;
     barrier(CLK_LOCAL_MEM_FENCE);
-    // A (strictly lower) in local memory; P (lower with diagonal) straight to global. A work-
-    // item takes CPT adjacent j of one row i: 2 * CPT independent dot products in flight.
+    // A (strictly lower) in local memory, over its decays; P (lower with diagonal) straight to
+    // global. A work-item takes CPT adjacent j of one row i: 2 * CPT independent dot products in
+    // flight, and reads then overwrites only its own entries of A.
     const int jg = (L + CPT - 1) / CPT;
     for (int e = lid; e < L * jg; e += WG_SIZE) {
       const int i = e / jg, j0 = (e % jg) * CPT;
@@ -142,7 +175,7 @@ __kernel void dn_chunk_wy(__global const float* qs, __global const float* kn,
       }
       for (int x = 0; x < nj; ++x) {
         const int j = j0 + x;
-        const float decay = exp(Gl[i] - Gl[j]); // i >= j: at most 1 when gates are <= 0
+        const float decay = j < i ? A[i][j] : 1.0f; // exp(G_i - G_j), exp(0) on the diagonal
         P[(p * CHUNK + i) * CHUNK + j] = decay * qk[x];
         if (j < i) A[i][j] = Bl[i] * decay * kk[x];
       }
@@ -156,7 +189,7 @@ __kernel void dn_chunk_wy(__global const float* qs, __global const float* kn,
       for (int i = 0; i < L; ++i) {
         const int tok = t0 + i;
         float rhs = is_v ? Bl[i] * v[(tok * HV + hv) * Dv + col]
-                         : (Bl[i] * exp(Gl[i])) * kn[(tok * H + hk) * Dk + (col - Dv)];
+                         : (Bl[i] * Eg[i]) * kn[(tok * H + hk) * Dk + (col - Dv)];
         for (int j = 0; j < i; ++j) rhs = rhs - A[i][j] * x[j];
         x[i] = rhs;
         if (is_v)
@@ -165,7 +198,7 @@ __kernel void dn_chunk_wy(__global const float* qs, __global const float* kn,
           W[(p * CHUNK + i) * Dk + (col - Dv)] = rhs;
       }
     }
-    barrier(CLK_LOCAL_MEM_FENCE); // Gl, Bl and A are reused by the next unit
+    barrier(CLK_LOCAL_MEM_FENCE); // Gl, Bl, Eg and A are reused by the next unit
   }
 }
 
@@ -175,14 +208,14 @@ __kernel void dn_chunk_wy(__global const float* qs, __global const float* kn,
 // flight instead of one dependent chain (each still adds in ascending index order, so the bits
 // do not depend on CPT). Columns of the slice past Dv are kept at zero and never stored.
 __kernel void dn_chunk_scan(__global const float* qs, __global const float* kn,
-                            __global const float* G, __global const float* W,
+                            __global const float* E, __global const float* W,
                             __global const float* Ut, __global const float* P,
                             __global const int* chunks, __global const int* seq_chunks,
                             int n_seqs, int H, int HV, int Dk, int Dv, __global const float* h0,
                             int has_h0, __global float* o, __global float* ht) {
   __local float S[MAX_DK][DV_SLICE];
   __local float U[CHUNK][DV_SLICE];
-  __local float Gl[CHUNK], Dl[CHUNK]; // G_i, and exp(G_last - G_i) for the state update
+  __local float Eg[CHUNK], Dl[CHUNK]; // exp(G_i), and exp(G_last - G_i) for the state update
   const int lid = (int)get_local_id(0);
   const int group = HV / H;
   const int slices = (Dv + DV_SLICE - 1) / DV_SLICE;
@@ -203,8 +236,8 @@ __kernel void dn_chunk_scan(__global const float* qs, __global const float* kn,
       const int t0 = chunks[2 * c], L = chunks[2 * c + 1];
       const int p = c * HV + hv;
       for (int i = lid; i < L; i += WG_SIZE) {
-        Gl[i] = G[p * CHUNK + i];
-        Dl[i] = exp(G[p * CHUNK + L - 1] - G[p * CHUNK + i]);
+        Eg[i] = E[p * 2 * CHUNK + i];
+        Dl[i] = E[p * 2 * CHUNK + CHUNK + i];
       }
       // U = Ut - W S
       for (int e = lid; e < L * wg; e += WG_SIZE) {
@@ -235,14 +268,14 @@ __kernel void dn_chunk_scan(__global const float* qs, __global const float* kn,
           const float pv = pi[s];
           for (int x = 0; x < CPT; ++x) intra[x] = intra[x] + pv * U[s][j0 + x];
         }
-        const float eg = exp(Gl[i]);
+        const float eg = Eg[i];
         for (int x = 0; x < CPT; ++x)
           if (j0 + x < w)
             o[((t0 + i) * HV + hv) * Dv + c0 + j0 + x] = dn_canonical(eg * inter[x] + intra[x]);
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       // S <- exp(G_last) S + sum_j exp(G_last - G_j) k_j U_j^T
-      const float dlast = exp(Gl[L - 1]);
+      const float dlast = Eg[L - 1];
       for (int e = lid; e < Dk * wg; e += WG_SIZE) {
         const int d = e / wg, j0 = (e % wg) * CPT;
         float acc[CPT];

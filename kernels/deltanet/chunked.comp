@@ -3,16 +3,18 @@
 // tokens, the WY / UT-transform form of flash-linear-attention's chunk_gated_delta_rule. The
 // same algorithm as kernels/deltanet/chunked.cl, which derives the math; one pass per build:
 //   DN_PASS_NORMALIZE  per (token, key head): optional l2norm of q and k, then q * scale.
-//   DN_PASS_WY         per (chunk, value head), all chunks in parallel: gate cumulative sums G,
-//                      A[i][j] = beta_i exp(G_i - G_j) k_i.k_j (j < i), forward substitution of
+//   DN_PASS_WY         per (chunk, value head), all chunks in parallel: the decays exp(G_i) and
+//                      exp(G_i - G_j), each exponent summed from its own anchor (chunked.cl says
+//                      why), A[i][j] = beta_i exp(G_i - G_j) k_i.k_j (j < i), forward substitution of
 //                      (I + A) for Ut = (I+A)^-1 beta V and W = (I+A)^-1 beta exp(G) K, and the
 //                      masked scores P[i][j] = exp(G_i - G_j) q_i.k_j (j <= i).
 //   DN_PASS_SCAN       per (sequence, value head, DV_SLICE state columns), chunk after chunk:
 //                      U = Ut - W S; o_i = exp(G_i) q_i S + sum_{j<=i} P[i][j] U_j;
 //                      S <- exp(G_last) S + sum_j exp(G_last - G_j) k_j U_j^T (fp32 state in
-//                      shared memory).
-// Only differences G_i - G_j with i >= j are exponentiated, never exp(G_i) * exp(-G_j). Sums run
-// in ascending index order: deterministic.
+//                      shared memory), with the decays the WY pass wrote.
+// G_i - G_j is never a difference of prefix sums (whose rounding grows with |G| and lost the
+// small gates after a large one); exp's argument is clamped at DN_EXP_FLOOR. Sums run in
+// ascending index order: deterministic.
 //
 // Buffers are packed so that no pass binds more than five (host/src/vulkan/deltanet_chunked.cpp
 // writes the offsets, in 32-bit words, into the push constants):
@@ -20,12 +22,12 @@
 //   v       [tokens, HV, Dv]
 //   gates   g, beta [tokens, HV]; chunk table [n_chunks][2] (first token, length) and the
 //           sequences' first chunks [n_seqs + 1], both as int bits
-//   scratch G [units][CHUNK], W [units][CHUNK][Dk], Ut [units][CHUNK][Dv], P [units][CHUNK][CHUNK]
-//           with unit = chunk * HV + hv
+//   scratch E [units][2][CHUNK] (exp(G_i), then exp(G_last - G_i)), W [units][CHUNK][Dk],
+//           Ut [units][CHUNK][Dv], P [units][CHUNK][CHUNK] with unit = chunk * HV + hv
 //   out     o [tokens, HV, Dv], ht [n_seqs, HV, Dk, Dv]
 //
-// Conformance: bounded, rel L2 <= 1e-4; measured at most 2.4e-6 against a double-precision
-// model on lavapipe (tests/test_deltanet_kernels.cpp).
+// Conformance: bounded, rel L2 <= 1e-4 for any finite gates; measured on lavapipe at most 4.7e-7
+// against a double-precision model (./build/bin/test_deltanet_kernels; chunked.cl has the rest).
 // Measured (lavapipe, Qwen3-Next shapes; docs/perf.md "DeltaNet chunked vs recurrent on PoCL /
 // lavapipe"): faster than the recurrent variant from T = 4 (1.8x), 1.5x at T = 256; both run at
 // ~0.05 GFLOP/s there, far below PoCL: what is left to find on lavapipe.
@@ -69,7 +71,7 @@ layout(push_constant) uniform Push {
   uint beta_off;  // in gates
   uint chunk_off; // in gates
   uint seq_off;   // in gates
-  uint w_off, ut_off, p_off; // in scratch (G at 0)
+  uint w_off, ut_off, p_off; // in scratch (E at 0)
   uint ht_off;    // in out
 } pc;
 
@@ -77,6 +79,12 @@ layout(push_constant) uniform Push {
 #define LID gl_LocalInvocationID.x
 
 float canonical(float x) { return isnan(x) ? uintBitsToFloat(0x7FC00000u) : x; }
+
+// exp(x) is below half the smallest fp32 subnormal for x < -103.98: any argument under the floor
+// gives 0 exactly as -inf would, and keeps exp's argument finite and its error (3 + 2|x| ulp
+// in Vulkan) meaningful.
+const float DN_EXP_FLOOR = -128.0;
+float decay_of(float s) { return exp(max(s, DN_EXP_FLOOR)); }
 
 #ifdef DN_PASS_NORMALIZE
 layout(std430, binding = 0) readonly buffer QkIn { float qk_in[]; };
@@ -116,8 +124,8 @@ layout(std430, binding = 1) readonly buffer V { float v[]; };
 layout(std430, binding = 2) readonly buffer Gates { float gates[]; };
 layout(std430, binding = 3) writeonly buffer Scratch { float scratch[]; };
 
-shared float Gl[CHUNK], Bl[CHUNK];
-shared float A[CHUNK][CHUNK];
+shared float Gl[CHUNK], Bl[CHUNK], Eg[CHUNK]; // g_i, beta_i, exp(G_i)
+shared float A[CHUNK][CHUNK]; // the decays exp(G_i - G_j) first, then A itself
 
 void main() {
   uint H = pc.H, HV = pc.HV, Dk = pc.Dk, Dv = pc.Dv;
@@ -131,16 +139,28 @@ void main() {
       Bl[i] = gates[pc.beta_off + (t0 + i) * HV + hv];
     }
     barrier();
-    if (LID == 0u) {
+    // Decays, one anchor per invocation: anchor a = -1 (the chunk start; a + 1 = 0 here, the
+    // index is unsigned) gives exp(G_i), anchor a >= 0 column a of the decay matrix, whose last
+    // row is also exp(G_last - G_a) for the scan.
+    uint eg_out = p * 2u * CHUNK, el_out = eg_out + CHUNK;
+    for (uint a1 = LID; a1 < L; a1 += LSIZE) { // a1 = a + 1
       float s = 0.0;
-      for (uint i = 0u; i < L; ++i) {
+      for (uint i = a1; i < L; ++i) {
         s += Gl[i];
-        Gl[i] = s;
-        scratch[p * CHUNK + i] = s;
+        float d = decay_of(s);
+        if (a1 == 0u) {
+          Eg[i] = d;
+          scratch[eg_out + i] = d;
+        } else {
+          A[i][a1 - 1u] = d;
+        }
+        if (i == L - 1u && a1 > 0u) scratch[el_out + a1 - 1u] = d;
       }
     }
+    if (LID == 0u) scratch[el_out + L - 1u] = 1.0;
     barrier();
-    // A work-item takes CPT adjacent j of one row i: 2 * CPT independent dot products.
+    // A over its decays (an invocation reads, then overwrites, only its own entries); a work-item
+    // takes CPT adjacent j of one row i: 2 * CPT independent dot products.
     uint jg = (L + CPT - 1u) / CPT;
     for (uint e = LID; e < L * jg; e += LSIZE) {
       uint i = e / jg, j0 = (e % jg) * CPT;
@@ -164,7 +184,7 @@ void main() {
       }
       for (uint x = 0u; x < nj; ++x) {
         uint j = j0 + x;
-        float decay = exp(Gl[i] - Gl[j]); // i >= j
+        float decay = j < i ? A[i][j] : 1.0; // exp(G_i - G_j), exp(0) on the diagonal
         scratch[pc.p_off + (p * CHUNK + i) * CHUNK + j] = decay * qkd[x];
         if (j < i) A[i][j] = Bl[i] * decay * kk[x];
       }
@@ -177,7 +197,7 @@ void main() {
       for (uint i = 0u; i < L; ++i) {
         uint tok = t0 + i;
         float rhs = is_v ? Bl[i] * v[(tok * HV + hv) * Dv + col]
-                         : (Bl[i] * exp(Gl[i])) * qk[pc.k_off + (tok * H + hk) * Dk + (col - Dv)];
+                         : (Bl[i] * Eg[i]) * qk[pc.k_off + (tok * H + hk) * Dk + (col - Dv)];
         for (uint j = 0u; j < i; ++j) rhs -= A[i][j] * x[j];
         x[i] = rhs;
         if (is_v)
@@ -186,7 +206,7 @@ void main() {
           scratch[pc.w_off + (p * CHUNK + i) * Dk + (col - Dv)] = rhs;
       }
     }
-    barrier(); // Gl, Bl and A are reused by the next unit
+    barrier(); // Gl, Bl, Eg and A are reused by the next unit
   }
 }
 #endif
@@ -200,7 +220,7 @@ layout(std430, binding = 4) writeonly buffer Out { float outv[]; };
 
 shared float S[MAX_DK][DV_SLICE];
 shared float U[CHUNK][DV_SLICE];
-shared float Gl[CHUNK], Dl[CHUNK]; // G_i, and exp(G_last - G_i) for the state update
+shared float Eg[CHUNK], Dl[CHUNK]; // exp(G_i), and exp(G_last - G_i) for the state update
 
 int table(uint i) { return floatBitsToInt(gates[i]); }
 
@@ -226,8 +246,8 @@ void main() {
       uint t0 = uint(table(pc.chunk_off + 2u * c)), L = uint(table(pc.chunk_off + 2u * c + 1u));
       uint p = c * HV + hv;
       for (uint i = LID; i < L; i += LSIZE) {
-        Gl[i] = scratch[p * CHUNK + i];
-        Dl[i] = exp(scratch[p * CHUNK + L - 1u] - scratch[p * CHUNK + i]);
+        Eg[i] = scratch[p * 2u * CHUNK + i];
+        Dl[i] = scratch[p * 2u * CHUNK + CHUNK + i];
       }
       // U = Ut - W S
       for (uint e = LID; e < L * wg; e += LSIZE) {
@@ -260,14 +280,14 @@ void main() {
           float pv = scratch[pi + s];
           for (uint x = 0u; x < CPT; ++x) intra[x] += pv * U[s][j0 + x];
         }
-        float eg = exp(Gl[i]);
+        float eg = Eg[i];
         for (uint x = 0u; x < CPT; ++x)
           if (j0 + x < w)
             outv[((t0 + i) * HV + hv) * Dv + c0 + j0 + x] = canonical(eg * inter[x] + intra[x]);
       }
       barrier();
       // S <- exp(G_last) S + sum_j exp(G_last - G_j) k_j U_j^T
-      float dlast = exp(Gl[L - 1u]);
+      float dlast = Eg[L - 1u];
       for (uint e = LID; e < Dk * wg; e += LSIZE) {
         uint d = e / wg, j0 = (e % wg) * CPT;
         float acc[CPT];

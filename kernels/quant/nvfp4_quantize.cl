@@ -30,9 +30,11 @@
 // Steps 2-3 of the recipe for one block and one divisor (6, or 4 for 4over6's second candidate):
 // writes the 16 E2M1 codes and returns the E4M3 scale code.
 uchar tsr_nvfp4_block(const float* xb, float bamax, float scale_2, float divisor, uchar* codes) {
-  uchar s = (uchar)0x38; // 1.0: an all-zero block keeps a harmless scale
-  if (as_uint(bamax) != 0u) {
-    float v = bamax / (divisor * scale_2);
+  // 1.0 (0x38) when the fp32 quotient is exactly 0, as ModelOpt does: an all-zero block, or one
+  // whose quotient underflows (reference/quantize.cpp); bamax == 0 also covers scale_2 == 0.
+  uchar s = (uchar)0x38;
+  float v = bamax / (divisor * scale_2);
+  if (as_uint(bamax) != 0u && as_uint(v) != 0u) {
     // std::clamp(v, 2^-9, 448) as the reference evaluates it (a NaN would pass through).
     v = v < 0x1p-9f ? 0x1p-9f : (448.0f < v ? 448.0f : v);
     s = tsr_f32_to_e4m3(v);

@@ -3,7 +3,7 @@
 // has reduced the tensor. One invocation per block of 16 consecutive elements (cols % 16 == 0,
 // so blocks never straddle rows and block b's scale is scale[b], its codes q bytes 8b..8b+7).
 //   scale_2 = static, else RN(amax / 2688) (nvfp4) or RN(amax / 1536) (4over6), 1.0 if amax == 0;
-//   per block: s = E4M3(clamp(RN(bamax / RN(k * scale_2)), 2^-9, 448)) (0x38 if bamax == 0),
+//   per block: s = E4M3(clamp(RN(bamax / RN(k * scale_2)), 2^-9, 448)) (0x38 if that RN is 0),
 //   d = RN(f32(s) * scale_2), q_i = E2M1(RN(x_i / d)), k = 6; for 4over6 also k = 4, keeping
 //   that candidate when its index-order error sum of RN((x_i - deq_i)^2) is strictly smaller.
 // Every fp32 operation goes through common/fp32_rn.glsl (correctly rounded division, no
@@ -57,11 +57,14 @@ Candidate quantize_block(uint xb[16], uint scale_2, uint k, bool with_error) {
   uint bamax = 0u;
   for (int i = 0; i < 16; ++i) bamax = max(bamax, xb[i] & F32_ABS);
   Candidate c;
+  // 1.0 when the fp32 quotient is exactly 0, as ModelOpt does: an all-zero block, or one whose
+  // quotient underflows (reference/quantize.cpp).
   c.s = E4M3_ONE;
   if (bamax != 0u) {
-    // v >= 0 and never NaN (bamax > 0 finite, the divisor >= 0), so clamp on bit patterns.
+    // v >= 0 and never NaN (bamax > 0 finite, the divisor >= 0), so compare and clamp on bit
+    // patterns (+0 is 0u).
     uint v = div_rn(bamax, mul_rn(k, scale_2));
-    c.s = f32_to_e4m3(clamp(v, F32_2POW_M9, F32_448));
+    if (v != 0u) c.s = f32_to_e4m3(clamp(v, F32_2POW_M9, F32_448));
   }
   uint sf = e4m3_to_f32(c.s);
   uint d = mul_rn(sf, scale_2);

@@ -2,7 +2,9 @@
 // expect_within_bound against each variant's declared relative L2 bound, o and ht both.
 // Shapes cover decode (T = 1) to short prefill (T = 130), GQA (HV = 2H, 4H), l2norm on and off,
 // h0 on and off, varlen batches with an empty sequence, Dk = Dv = 128 and small odd heads,
-// extreme gates (g near 0, g = -20, the two mixed), the fused gating path, and bf16/fp16 inputs
+// extreme gates (g near 0, g = -20, the two mixed; a -1e6 gate before small ones, runs of small
+// gates broken by spikes down to -FLT_MAX, which broke chunked's fp32 prefix sums), the fused
+// gating path, and bf16/fp16 inputs
 // and outputs. A low-precision output is the host's RN of the device's fp32 result, so those
 // cases check the bound on the fp32 output and then that the narrowed output is exactly the RN
 // of it (a bounded fp32 difference can flip a bf16 rounding, which no relative bound on the
@@ -11,13 +13,15 @@
 // do); beta in (0, 1); g in [-1, 0) unless the case says otherwise.
 #include "conformance/common.h"
 
+#include <limits>
+
 #include "reference/formats.h"
 
 namespace tessera::conformance {
 
 namespace {
 
-enum class Gates { Normal, NearZero, Minus20, Mixed, Fused };
+enum class Gates { Normal, NearZero, Minus20, Mixed, HugeThenSmall, Spiky, Fused };
 
 struct DnCase {
   std::string name;
@@ -78,6 +82,11 @@ DnInputs make_inputs(const DnCase& c, uint32_t seed) {
     case Gates::NearZero: g[i] = -1e-4f * unit(rng); break;
     case Gates::Minus20: g[i] = -20.0f; break;
     case Gates::Mixed: g[i] = (rng() % 2) ? -20.0f : -1e-5f * unit(rng); break;
+    case Gates::HugeThenSmall: g[i] = i / static_cast<size_t>(c.HV) % 64 == 0 ? -1e6f : -1e-2f; break;
+    case Gates::Spiky:
+      g[i] = unit(rng) < 0.1f ? -std::ldexp(1.0f, static_cast<int>(rng() % 128)) : -1e-4f * unit(rng);
+      if (rng() % 50 == 0) g[i] = -std::numeric_limits<float>::max();
+      break;
     default: g[i] = -1.0f + 0.999f * unit(rng); break;
     }
   }
@@ -155,6 +164,8 @@ std::vector<Case> deltanet_cases(std::string_view op) {
       {"gates_near_zero_T64", 1, 64, 1, 2, 32, 32, {}, true, true, Gates::NearZero},
       {"gates_minus20_T16", 2, 16, 1, 2, 16, 32, {}, true, true, Gates::Minus20},
       {"gates_mixed_T48", 1, 48, 2, 2, 16, 16, {}, true, true, Gates::Mixed},
+      {"gates_huge_then_small_T130", 1, 130, 1, 2, 16, 16, {}, true, true, Gates::HugeThenSmall},
+      {"gates_spiky_varlen_GQA2", 1, 140, 1, 2, 32, 32, {0, 0, 64, 65, 140}, true, true, Gates::Spiky},
       {"fused_gating_T24_GQA2", 1, 24, 1, 2, 32, 32, {}, true, true, Gates::Fused},
       {"fused_gating_varlen", 1, 12, 1, 2, 16, 16, {0, 5, 12}, true, false, Gates::Fused},
       {"bf16_in_out_T17", 1, 17, 2, 4, 32, 16, {}, true, true, Gates::Normal, DType::BF16, DType::BF16},

@@ -46,6 +46,26 @@ std::vector<Case> quant_cases(std::string_view op) {
                            EXPECT_EQ(std::memcmp(&scale_2[0], &scale_2[1], 4), 0) << "scale_2 " << scale_2[0] << " vs " << scale_2[1];
                          }});
         }
+    // A non-zero block whose scale quotient underflows in fp32 stores 1.0, as ModelOpt does
+    // (numerics.md, NVFP4): x[0] = 1000, then subnormals, a block of tiny normals, a zero block.
+    for (auto recipe : {Nvfp4Recipe::Nvfp4, Nvfp4Recipe::FourOverSix})
+      for (std::optional<float> s2 : {std::optional<float>{}, std::optional<float>{1e30f}}) {
+        std::string name = fmt::format("underflowing_block_scale_{}{}", recipe == Nvfp4Recipe::Nvfp4 ? "nvfp4" : "4over6",
+                                       s2 ? "_static" : "");
+        out.push_back({name, [=](const RunOptions& o) {
+                         std::vector<float> v(64, 0.0f);
+                         v[0] = 1000.0f;
+                         for (size_t i = 16; i < 32; ++i) v[i] = i % 2 ? -0x1p-149f : 0x1p-149f;
+                         v[32] = 0x1p-148f; // rounds up to 2^-149 with the dynamic scale_2: clamped, 0x01
+                         v[33] = 1e-30f;
+                         Tensor x = test::f32_tensor({1, 64}, v);
+                         expect_same_bytes(o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
+                           outs.emplace_back(DType::U8, Shape{1, 32});
+                           outs.emplace_back(DType::F8_E4M3, Shape{1, 4});
+                           quantize_nvfp4(x.view(), recipe, s2, outs[0].view, outs[1].view, ro);
+                         });
+                       }});
+      }
   } else if (op == "dequantize_nvfp4") {
     for (auto [rows, cols] : nvfp4_shapes)
       out.push_back({fmt::format("{}x{}", rows, cols), [=](const RunOptions& o) {

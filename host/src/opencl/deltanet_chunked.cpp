@@ -78,7 +78,7 @@ void deltanet_chunked(int device, const DeltaNetRunArgs& a) {
   Mem seq_buf = upload_any(s, seq_chunks.data(), seq_chunks.size() * sizeof(int32_t), "sequences");
   Mem qs = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized q");
   Mem kn = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized k");
-  Mem G = alloc_any(s, f32s(units * kChunk), "gate sums");
+  Mem E = alloc_any(s, f32s(units * 2 * kChunk), "decays"); // exp(G_i), exp(G_last - G_i)
   Mem W = alloc_any(s, f32s(units * kChunk * d.Dk), "W");
   Mem Ut = alloc_any(s, f32s(units * kChunk * d.Dv), "U");
   Mem P = alloc_any(s, f32s(units * kChunk * kChunk), "intra-chunk scores");
@@ -95,11 +95,11 @@ void deltanet_chunked(int device, const DeltaNetRunArgs& a) {
              Dk, static_cast<cl_float>(a.scale), static_cast<cl_int>(a.l2norm), qs, kn);
   if (units > 0)
     s.launch(k_wy, "dn_chunk_wy", s.groups_for(static_cast<uint64_t>(units) * wg), qs, kn, v, g,
-             beta, chunk_buf, static_cast<cl_int>(n_chunks), H, HV, Dk, Dv, G, W, Ut, P);
+             beta, chunk_buf, static_cast<cl_int>(n_chunks), H, HV, Dk, Dv, E, W, Ut, P);
   const int64_t scan_units = a.n_seqs * d.HV * ((d.Dv + kDvSlice - 1) / kDvSlice);
   if (scan_units > 0)
     s.launch(k_scan, "dn_chunk_scan", s.groups_for(static_cast<uint64_t>(scan_units) * wg), qs, kn,
-             G, W, Ut, P, chunk_buf, seq_buf, static_cast<cl_int>(a.n_seqs), H, HV, Dk, Dv, h0,
+             E, W, Ut, P, chunk_buf, seq_buf, static_cast<cl_int>(a.n_seqs), H, HV, Dk, Dv, h0,
              static_cast<cl_int>(a.h0 != nullptr), o, ht);
   s.finish();
   if (o_bytes) s.read(o, a.o, o_bytes, "o");

@@ -62,7 +62,7 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
   const int64_t qk = tokens * d.H * d.Dk, vn = tokens * d.HV * d.Dv, gn = tokens * d.HV;
   const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
   const int64_t gates_n = 2 * gn + 2 * n_chunks + a.n_seqs + 1;
-  const int64_t w_off = units * kChunk, ut_off = w_off + units * kChunk * d.Dk;
+  const int64_t w_off = units * 2 * kChunk, ut_off = w_off + units * kChunk * d.Dk; // E first
   const int64_t p_off = ut_off + units * kChunk * d.Dv, scratch_n = p_off + units * kChunk * kChunk;
   const int64_t slices = (d.Dv + kDvSlice - 1) / kDvSlice;
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();

@@ -9,6 +9,10 @@ namespace tessera::ref {
 
 void conv1d(const float* x, const float* w, const float* bias, const float* state, int64_t B,
             int64_t T, int64_t C, int64_t W, float* y, float* state_out) {
+  // No channel or no batch: y and state_out are empty and there is nothing to read. Returning here
+  // also keeps the buffer below from sizing itself by extents of an empty tensor (W - 1 + T can
+  // be 2^62 when C is 0).
+  if (B == 0 || C == 0) return;
   const int64_t keep = W - 1;
   // One channel's whole input history, state then x: output t reads ext[t .. t + W - 1] and the
   // new state is its tail, with no special case for T < W - 1.

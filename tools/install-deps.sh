@@ -11,6 +11,8 @@ packages=(
   gnuplot-nox
   # The OpenCL C front end for nvptx: test_gemm_tensor_core / test_attention_tensor_core compile
   # the NVIDIA source to PTX with it and assemble that with ptxas where the CUDA toolkit is present.
+  # Also the fuzz targets' compiler (tools/fuzz.sh): libFuzzer's and the sanitizers' runtimes come
+  # with it (libclang-common-15-dev, a dependency, not a recommendation).
   clang-15
 )
 

@@ -71,7 +71,7 @@ std::vector<float> nvfp4_input(uint64_t seed, int64_t rows, int64_t cols, int64_
     for (int64_t cb = 0; cb < cols / 16; ++cb) {
       const int64_t gr = rows0 + r, gb = cols0 / 16 + cb;
       Rng b(seed, 10, gr, gb);
-      const int64_t mode = b.range(0, 9), forced = b.range(0, 15);
+      const int64_t mode = b.range(0, 10), forced = b.range(0, 15);
       const double mag = base * std::ldexp(1.0, static_cast<int>(b.range(-24, 9)));
       const double s = ref::e4m3_to_f32(static_cast<uint8_t>(b.range(0x08, 0x7E)));
       for (int64_t j = 0; j < 16; ++j) {
@@ -83,6 +83,14 @@ std::vector<float> nvfp4_input(uint64_t seed, int64_t rows, int64_t cols, int64_
                 // 2^k
           v = (j == forced ? 6.0 : ties[e.range(0, 14)]) * s * base * (e.chance(0.5) ? -1 : 1);
           break;
+        case 10: { // the block scale itself on (or an ulp off) an E4M3 tie: max = 6 * tie * 2^k
+          Rng t(seed, 14, gr, gb);
+          if (j == forced)
+            v = 6.0 * std::fabs(near_tie("e4m3", t)) * base;
+          else
+            v = e.uniform(-1.0, 1.0) * ties[e.range(0, 14)] * s * base * 1e-3;
+          break;
+        }
         case 5: v = e.chance(0.5) ? -0.0 : 0.0; break;
         case 6: v = e.normal() * (e.chance(0.5) ? 1e-41 : base * 1e-12); break; // subnormal or tiny
         case 7:

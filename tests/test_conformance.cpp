@@ -7,7 +7,21 @@
 // and a coverage listing says which variant ran where.
 //
 // TESSERA_TEST_SIZE=large gives real shapes for a GPU; the default keeps PoCL and lavapipe quick.
+//
+// Randomized mode (tests/conformance/random*.cpp): besides the fixed lists, one test per
+// (backend, device, variant), Random_<backend><index>_<op>_<variant>.cases, draws seeded random
+// legal cases and compares them the same way; a failure prints a reproducer. `make test` runs a
+// quick slice from a fixed seed. A longer search:
+//   test_conformance --cases N [--seed S] [--op OP] [--case I] [--size quick|long] [--no-shrink] [--verbose]
+// (--cases registers only the randomized tests, drawing from the long ranges of extents unless
+// --size quick; --op keeps one operation; --case runs one case index of the seed; --verbose
+// prints a line per case; TESSERA_CONFORMANCE_CASES / TESSERA_CONFORMANCE_SEED do the same as
+// --cases / --seed, for ctest.) gtest's own flags (--gtest_filter=...) still apply.
+#include <cerrno>
+
 #include "conformance/common.h"
+#include "conformance/random.h"
+#include "tessera/safetensors.h"
 
 using namespace tessera;
 using namespace tessera::conformance;
@@ -35,6 +49,15 @@ private:
   RunOptions o_;
   std::function<void(const RunOptions&)> fn_;
   std::string unsupported_;
+};
+
+class RandomTest : public ::testing::Test {
+public:
+  explicit RandomTest(std::function<void()> fn) : fn_(std::move(fn)) {}
+  void TestBody() override { fn_(); }
+
+private:
+  std::function<void()> fn_;
 };
 
 std::string sanitize(std::string s) {
@@ -102,8 +125,110 @@ TEST(OpenclGemm, RunsAreDeterministic) {
   }
 }
 
+// The randomized mode's reproducer: a case's inputs written to safetensors and run by name (what
+// krun does) give the bytes the test's typed call gave, for cases of every operation, quick and
+// long sizes. Also checks that every drawn case is legal for the reference.
+TEST(RandomConformance, ReproducerFilesMeanWhatTheTestRan) {
+  const RunOptions cpu{"cpu", 0, ""};
+  for (const random::Generator& g : random::generators())
+    for (int i = 0; i < 12; ++i) {
+      random::Rng rng(random::hash_str(g.op) + static_cast<uint64_t>(i));
+      const random::Spec spec = g.draw(rng, i % 3 == 2 ? random::Size::Long : random::Size::Quick);
+      const random::Drawn d = g.build(spec);
+      SCOPED_TRACE(fmt::format("{} case {}: {}", g.op, i, spec.describe()));
+      std::vector<Guarded> typed;
+      ASSERT_NO_THROW(g.run(d, cpu, typed));
+      const TensorMap file = safetensors::parse(safetensors::serialize(d.inputs));
+      TensorMap named;
+      ASSERT_NO_THROW(named = run_named_op(g.op, file, d.params, cpu));
+      for (size_t j = 0; j < typed.size(); ++j) {
+        auto it = named.find(std::string(g.outputs.at(j)));
+        ASSERT_NE(it, named.end()) << "krun gives no output " << g.outputs[j];
+        auto want = typed[j].payload();
+        ASSERT_EQ(it->second.nbytes(), want.size()) << g.outputs[j];
+        EXPECT_TRUE(test::equal_bytes(it->second.data(), want.data(), want.size())) << g.outputs[j] << " differs by name";
+      }
+    }
+}
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "test_conformance: %s\n"
+               "usage: test_conformance [--cases N] [--seed S] [--op OP] [--case I] [--size quick|long] [--no-shrink] [--verbose] [gtest flags]\n", why);
+  std::exit(2);
+}
+
+int64_t number(const char* flag, const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text, &end, 0);
+  if (!*text || *end || errno || v < 0) usage(fmt::format("{} wants a non-negative integer, got '{}'", flag, text).c_str());
+  return v;
+}
+
+// Takes the randomized mode's flags out of argv (before gtest sees it); what is left is gtest's.
+struct Cli {
+  random::Config config;
+  std::string op;        // "" : every operation
+  bool random_only = false;
+};
+
+Cli parse(int& argc, char** argv) {
+  Cli cli;
+  cli.config.program = argv[0];
+  if (const char* e = std::getenv("TESSERA_CONFORMANCE_CASES")) cli.config.cases = static_cast<int>(number("TESSERA_CONFORMANCE_CASES", e));
+  if (const char* e = std::getenv("TESSERA_CONFORMANCE_SEED")) cli.config.seed = static_cast<uint64_t>(number("TESSERA_CONFORMANCE_SEED", e));
+  int out = 1;
+  bool size_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (a.rfind(std::string(flag) + "=", 0) == 0) return argv[i] + std::strlen(flag) + 1;
+      if (a != flag) return nullptr;
+      if (i + 1 >= argc) usage(fmt::format("{} needs a value", flag).c_str());
+      return argv[++i];
+    };
+    if (const char* v = value("--cases")) {
+      cli.config.cases = static_cast<int>(number("--cases", v));
+      cli.random_only = true;
+    } else if (const char* v = value("--seed")) {
+      cli.config.seed = static_cast<uint64_t>(number("--seed", v));
+    } else if (const char* v = value("--op")) {
+      cli.op = v;
+      if (!random::generator_for(cli.op)) usage(fmt::format("--op: no operation '{}'", cli.op).c_str());
+    } else if (const char* v = value("--case")) {
+      cli.config.only_case = static_cast<int>(number("--case", v));
+      cli.random_only = true;
+    } else if (a == "--no-shrink") {
+      cli.config.shrink = false;
+    } else if (const char* v = value("--size")) {
+      if (std::string(v) != "quick" && std::string(v) != "long") usage("--size is quick or long");
+      cli.config.size = std::string(v) == "quick" ? random::Size::Quick : random::Size::Long;
+      size_given = true;
+    } else if (a == "--verbose") {
+      cli.config.verbose = true;
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  // --case I needs at least I + 1 cases.
+  if (cli.config.only_case >= 0 && cli.config.cases <= cli.config.only_case) cli.config.cases = cli.config.only_case + 1;
+  // A search draws from the long ranges (larger extents) unless --size quick says otherwise.
+  if (cli.random_only && !size_given) cli.config.size = random::Size::Long;
+  return cli;
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
+  const Cli cli = parse(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
+  // A search (--cases, --case) runs the randomized tests only, unless a filter says otherwise.
+  if (cli.random_only && ::testing::GTEST_FLAG(filter) == "*") ::testing::GTEST_FLAG(filter) = "Random_*";
   // The coverage listing: which variant runs where, and what it cannot run.
   std::string coverage = "conformance coverage (device, op, variant: cases, or why unsupported)\n";
   int registered = 0;
@@ -112,6 +237,17 @@ int main(int argc, char** argv) {
     if (d.backend == "cpu" && !std::getenv("TESSERA_CONFORMANCE_SELF")) continue;
     for (const auto& v : dispatch::variants()) {
       if (v.backend != d.backend) continue;
+      if (!cli.op.empty() && v.op != cli.op) continue;
+      // The randomized test of this (device, variant): one gtest running its cases in turn.
+      {
+        std::string suite = sanitize(fmt::format("Random_{}{}_{}_{}", d.backend, d.index, v.op, v.name));
+        ::testing::RegisterTest(suite.c_str(), "cases", nullptr, nullptr, __FILE__, __LINE__,
+                                [&d, &v, config = cli.config]() -> ::testing::Test* {
+                                  return new RandomTest([&d, &v, config] { random::run_variant(d, v, config); });
+                                });
+        ++registered;
+      }
+      if (cli.random_only) continue;
       std::vector<Case> cases = cases_for(v.op);
       coverage += fmt::format("  {} {} {} [{}]: ", d.label(), v.op, v.name, v.conformance.describe());
       int runnable = 0;
@@ -133,6 +269,6 @@ int main(int argc, char** argv) {
     }
   }
   if (registered == 0) coverage += "  no OpenCL or Vulkan device found: nothing but the reference to check\n";
-  std::fputs(coverage.c_str(), stderr);
+  if (!cli.random_only) std::fputs(coverage.c_str(), stderr);
   return RUN_ALL_TESTS();
 }

@@ -21,21 +21,11 @@ struct ConvCase {
   bool determinism = false;
 };
 
-Tensor typed_x(DType t, Shape s, const std::vector<float>& v) {
-  Tensor x(t, std::move(s));
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (t == DType::F32) x.as<float>()[i] = v[i];
-    if (t == DType::BF16) x.as<uint16_t>()[i] = ref::f32_to_bf16(v[i]);
-    if (t == DType::F16) x.as<uint16_t>()[i] = ref::f32_to_f16(v[i]);
-  }
-  return x;
-}
-
 void run_case(const ConvCase& c, const RunOptions& o) {
   const uint32_t seed = static_cast<uint32_t>(c.B * 1009 + c.T * 101 + c.C * 7 + c.W);
   const int64_t keep = c.W - 1;
   // Activations in [-4, 4] reach both tails of SiLU; weights as a trained short conv has.
-  Tensor x = typed_x(c.in, {c.B, c.T, c.C}, test::random_floats(static_cast<size_t>(c.B * c.T * c.C), -4, 4, seed + 1));
+  Tensor x = typed(c.in, {c.B, c.T, c.C}, test::random_floats(static_cast<size_t>(c.B * c.T * c.C), -4, 4, seed + 1));
   Tensor w = test::f32_tensor({c.C, c.W}, test::random_floats(static_cast<size_t>(c.C * c.W), -1, 1, seed + 2));
   Tensor bias = test::f32_tensor({c.C}, test::random_floats(static_cast<size_t>(c.C), -0.5f, 0.5f, seed + 3));
   Tensor state = test::f32_tensor({c.B, c.C, keep}, test::random_floats(static_cast<size_t>(c.B * c.C * keep), -4, 4, seed + 4));

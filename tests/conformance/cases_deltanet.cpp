@@ -34,16 +34,6 @@ struct DnCase {
   bool determinism = false; // also: two device runs give the same bytes
 };
 
-Tensor typed(DType t, Shape s, const std::vector<float>& v) {
-  Tensor x(t, std::move(s));
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (t == DType::F32) x.as<float>()[i] = v[i];
-    if (t == DType::BF16) x.as<uint16_t>()[i] = ref::f32_to_bf16(v[i]);
-    if (t == DType::F16) x.as<uint16_t>()[i] = ref::f32_to_f16(v[i]);
-  }
-  return x;
-}
-
 std::vector<float> normal(size_t n, float sd, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, sd);

@@ -105,6 +105,12 @@ inline std::vector<uint8_t> random_bytes(size_t n, uint32_t seed, bool allow_e4m
   return v;
 }
 
+// f32 values stored as an F32, BF16 or F16 tensor (RN).
+Tensor typed(DType t, Shape s, const std::vector<float>& v);
+
+// Element i of an output as a double: fp32, bf16, fp16 and E4M3 decoded, other dtypes the byte.
+double element(const Guarded& g, size_t i);
+
 // Relative L2 error of one output against the reference's, both read as fp32/bf16/fp16 values;
 // infinity when either side holds a NaN (NaN never passes) or the shapes differ.
 double rel_l2(const Guarded& got, const Guarded& want);

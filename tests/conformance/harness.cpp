@@ -5,9 +5,17 @@
 
 namespace tessera::conformance {
 
-namespace {
-// Element i of an fp32, bf16 or fp16 output as a double.
-double value_at(const Guarded& g, size_t i) {
+Tensor typed(DType t, Shape s, const std::vector<float>& v) {
+  Tensor x(t, std::move(s));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (t == DType::F32) x.as<float>()[i] = v[i];
+    if (t == DType::BF16) x.as<uint16_t>()[i] = ref::f32_to_bf16(v[i]);
+    if (t == DType::F16) x.as<uint16_t>()[i] = ref::f32_to_f16(v[i]);
+  }
+  return x;
+}
+
+double element(const Guarded& g, size_t i) {
   const std::byte* p = g.bytes.data() + Guarded::kGuard;
   switch (g.view.dtype) {
   case DType::F32: {
@@ -25,17 +33,21 @@ double value_at(const Guarded& g, size_t i) {
     std::memcpy(&h, p + i * 2, 2);
     return ref::f16_to_f32(h);
   }
-  default: ADD_FAILURE() << "rel_l2 compares float outputs, got " << dtype_name(g.view.dtype); return NAN;
+  case DType::F8_E4M3: return ref::e4m3_to_f32(static_cast<uint8_t>(p[i]));
+  default: return static_cast<double>(static_cast<uint8_t>(p[i]));
   }
 }
-} // namespace
 
 double rel_l2(const Guarded& got, const Guarded& want) {
   if (got.view.dtype != want.view.dtype || got.view.shape != want.view.shape) return INFINITY;
+  if (want.view.dtype != DType::F32 && want.view.dtype != DType::BF16 && want.view.dtype != DType::F16) {
+    ADD_FAILURE() << "rel_l2 compares float outputs, got " << dtype_name(want.view.dtype);
+    return NAN;
+  }
   size_t n = static_cast<size_t>(shape_numel(want.view.shape));
   double err = 0.0, norm = 0.0;
   for (size_t i = 0; i < n; ++i) {
-    double a = value_at(got, i), b = value_at(want, i);
+    double a = element(got, i), b = element(want, i);
     if (std::isnan(a) || std::isnan(b)) return INFINITY;
     err += (a - b) * (a - b);
     norm += b * b;

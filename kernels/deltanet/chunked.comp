@@ -12,6 +12,15 @@
 //                      U = Ut - W S; o_i = exp(G_i) q_i S + sum_{j<=i} P[i][j] U_j;
 //                      S <- exp(G_last) S + sum_j exp(G_last - G_j) k_j U_j^T (fp32 state in
 //                      shared memory), with the decays the WY pass wrote.
+// Long sequences: the scan's chunk loop is cut into windows of at most c_count chunks a dispatch
+// (kDeltaNetWindowTokens, host/src/vulkan/deltanet.h: llvmpipe ends every loop of an invocation,
+// silently, once it has run 65535 loop iterations in all; a whole sequence in one dispatch went
+// wrong from ~256 chunks at Dk = Dv = 64). The first window reads S from h0, later ones from ht,
+// where the previous dispatch left it; a sequence that ended before the window's first chunk is
+// skipped. A workgroup takes at most one unit a dispatch in the WY and scan passes (units from
+// unit_base), and every unit ends with a canary loop of pc.two (= 2) iterations: an invocation
+// whose loops a driver cut short runs it once and sets the pass's status word (status_off in
+// scratch for WY, in out for the scan), which the host turns into an error.
 // G_i - G_j is never a difference of prefix sums (whose rounding grows with |G| and lost the
 // small gates after a large one); exp's argument is clamped at DN_EXP_FLOOR. Sums run in
 // ascending index order: deterministic.
@@ -24,7 +33,8 @@
 //           sequences' first chunks [n_seqs + 1], both as int bits
 //   scratch E [units][2][CHUNK] (exp(G_i), then exp(G_last - G_i)), W [units][CHUNK][Dk],
 //           Ut [units][CHUNK][Dv], P [units][CHUNK][CHUNK] with unit = chunk * HV + hv
-//   out     o [tokens, HV, Dv], ht [n_seqs, HV, Dk, Dv]
+//   out     o [tokens, HV, Dv], ht [n_seqs, HV, Dk, Dv], the scan's status word
+//   (scratch ends with the WY pass's status word)
 //
 // Conformance: bounded, rel L2 <= 1e-4 for any finite gates; measured on lavapipe at most 4.7e-7
 // against a double-precision model (./build/bin/test_deltanet_kernels; chunked.cl has the rest).
@@ -39,6 +49,8 @@
 // in ascending order; divides DV_SLICE), and one
 // of DN_PASS_NORMALIZE, DN_PASS_WY, DN_PASS_SCAN (default: DN_PASS_SCAN).
 // Specialization constants: 0 = workgroup size.
+
+#extension GL_EXT_control_flow_attributes : require
 
 #ifndef WG
 #define WG 256
@@ -73,6 +85,9 @@ layout(push_constant) uniform Push {
   uint seq_off;   // in gates
   uint w_off, ut_off, p_off; // in scratch (E at 0)
   uint ht_off;    // in out
+  uint c_first, c_count;     // scan window: chunks [c_first, c_first + c_count) of each sequence
+  uint unit_base, unit_end;  // this dispatch's units (WY, scan)
+  uint status_off, two;      // this pass's status word; the canary's trip count (2)
 } pc;
 
 #define LSIZE gl_WorkGroupSize.x
@@ -123,6 +138,7 @@ layout(std430, binding = 0) readonly buffer Qk { float qk[]; };
 layout(std430, binding = 1) readonly buffer V { float v[]; };
 layout(std430, binding = 2) readonly buffer Gates { float gates[]; };
 layout(std430, binding = 3) writeonly buffer Scratch { float scratch[]; };
+layout(std430, binding = 3) buffer ScratchStatus { uint scratch_words[]; }; // the same buffer
 
 shared float Gl[CHUNK], Bl[CHUNK], Eg[CHUNK]; // g_i, beta_i, exp(G_i)
 shared float A[CHUNK][CHUNK]; // the decays exp(G_i - G_j) first, then A itself
@@ -130,7 +146,7 @@ shared float A[CHUNK][CHUNK]; // the decays exp(G_i - G_j) first, then A itself
 void main() {
   uint H = pc.H, HV = pc.HV, Dk = pc.Dk, Dv = pc.Dv;
   uint group = HV / H;
-  for (uint p = gl_WorkGroupID.x; p < pc.n_chunks * HV; p += gl_NumWorkGroups.x) {
+  for (uint p = pc.unit_base + gl_WorkGroupID.x; p < pc.unit_end; p += gl_NumWorkGroups.x) {
     uint c = p / HV, hv = p % HV, hk = hv / group;
     uint t0 = uint(floatBitsToInt(gates[pc.chunk_off + 2u * c]));
     uint L = uint(floatBitsToInt(gates[pc.chunk_off + 2u * c + 1u]));
@@ -170,20 +186,21 @@ void main() {
       uint row = H * Dk; // from token j to token j + 1
       uint nj = min(uint(CPT), i - j0 + 1u);
       float kk[CPT], qkd[CPT];
-      for (uint x = 0u; x < CPT; ++x) {
+      [[unroll]] for (uint x = 0u; x < CPT; ++x) {
         kk[x] = 0.0;
         qkd[x] = 0.0;
       }
       for (uint d = 0u; d < Dk; ++d) {
         float kid = qk[ki + d], qid = qk[qi + d];
-        for (uint x = 0u; x < CPT; ++x) {
+        [[unroll]] for (uint x = 0u; x < CPT; ++x) {
           float kjd = x < nj ? qk[kj + x * row + d] : 0.0;
           kk[x] += kid * kjd;
           qkd[x] += qid * kjd;
         }
       }
-      for (uint x = 0u; x < nj; ++x) {
+      [[unroll]] for (uint x = 0u; x < CPT; ++x) {
         uint j = j0 + x;
+        if (x >= nj) continue;
         float decay = j < i ? A[i][j] : 1.0; // exp(G_i - G_j), exp(0) on the diagonal
         scratch[pc.p_off + (p * CHUNK + i) * CHUNK + j] = decay * qkd[x];
         if (j < i) A[i][j] = Bl[i] * decay * kk[x];
@@ -206,6 +223,9 @@ void main() {
           scratch[pc.w_off + (p * CHUNK + i) * Dk + (col - Dv)] = rhs;
       }
     }
+    uint runs = 0u; // the canary (see the header)
+    for (uint x = 0u; x < pc.two; ++x) ++runs;
+    if (runs != pc.two) atomicOr(scratch_words[pc.status_off], 1u);
     barrier(); // Gl, Bl, Eg and A are reused by the next unit
   }
 }
@@ -216,7 +236,8 @@ layout(std430, binding = 0) readonly buffer Qk { float qk[]; };
 layout(std430, binding = 1) readonly buffer Gates { float gates[]; };
 layout(std430, binding = 2) readonly buffer Scratch { float scratch[]; };
 layout(std430, binding = 3) readonly buffer H0 { float h0[]; };
-layout(std430, binding = 4) writeonly buffer Out { float outv[]; };
+layout(std430, binding = 4) buffer Out { float outv[]; };
+layout(std430, binding = 4) buffer OutStatus { uint out_words[]; }; // the same buffer
 
 shared float S[MAX_DK][DV_SLICE];
 shared float U[CHUNK][DV_SLICE];
@@ -228,21 +249,26 @@ void main() {
   uint H = pc.H, HV = pc.HV, Dk = pc.Dk, Dv = pc.Dv;
   uint group = HV / H;
   uint slices = (Dv + DV_SLICE - 1u) / DV_SLICE;
-  bool has_h0 = (pc.flags & 2u) != 0u;
-  for (uint unit = gl_WorkGroupID.x; unit < pc.n_seqs * HV * slices; unit += gl_NumWorkGroups.x) {
+  bool has_h0 = (pc.flags & 2u) != 0u, carried = (pc.flags & 4u) != 0u;
+  for (uint unit = pc.unit_base + gl_WorkGroupID.x; unit < pc.unit_end;
+       unit += gl_NumWorkGroups.x) {
     uint n = unit / (HV * slices), hv = (unit / slices) % HV, sl = unit % slices;
     uint hk = hv / group, c0 = sl * DV_SLICE;
     uint w = min(uint(DV_SLICE), Dv - c0);
     uint state = (n * HV + hv) * Dk * Dv;
     uint wg = (w + CPT - 1u) / CPT; // column groups of CPT
+    // This window's chunks of sequence n.
+    uint seq_cend = uint(table(pc.seq_off + n + 1u));
+    uint cbegin = uint(table(pc.seq_off + n)) + pc.c_first;
+    if (carried && cbegin >= seq_cend) continue; // done in an earlier window (uniform: one unit)
+    uint cend = min(seq_cend, cbegin + pc.c_count);
     for (uint e = LID; e < Dk * DV_SLICE; e += LSIZE) {
-      uint i = e / DV_SLICE, j = e % DV_SLICE;
-      S[i][j] = has_h0 && j < w ? h0[state + i * Dv + c0 + j] : 0.0;
+      uint i = e / DV_SLICE, j = e % DV_SLICE, at = state + i * Dv + c0 + j;
+      S[i][j] = j >= w ? 0.0 : carried ? outv[pc.ht_off + at] : has_h0 ? h0[at] : 0.0;
     }
     for (uint e = LID; e < CHUNK * DV_SLICE; e += LSIZE) U[e / DV_SLICE][e % DV_SLICE] = 0.0;
     barrier();
-    uint cend = uint(table(pc.seq_off + n + 1u));
-    for (uint c = uint(table(pc.seq_off + n)); c < cend; ++c) {
+    for (uint c = cbegin; c < cend; ++c) {
       uint t0 = uint(table(pc.chunk_off + 2u * c)), L = uint(table(pc.chunk_off + 2u * c + 1u));
       uint p = c * HV + hv;
       for (uint i = LID; i < L; i += LSIZE) {
@@ -254,12 +280,12 @@ void main() {
         uint i = e / wg, j0 = (e % wg) * CPT;
         uint wi = pc.w_off + (p * CHUNK + i) * Dk;
         float acc[CPT];
-        for (uint x = 0u; x < CPT; ++x) acc[x] = 0.0;
+        [[unroll]] for (uint x = 0u; x < CPT; ++x) acc[x] = 0.0;
         for (uint d = 0u; d < Dk; ++d) {
           float wv = scratch[wi + d];
-          for (uint x = 0u; x < CPT; ++x) acc[x] += wv * S[d][j0 + x];
+          [[unroll]] for (uint x = 0u; x < CPT; ++x) acc[x] += wv * S[d][j0 + x];
         }
-        for (uint x = 0u; x < CPT; ++x)
+        [[unroll]] for (uint x = 0u; x < CPT; ++x)
           if (j0 + x < w) U[i][j0 + x] = scratch[pc.ut_off + (p * CHUNK + i) * Dv + c0 + j0 + x] - acc[x];
       }
       barrier();
@@ -268,20 +294,20 @@ void main() {
         uint i = e / wg, j0 = (e % wg) * CPT;
         uint qi = ((t0 + i) * H + hk) * Dk, pi = pc.p_off + (p * CHUNK + i) * CHUNK;
         float inter[CPT], intra[CPT];
-        for (uint x = 0u; x < CPT; ++x) {
+        [[unroll]] for (uint x = 0u; x < CPT; ++x) {
           inter[x] = 0.0;
           intra[x] = 0.0;
         }
         for (uint d = 0u; d < Dk; ++d) {
           float qv = qk[qi + d];
-          for (uint x = 0u; x < CPT; ++x) inter[x] += qv * S[d][j0 + x];
+          [[unroll]] for (uint x = 0u; x < CPT; ++x) inter[x] += qv * S[d][j0 + x];
         }
         for (uint s = 0u; s <= i; ++s) {
           float pv = scratch[pi + s];
-          for (uint x = 0u; x < CPT; ++x) intra[x] += pv * U[s][j0 + x];
+          [[unroll]] for (uint x = 0u; x < CPT; ++x) intra[x] += pv * U[s][j0 + x];
         }
         float eg = Eg[i];
-        for (uint x = 0u; x < CPT; ++x)
+        [[unroll]] for (uint x = 0u; x < CPT; ++x)
           if (j0 + x < w)
             outv[((t0 + i) * HV + hv) * Dv + c0 + j0 + x] = canonical(eg * inter[x] + intra[x]);
       }
@@ -291,12 +317,12 @@ void main() {
       for (uint e = LID; e < Dk * wg; e += LSIZE) {
         uint d = e / wg, j0 = (e % wg) * CPT;
         float acc[CPT];
-        for (uint x = 0u; x < CPT; ++x) acc[x] = 0.0;
+        [[unroll]] for (uint x = 0u; x < CPT; ++x) acc[x] = 0.0;
         for (uint s = 0u; s < L; ++s) {
           float kd = Dl[s] * qk[pc.k_off + ((t0 + s) * H + hk) * Dk + d];
-          for (uint x = 0u; x < CPT; ++x) acc[x] += kd * U[s][j0 + x];
+          [[unroll]] for (uint x = 0u; x < CPT; ++x) acc[x] += kd * U[s][j0 + x];
         }
-        for (uint x = 0u; x < CPT; ++x) S[d][j0 + x] = dlast * S[d][j0 + x] + acc[x];
+        [[unroll]] for (uint x = 0u; x < CPT; ++x) S[d][j0 + x] = dlast * S[d][j0 + x] + acc[x];
       }
       barrier();
     }
@@ -304,6 +330,9 @@ void main() {
       uint i = e / w, j = e % w;
       outv[pc.ht_off + state + i * Dv + c0 + j] = canonical(S[i][j]);
     }
+    uint runs = 0u; // the canary (see the header)
+    for (uint x = 0u; x < pc.two; ++x) ++runs;
+    if (runs != pc.two) atomicOr(out_words[pc.status_off], 1u);
     barrier();
   }
 }

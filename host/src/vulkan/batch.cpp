@@ -81,8 +81,15 @@ void Batch::dispatch(const Kernel& k, std::initializer_list<const Buffer*> buffe
   vkCmdBindPipeline(d_.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline.get());
   vkCmdBindDescriptorSets(d_.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, 1, &set, 0,
                           nullptr);
-  if (k.push_bytes)
-    vkCmdPushConstants(d_.cmd, k.layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0, k.push_bytes, push);
+  last_ = &k;
+  redispatch(push, groups);
+}
+
+void Batch::redispatch(const void* push, uint32_t groups) {
+  if (!last_) backend_failure("a redispatch without a dispatch before it");
+  if (last_->push_bytes)
+    vkCmdPushConstants(d_.cmd, last_->layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                       last_->push_bytes, push);
   vkCmdDispatch(d_.cmd, groups, 1, 1);
   barrier(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
           VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);

@@ -20,12 +20,18 @@ public:
   // `buffers` go to bindings 0..n-1; `push` is k.push_bytes of push constants.
   void dispatch(const Kernel& k, std::initializer_list<const Buffer*> buffers, const void* push,
                 uint32_t groups);
+  // One more dispatch of the last dispatch()'s kernel and buffers with new push constants, after
+  // the same full barrier. It takes no descriptor set (the device's pool holds 16 a batch), so a
+  // launcher can cut a long sequential loop into any number of dispatches.
+  void redispatch(const void* push, uint32_t groups);
+  const Device& device() const { return d_; }
   // Submits, waits, and records the device time of the batch for last_device_ms().
   void submit();
 
 private:
   void barrier(VkPipelineStageFlags dst_stage, VkAccessFlags dst_access);
   Device& d_;
+  const Kernel* last_ = nullptr; // of the last dispatch(), bound for redispatch()
 };
 
 // Workgroups for `items` work items at `workgroup` a group, capped by the device's limit (every

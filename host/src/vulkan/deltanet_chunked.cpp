@@ -2,10 +2,14 @@
 // chunked.comp built once per pass: normalize q and k, the per-chunk WY / UT transform of every
 // chunk of every (sequence, value head) in parallel, then the sequential chunk-to-chunk scan per
 // (sequence, value head, 32 state columns); kernels/deltanet/chunked.cl explains the math. The
-// args arrive validated and widened. Buffers are packed (see the shader's header) so that no
-// pass binds more than five. Outputs are copied out only after the batch succeeded, so a
-// failure writes nothing; a head past 128, extents past 32-bit indexing or any Vulkan error is
-// a BackendFailure (the registry's requirement refuses those shapes first).
+// scan advances every sequence by at most deltanet_window_tokens() tokens (whole chunks) a
+// dispatch, the state carried through ht (deltanet.h says why: lavapipe cuts longer loops); the
+// WY and scan passes give a workgroup one unit a dispatch, so units past the device's group
+// count take more dispatches. The args arrive validated and widened. Buffers are packed (see the
+// shader's header) so that no pass binds more than five. Outputs are copied out only after the
+// batch succeeded, so a failure writes nothing; a head past 128, extents past 32-bit indexing, a
+// pass whose loops the driver cut short (its status word) or any Vulkan error is a
+// BackendFailure (the registry's requirement refuses the shapes first).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,6 +32,7 @@ struct Push {
   uint32_t rows, H, HV, Dk, Dv, n_chunks, n_seqs, flags;
   float scale;
   uint32_t k_off, beta_off, chunk_off, seq_off, w_off, ut_off, p_off, ht_off;
+  uint32_t c_first, c_count, unit_base, unit_end, status_off, two;
 };
 
 void put(const Buffer& b, size_t at_words, const void* src, int64_t n) {
@@ -48,6 +53,7 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
 
   // The chunk table: chunks never cross a sequence boundary; a sequence's chunks are consecutive.
   std::vector<int32_t> table, seq_chunks{0};
+  int64_t most_chunks = 0; // of one sequence
   for (int64_t n = 0; n < a.n_seqs; ++n) {
     int64_t begin = a.cu_seqlens ? a.cu_seqlens[n] : n * d.T;
     int64_t end = a.cu_seqlens ? a.cu_seqlens[n + 1] : (n + 1) * d.T;
@@ -56,7 +62,12 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
       table.push_back(static_cast<int32_t>(std::min(kChunk, end - t)));
     }
     seq_chunks.push_back(static_cast<int32_t>(table.size() / 2));
+    most_chunks = std::max<int64_t>(most_chunks, seq_chunks[n + 1] - seq_chunks[n]);
   }
+  // Scan windows of at most `window` chunks (one at least, which writes ht of empty sequences).
+  const int64_t window = std::clamp<int64_t>(deltanet_window_tokens() / kChunk, 1,
+                                             std::max<int64_t>(1, most_chunks));
+  const int64_t windows = std::max<int64_t>(1, (most_chunks + window - 1) / window);
   const int64_t n_chunks = static_cast<int64_t>(table.size() / 2);
   const int64_t units = n_chunks * d.HV;
   const int64_t qk = tokens * d.H * d.Dk, vn = tokens * d.HV * d.Dv, gn = tokens * d.HV;
@@ -64,10 +75,10 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
   const int64_t gates_n = 2 * gn + 2 * n_chunks + a.n_seqs + 1;
   const int64_t w_off = units * 2 * kChunk, ut_off = w_off + units * kChunk * d.Dk; // E first
   const int64_t p_off = ut_off + units * kChunk * d.Dv, scratch_n = p_off + units * kChunk * kChunk;
-  const int64_t slices = (d.Dv + kDvSlice - 1) / kDvSlice;
+  const int64_t slices = (d.Dv + kDvSlice - 1) / kDvSlice, scan_units = a.n_seqs * d.HV * slices;
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  if (2 * qk > kMax || vn + state > kMax || gates_n > kMax || scratch_n > kMax ||
-      a.n_seqs * d.HV * slices > kMax)
+  if (2 * qk > kMax || vn + state + 1 > kMax || gates_n > kMax || scratch_n + 1 > kMax ||
+      scan_units > kMax)
     backend_failure("deltanet chunked indexes with 32-bit integers; the tensors exceed 2^31 - 1 "
                     "elements");
   if (a.n_seqs == 0) return;
@@ -88,7 +99,13 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
             static_cast<uint32_t>(w_off),
             static_cast<uint32_t>(ut_off),
             static_cast<uint32_t>(p_off),
-            static_cast<uint32_t>(vn)};
+            static_cast<uint32_t>(vn),
+            0,
+            static_cast<uint32_t>(window),
+            0,
+            0,
+            0,
+            2};
 
   std::lock_guard lock(dev.mutex);
   const uint32_t wg = workgroup_size(dev, kWorkgroup);
@@ -97,8 +114,8 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
   const Kernel& k_scan = kernel(dev, "deltanet/chunked.scan.spv", 5, sizeof push, wg);
   // Buffer rounds sizes up and checks the device's limits; empty parts still get a word.
   Buffer qk_in(dev, words(2 * qk)), qk_norm(dev, words(2 * qk)), vb(dev, words(vn));
-  Buffer gates(dev, words(gates_n)), scratch(dev, words(scratch_n));
-  Buffer h0(dev, a.h0 ? words(state) : 4), out(dev, words(vn + state));
+  Buffer gates(dev, words(gates_n)), scratch(dev, words(scratch_n + 1)); // + its status word
+  Buffer h0(dev, a.h0 ? words(state) : 4), out(dev, words(vn + state + 1)); // o, ht, status
   put(qk_in, 0, a.q, qk);
   put(qk_in, static_cast<size_t>(qk), a.k, qk);
   put(vb, 0, a.v, vn);
@@ -107,17 +124,36 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
   put(gates, static_cast<size_t>(2 * gn), table.data(), 2 * n_chunks);
   put(gates, static_cast<size_t>(2 * gn + 2 * n_chunks), seq_chunks.data(), a.n_seqs + 1);
   if (a.h0) put(h0, 0, a.h0, state);
+  scratch.as<uint32_t>()[scratch_n] = 0;
+  out.as<uint32_t>()[vn + state] = 0;
 
   Batch batch(dev);
   if (qk > 0)
     batch.dispatch(k_norm, {&qk_in, &qk_norm}, &push,
                    group_count(dev, static_cast<uint64_t>(tokens * d.H), wg));
-  if (units > 0)
-    batch.dispatch(k_wy, {&qk_norm, &vb, &gates, &scratch}, &push,
-                   group_count(dev, static_cast<uint64_t>(units) * wg, wg));
-  batch.dispatch(k_scan, {&qk_norm, &gates, &scratch, &h0, &out}, &push,
-                 group_count(dev, static_cast<uint64_t>(a.n_seqs * d.HV * slices) * wg, wg));
+  // WY: every chunk at once, one unit a workgroup; then the scan, window after window.
+  push.status_off = static_cast<uint32_t>(scratch_n);
+  dispatch_windows(batch, k_wy, {&qk_norm, &vb, &gates, &scratch}, &push, 1, units,
+                   [&](int64_t, uint32_t base, uint32_t end) {
+                     push.unit_base = base;
+                     push.unit_end = end;
+                   });
+  push.status_off = static_cast<uint32_t>(vn + state);
+  dispatch_windows(batch, k_scan, {&qk_norm, &gates, &scratch, &h0, &out}, &push, windows,
+                   scan_units, [&](int64_t w, uint32_t base, uint32_t end) {
+                     push.c_first = static_cast<uint32_t>(w * window);
+                     push.flags = (push.flags & ~4u) | (w > 0 ? 4u : 0u); // S from ht
+                     push.unit_base = base;
+                     push.unit_end = end;
+                   });
   batch.submit();
+  const bool wy_cut = scratch.as<uint32_t>()[scratch_n] != 0;
+  const bool scan_cut = out.as<uint32_t>()[vn + state] != 0;
+  if (wy_cut || scan_cut)
+    backend_failure(fmt::format("deltanet chunked: the driver cut the {} pass's loops short (a "
+                                "window of {} chunks a dispatch; llvmpipe stops an invocation's "
+                                "loops after 65535 iterations in all); the outputs are not used",
+                                wy_cut ? "WY" : "scan", window));
   if (vn) std::memcpy(a.o, out.data(), static_cast<size_t>(vn) * 4);
   std::memcpy(a.ht, out.as<float>() + vn, static_cast<size_t>(state) * 4);
 }

@@ -1,10 +1,14 @@
 // The vulkan "recurrent" Gated DeltaNet variant (kernels/deltanet/recurrent.comp): one workgroup
-// per (sequence, value head, slice of 32 state columns), the state in registers for the whole
-// sequence. The args arrive validated and widened. q and k share one buffer, as do g, beta and
-// the token offsets, and o and ht (five bindings: within every device's limits). Outputs are
-// copied out only after the batch succeeded, so a failure writes nothing; a key head past the
-// shader's DK_MAX, a device that cannot run 256 invocations, extents past 32-bit indexing or any
-// Vulkan error is a BackendFailure (the dispatcher disables the variant and falls back).
+// per (sequence, value head, slice of 32 state columns), the state in registers for a window of
+// at most deltanet_window_tokens() tokens a dispatch (deltanet.h says why: lavapipe cuts longer
+// loops), carried through ht from window to window; one task a workgroup a dispatch, so tasks
+// past the device's group count take more dispatches. The args arrive validated and widened. q
+// and k share one buffer, as do g, beta and the token offsets, and o, ht and the status word
+// (five bindings: within every device's limits). Outputs are copied out only after the batch
+// succeeded, so a failure writes nothing; a key head past the shader's DK_MAX, a device that
+// cannot run 256 invocations, extents past 32-bit indexing, a shader whose loops the driver cut
+// short (the status word) or any Vulkan error is a BackendFailure (the dispatcher disables the
+// variant and falls back).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,6 +31,7 @@ struct Push {
   float scale;
   uint32_t flags;
   uint32_t k_off, beta_off, cu_off, ht_off;
+  uint32_t t_first, t_count, task_base, task_end, status_off, two;
 };
 
 void put(const Buffer& b, size_t at_floats, const void* src, int64_t n) {
@@ -47,10 +52,20 @@ void deltanet_recurrent(int device_index, const DeltaNetRunArgs& a) {
   const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
   const int64_t tasks = a.n_seqs * d.HV * ((d.Dv + kCols - 1) / kCols);
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  if (2 * qk > kMax || vn + state > kMax || 2 * gn + a.n_seqs + 1 > kMax || tasks > kMax)
+  if (2 * qk > kMax || vn + state + 1 > kMax || 2 * gn + a.n_seqs + 1 > kMax || tasks > kMax)
     backend_failure("deltanet recurrent indexes with 32-bit integers; the tensors exceed 2^31 - 1 "
                     "elements");
   if (a.n_seqs == 0) return;
+
+  std::vector<uint32_t> cu(static_cast<size_t>(a.n_seqs) + 1);
+  int64_t longest = 0;
+  for (int64_t n = 0; n <= a.n_seqs; ++n) {
+    cu[n] = static_cast<uint32_t>(a.cu_seqlens ? a.cu_seqlens[n] : n * d.T);
+    if (n > 0) longest = std::max<int64_t>(longest, int64_t{cu[n]} - int64_t{cu[n - 1]});
+  }
+  // Windows of at most `window` tokens (one at least, which writes ht of empty sequences too).
+  const int64_t window = std::min(deltanet_window_tokens(), std::max<int64_t>(1, longest));
+  const int64_t windows = std::max<int64_t>(1, (longest + window - 1) / window);
 
   Push push{static_cast<uint32_t>(a.n_seqs),
             static_cast<uint32_t>(d.H),
@@ -62,7 +77,13 @@ void deltanet_recurrent(int device_index, const DeltaNetRunArgs& a) {
             static_cast<uint32_t>(qk),
             static_cast<uint32_t>(gn),
             static_cast<uint32_t>(2 * gn),
-            static_cast<uint32_t>(vn)};
+            static_cast<uint32_t>(vn),
+            0,
+            static_cast<uint32_t>(window),
+            0,
+            0,
+            static_cast<uint32_t>(vn + state),
+            2};
 
   std::lock_guard lock(dev.mutex);
   uint32_t wg = workgroup_size(dev, kWorkgroup);
@@ -76,21 +97,30 @@ void deltanet_recurrent(int device_index, const DeltaNetRunArgs& a) {
   Buffer vb(dev, static_cast<size_t>(std::max<int64_t>(1, vn)) * 4);
   Buffer gates(dev, static_cast<size_t>(2 * gn + a.n_seqs + 1) * 4);
   Buffer h0(dev, a.h0 ? static_cast<size_t>(state) * 4 : 4);
-  Buffer out(dev, static_cast<size_t>(std::max<int64_t>(1, vn + state)) * 4);
+  Buffer out(dev, static_cast<size_t>(vn + state + 1) * 4); // o, ht, the status word
   put(qkb, 0, a.q, qk);
   put(qkb, static_cast<size_t>(qk), a.k, qk);
   put(vb, 0, a.v, vn);
   put(gates, 0, a.g, gn);
   put(gates, static_cast<size_t>(gn), a.beta, gn);
-  uint32_t* cu = gates.as<uint32_t>() + 2 * gn;
-  for (int64_t n = 0; n <= a.n_seqs; ++n)
-    cu[n] = static_cast<uint32_t>(a.cu_seqlens ? a.cu_seqlens[n] : n * d.T);
+  std::memcpy(gates.as<uint32_t>() + 2 * gn, cu.data(), cu.size() * 4);
   if (a.h0) put(h0, 0, a.h0, state);
+  out.as<uint32_t>()[vn + state] = 0;
 
   Batch batch(dev);
-  batch.dispatch(k, {&qkb, &vb, &gates, &h0, &out}, &push,
-                 group_count(dev, static_cast<uint64_t>(tasks) * wg, wg));
+  dispatch_windows(batch, k, {&qkb, &vb, &gates, &h0, &out}, &push, windows, tasks,
+                   [&](int64_t w, uint32_t base, uint32_t end) {
+                     push.t_first = static_cast<uint32_t>(w * window);
+                     push.flags = (push.flags & ~4u) | (w > 0 ? 4u : 0u); // state from ht
+                     push.task_base = base;
+                     push.task_end = end;
+                   });
   batch.submit();
+  if (out.as<uint32_t>()[vn + state] != 0)
+    backend_failure(fmt::format("deltanet recurrent: the driver cut the shader's loops short (a "
+                                "window of {} tokens a dispatch; llvmpipe stops an invocation's "
+                                "loops after 65535 iterations in all); the outputs are not used",
+                                window));
   if (vn) std::memcpy(a.o, out.data(), static_cast<size_t>(vn) * 4);
   std::memcpy(a.ht, out.as<float>() + vn, static_cast<size_t>(state) * 4);
 }

@@ -39,5 +39,6 @@ void run_fp32_rn_test(int, Fp32Build, Fp32Op, const uint32_t*, const uint32_t*, 
 }
 PipelineCacheStats pipeline_cache_stats() { return {}; }
 std::string reopen_pipeline_cache(int) { not_built(); }
+void set_deltanet_window_for_testing(int64_t) {}
 
 } // namespace tessera::detail::vulkan

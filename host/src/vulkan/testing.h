@@ -44,4 +44,9 @@ PipelineCacheStats pipeline_cache_stats();
 // it is not persisted.
 std::string reopen_pipeline_cache(int device);
 
+// Replaces kDeltaNetWindowTokens (deltanet.h: how many tokens one DeltaNet dispatch advances a
+// sequence) while > 0, chunked taking it in whole chunks; 0 restores it. For tests that run a
+// whole long sequence in one dispatch, to see a driver's cut loop reported (test_deltanet_kernels).
+void set_deltanet_window_for_testing(int64_t tokens);
+
 } // namespace tessera::detail::vulkan

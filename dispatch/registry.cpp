@@ -5,9 +5,9 @@
 #include <map>
 #include <mutex>
 
-#include "host/src/backends.h"
-#include "host/src/overrides.h"
-#include "host/src/validate.h"
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/overrides.h"
 
 namespace tessera::dispatch {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/device.h"
+#include "core/device.h"
 #include "tessera/ops.h"
 
 namespace tessera::dispatch {

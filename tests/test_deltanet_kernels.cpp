@@ -27,7 +27,7 @@
 
 #include "dispatch/registry.h"
 #include "host/src/backends.h"
-#include "host/src/overrides.h"
+#include "core/overrides.h"
 #include "host/src/vulkan/testing.h"
 #include "reference/deltanet.h"
 #include "tessera/error.h"

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dispatch/registry.h"
-#include "host/src/overrides.h"
+#include "core/overrides.h"
 #include "tessera/error.h"
 #include "tessera/overrides.h"
 #include "tessera/safetensors.h"

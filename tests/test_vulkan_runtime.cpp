@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "host/src/backends.h"
-#include "host/src/overrides.h"
+#include "core/overrides.h"
 #include "host/src/validate.h"
 #include "host/src/vulkan/testing.h"
 #include "reference/formats.h"

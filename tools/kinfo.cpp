@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "dispatch/registry.h"
-#include "host/src/overrides.h"
+#include "core/overrides.h"
 #include "tessera/error.h"
 #include "tessera/named_ops.h"
 

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "dispatch/registry.h"
-#include "overrides.h"
+#include "core/overrides.h"
 #include "validate.h"
 
 namespace tessera {

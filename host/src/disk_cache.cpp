@@ -16,7 +16,7 @@
 #include <set>
 #include <system_error>
 
-#include "host/src/overrides.h"
+#include "core/overrides.h"
 
 namespace tessera::detail::disk_cache {
 

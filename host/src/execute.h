@@ -5,7 +5,7 @@
 
 #include "backends.h"
 #include "dispatch/registry.h"
-#include "overrides.h"
+#include "core/overrides.h"
 #include "validate.h"
 
 namespace tessera::detail {

@@ -9,15 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "tessera/error.h"
+#include "core/error.h"
 #include "tessera/tensor.h"
 
 namespace tessera::detail {
-
-template <class... Args>
-[[noreturn]] void fail(ErrorCode code, fmt::format_string<Args...> f, Args&&... args) {
-  throw Error(code, fmt::format(f, std::forward<Args>(args)...));
-}
 
 // Non-negative extents, data present when the tensor is not empty, buffer at least as large as
 // the shape says.

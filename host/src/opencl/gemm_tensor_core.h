@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-#include "host/src/op_args.h"
+#include "core/op_args.h"
 
 namespace tessera::detail::opencl {
 

@@ -1,4 +1,4 @@
-// Reads the raw DeviceFacts of every OpenCL device (dispatch/device.h); classification happens
+// Reads the raw DeviceFacts of every OpenCL device (core/device.h); classification happens
 // elsewhere, from these facts alone, so a probed device and a device file are treated alike.
 // When no device is found, says why: the failing call, the platforms without devices and the
 // ICD files the loader had to work with.

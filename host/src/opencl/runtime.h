@@ -14,7 +14,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "dispatch/device.h"
+#include "core/device.h"
 #include "errors.h"
 #include "handles.h"
 

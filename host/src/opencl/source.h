@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/device.h"
+#include "core/device.h"
 
 namespace tessera::detail::opencl {
 

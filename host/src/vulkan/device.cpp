@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "host/src/overrides.h"
+#include "core/overrides.h"
 #include "instance.h"
 #include "pipelines.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/device.h"
+#include "core/device.h"
 
 namespace tessera::detail::vulkan {
 

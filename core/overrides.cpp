@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-#include "validate.h"
+#include "core/error.h"
 
 namespace tessera {
 

@@ -7,7 +7,7 @@
 #include <regex>
 #include <sstream>
 
-#include "host/src/validate.h"
+#include "core/error.h"
 
 namespace tessera {
 

@@ -1,5 +1,5 @@
 // The one override mechanism: the TESSERA_OVERRIDE environment variable and
-// tessera::set_overrides() (host/include/tessera/overrides.h) set the same fields. See
+// tessera::set_overrides() (include/tessera/overrides.h) set the same fields. See
 // docs/architecture.md for the syntax.
 #pragma once
 

@@ -1,0 +1,43 @@
+// The device backends as the layers above see them, before any kernel runs: whether each is
+// built, its devices' raw facts, why it has none, and the failure type its launchers throw.
+// dispatch/ reads these to build its device list; host/src/opencl and host/src/vulkan define
+// them (their stub.cpp when the backend is not built).
+//
+// BackendFailure: a kernel failed to build or launch (not bad input, which is tessera::Error).
+// The dispatcher then disables that variant on that device, logs why, and moves on.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+
+namespace tessera::detail {
+
+class BackendFailure : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace opencl {
+bool built();
+// Device time (ms) of the kernels the last run on this thread launched, from OpenCL events.
+double last_device_ms();
+// Every OpenCL device of every platform; empty (never throws) when there is no ICD or device.
+const std::vector<DeviceFacts>& devices();
+// Why devices() is empty, in one line an operator can act on (the failing call, the ICD files
+// found); "" when it is not.
+std::string no_device_reason();
+} // namespace opencl
+
+namespace vulkan {
+bool built();
+// Device time (ms) of the last run on this thread, from timestamp queries.
+double last_device_ms();
+const std::vector<DeviceFacts>& devices();
+// As opencl::no_device_reason(): the failing call and the ICD manifests the loader read.
+std::string no_device_reason();
+} // namespace vulkan
+
+} // namespace tessera::detail

@@ -1,5 +1,6 @@
-// The device backends as the layers above see them, before any kernel runs: whether each is
-// built, its devices' raw facts, why it has none, and the failure type its launchers throw.
+// The device backends as the layers above see them: whether each is built, its devices' raw
+// facts, why it has none, its variant records (which carry the launch functions), and the
+// failure type its launchers throw.
 // dispatch/ reads these to build its device list; host/src/opencl and host/src/vulkan define
 // them (their stub.cpp when the backend is not built).
 //
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/variant.h"
 
 namespace tessera::detail {
 
@@ -20,8 +22,15 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+namespace cpu {
+// The CPU reference's records, one per operation (host/src/cpu_backend.cpp).
+std::vector<core::Variant> variants();
+} // namespace cpu
+
 namespace opencl {
 bool built();
+// This backend's variant records (host/src/opencl/variants.cpp); empty when it is not built.
+std::vector<core::Variant> variants();
 // Device time (ms) of the kernels the last run on this thread launched, from OpenCL events.
 double last_device_ms();
 // Every OpenCL device of every platform; empty (never throws) when there is no ICD or device.
@@ -33,6 +42,8 @@ std::string no_device_reason();
 
 namespace vulkan {
 bool built();
+// This backend's variant records (host/src/vulkan/variants.cpp); empty when it is not built.
+std::vector<core::Variant> variants();
 // Device time (ms) of the last run on this thread, from timestamp queries.
 double last_device_ms();
 const std::vector<DeviceFacts>& devices();

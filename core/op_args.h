@@ -94,6 +94,32 @@ struct GemmFp8BlockArgs { // DeepSeek-V3 block scales
   void* c;
 };
 
+// GEMMs with the activation quantized in front (tessera::gemm_nvfp4_act, gemm_fp8_act):
+// x is quantized as quantize_nvfp4 / quantize_fp8 token128 would, then multiplied as gemm_nvfp4
+// / gemm_fp8_block would (host/src/gemm_act.h).
+struct GemmNvfp4ActArgs {
+  const float* x;            // [M, K] fp32 (widened), finite; K % 16 == 0
+  std::optional<float> static_a_scale_2; // the checkpoint's input_scale; empty: from amax
+  const uint8_t* b;          // [N, K/2]
+  const uint8_t* b_scale;    // [N, K/16] E4M3
+  float b_scale_2;
+  int64_t M, N, K;
+  const float* bias;         // [N] or null
+  ref::OutType out;
+  void* c;
+  float* a_scale_2;          // out: the activation scale_2 used
+};
+
+struct GemmFp8ActArgs {
+  const float* x;        // [M, K] fp32, finite
+  const uint8_t* b;      // [N, K] E4M3
+  const float* b_scale;  // [ceil(N/128), ceil(K/128)]
+  int64_t M, N, K;
+  const float* bias;
+  ref::OutType out;
+  void* c;
+};
+
 // Gated DeltaNet (numerics.md section 5), validated: q, k, v widened to fp32; g and beta given or
 // derived on the host by the fused gating (ref::deltanet_gating); scale resolved. o and ht are
 // fp32 host buffers the caller stores afterwards (they never alias the inputs).

@@ -13,23 +13,14 @@ namespace tessera::dispatch {
 
 using detail::fail;
 
-std::string Conformance::describe() const {
-  return exact ? "exact" : fmt::format("bounded (rel L2 <= {:g})", bound);
-}
-
-int64_t Problem::dim(std::string_view name, int64_t fallback) const {
-  auto it = dims.find(name);
-  return it == dims.end() ? fallback : it->second;
-}
-
-int64_t Problem::elements() const {
-  int64_t rows = dim("rows", 1), cols = dim("cols", 1), n = dim("elements", 0);
-  return std::max(n, rows * cols);
-}
-
-std::string DeviceRef::label() const {
-  return index < 0 ? fmt::format("{} (described: {})", backend, facts.name)
-                   : fmt::format("{}:{} ({})", backend, index, facts.name);
+const std::vector<Variant>& variants() {
+  static const std::vector<Variant> all = [] {
+    std::vector<Variant> v;
+    for (auto* table : {detail::opencl::variants, detail::vulkan::variants, detail::cpu::variants})
+      for (Variant& x : table()) v.push_back(std::move(x));
+    return v;
+  }();
+  return all;
 }
 
 bool backend_built(std::string_view backend) {
@@ -129,7 +120,7 @@ std::vector<Verdict> explain(std::string_view op, const DeviceRef& device, const
       why = "disabled by override";
     else if (std::string f = failed_reason(device, *v); !f.empty())
       why = "failed on this device: " + f;
-    else if (std::string r = v->requirements(d, p); !r.empty())
+    else if (std::string r = v->requirements(*v, d, p); !r.empty())
       why = r;
     else if (!forced.empty() && forced != v->name)
       why = fmt::format("not the forced variant '{}'", forced);

@@ -10,47 +10,20 @@
 #include <string_view>
 #include <vector>
 
-#include "core/device.h"
+#include "core/variant.h"
 #include "tessera/ops.h"
 
 namespace tessera::dispatch {
 
-// exact: equal bytes to the reference. bounded: relative L2 error at most `bound`.
-struct Conformance {
-  bool exact = true;
-  double bound = 0.0;
-  std::string describe() const; // "exact" or "bounded (rel L2 <= 1e-06)"
-};
+// The record types live in core/variant.h, below this layer and the backends that list them.
+using core::Conformance;
+using core::DeviceRef;
+using core::Problem;
+using core::Requirement;
+using core::Variant;
 
-// What selection knows of a call besides its device: the operation and its extents.
-struct Problem {
-  std::string_view op;
-  std::map<std::string, int64_t, std::less<>> dims; // "rows", "cols", "M", "N", "K", ...
-  int64_t dim(std::string_view name, int64_t fallback = 0) const;
-  int64_t elements() const; // the largest tensor's element count, for index-width limits
-};
-
-// A device work can be placed on: the CPU reference, or one probed (or described) device.
-struct DeviceRef {
-  std::string backend; // "cpu", "opencl", "vulkan"
-  int index = 0;       // within the backend; -1 for a device described by a file
-  DeviceFacts facts;
-  Capabilities caps;   // after the user's "disable=cap:NAME" overrides
-  std::string label() const; // "opencl:0 (Portable Computing Language ...)"
-};
-
-// Returns "" when the variant can run on `d` for `p`, else the reason it cannot.
-using Requirement = std::string (*)(const DeviceRef& d, const Problem& p);
-
-struct Variant {
-  std::string_view op, backend, name;
-  int priority; // among variants that can run, the highest wins
-  Conformance conformance;
-  Requirement requirements;
-  std::string_view summary;
-};
-
-// Every variant of every operation, highest priority first within an operation.
+// Every variant of every built backend (OpenCL, Vulkan, then the CPU reference last), in the
+// order their tables list them.
 const std::vector<Variant>& variants();
 
 // The CPU reference device, then every OpenCL and Vulkan device, probed once.

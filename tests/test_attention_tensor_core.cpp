@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "dispatch/registry.h"
-#include "dispatch/tensor_core.h"
+#include "host/src/requirements.h"
 #include "host/src/backends.h"
 #include "host/src/opencl/source.h"
 #include "reference/attention.h"
@@ -34,8 +34,16 @@
 namespace tessera {
 namespace {
 
+// What the registry's record op/backend/name says of device d for problem p ("" when it can run).
+std::string requirement(std::string_view op, std::string_view backend, std::string_view name,
+                        const dispatch::DeviceRef& d, const dispatch::Problem& p) {
+  for (const auto& v : dispatch::variants())
+    if (v.op == op && v.backend == backend && v.name == name) return v.requirements(v, d, p);
+  return "no variant " + std::string(name);
+}
+
 namespace fs = std::filesystem;
-namespace tensor_core = dispatch::tensor_core;
+namespace tensor_core = detail::tensor_core;
 
 std::string device_file(const std::string& name) {
   return std::string(TESSERA_SOURCE_DIR) + "/tests/devices/" + name;
@@ -89,11 +97,11 @@ TEST(AttentionTensorCoreSelection, PoclAndDisabledPtxReject) {
   EXPECT_EQ(p.chosen, "flash_prefill");
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file("h100-sxm-opencl.json")));
   d.caps.nv_inline_ptx = false; // what "disable=cap:nv_inline_ptx" does
-  EXPECT_NE(tensor_core::cl_attn_mma_f16(d, attn_problem(512, 128)).find("no inline PTX"),
+  EXPECT_NE(requirement("attention", "opencl", "nv_mma_f16", d, attn_problem(512, 128)).find("no inline PTX"),
             std::string::npos);
   d.caps.nv_inline_ptx = true;
   d.caps.cc_major = 7, d.caps.cc_minor = 5;
-  EXPECT_NE(tensor_core::cl_attn_mma_f16(d, attn_problem(512, 128)).find("7.5 < 8.0"),
+  EXPECT_NE(requirement("attention", "opencl", "nv_mma_f16", d, attn_problem(512, 128)).find("7.5 < 8.0"),
             std::string::npos);
 }
 
@@ -365,7 +373,7 @@ bool attn_coopmat_built() {
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file("h100-sxm-vulkan.json")));
   for (const auto& v : dispatch::variants())
     if (v.op == "attention" && v.backend == "vulkan" && v.name == "nv_coopmat_f16")
-      return v.requirements(d, attn_problem(512, 128)).empty();
+      return v.requirements(v, d, attn_problem(512, 128)).empty();
   ADD_FAILURE() << "no vulkan attention nv_coopmat_f16 record in the registry";
   return false;
 }
@@ -420,7 +428,7 @@ TEST(AttentionCoopmatSelection, OtherVulkanDevicesRejectWithTheReason) {
   // probe.
   for (const auto& v : dispatch::variants())
     if (built && v.op == "attention" && v.backend == "vulkan" && v.name == "nv_coopmat_f16") {
-      EXPECT_NE(v.requirements(d, attn_problem(512, 128)).find("subgroup size 64"),
+      EXPECT_NE(v.requirements(v, d, attn_problem(512, 128)).find("subgroup size 64"),
                 std::string::npos);
     }
 }

@@ -23,16 +23,24 @@
 #include <vector>
 
 #include "dispatch/registry.h"
-#include "dispatch/tensor_core.h"
+#include "host/src/requirements.h"
 #include "host/src/backends.h"
 #include "host/src/opencl/source.h"
 
 namespace tessera {
 namespace {
 
+// What the registry's record op/backend/name says of device d for problem p ("" when it can run).
+std::string requirement(std::string_view op, std::string_view backend, std::string_view name,
+                        const dispatch::DeviceRef& d, const dispatch::Problem& p) {
+  for (const auto& v : dispatch::variants())
+    if (v.op == op && v.backend == backend && v.name == name) return v.requirements(v, d, p);
+  return "no variant " + std::string(name);
+}
+
 namespace fs = std::filesystem;
 using dispatch::Problem;
-namespace tensor_core = dispatch::tensor_core;
+namespace tensor_core = detail::tensor_core;
 
 std::string device_file(const std::string& name) {
   return std::string(TESSERA_SOURCE_DIR) + "/tests/devices/" + name;
@@ -74,7 +82,7 @@ bool coopmat_shader_built() {
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file("h100-sxm-vulkan.json")));
   for (const auto& v : dispatch::variants())
     if (v.op == "gemm_fp8" && v.backend == "vulkan" && v.name == "nv_coopmat_f16")
-      return v.requirements(d, gemm_problem("gemm_fp8", 4096, 5120, 5120)).empty();
+      return v.requirements(v, d, gemm_problem("gemm_fp8", 4096, 5120, 5120)).empty();
   ADD_FAILURE() << "no vulkan nv_coopmat_f16 record in the registry";
   return false;
 }
@@ -148,7 +156,7 @@ TEST(TensorCoreSelection, DisablingInlinePtxFallsBackToExact) {
   if (!dispatch::backend_built("opencl")) GTEST_SKIP() << "opencl backend not built";
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file("h100-sxm-opencl.json")));
   d.caps.nv_inline_ptx = false; // what "disable=cap:nv_inline_ptx" does to a device
-  std::string reason = tensor_core::cl_mma_f16(d, gemm_problem("gemm_fp8", 4096, 5120, 5120));
+  std::string reason = requirement("gemm_fp8", "opencl", "nv_mma_f16", d, gemm_problem("gemm_fp8", 4096, 5120, 5120));
   EXPECT_NE(reason.find("no inline PTX"), std::string::npos) << reason;
 }
 

@@ -1,4 +1,4 @@
-// The numbers of the NVIDIA tensor-core GEMM variants (dispatch/tensor_core.h):
+// The numbers of the NVIDIA tensor-core GEMM variants (host/src/requirements.h):
 // - The bound: a CPU emulation of the kernels' summation order (exact products, 32-product
 //   chunks summed from zero, chunks added in fp32), with IEEE chunks and with truncating chunks
 //   (models of the matrix units), stays within each declared bound on random and max-magnitude
@@ -19,7 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/tensor_core.h"
+#include "dispatch/registry.h"
+#include "host/src/requirements.h"
 #include "host/src/backends.h"
 #include "reference/formats.h"
 #include "reference/gemm.h"
@@ -29,7 +30,7 @@ namespace tessera {
 namespace {
 
 namespace fs = std::filesystem;
-namespace tensor_core = dispatch::tensor_core;
+namespace tensor_core = detail::tensor_core;
 
 // Every test uses its own OpenCL program cache under the build tree, never the user's ~/.cache.
 class Environment : public ::testing::Environment {

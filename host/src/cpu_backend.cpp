@@ -74,4 +74,36 @@ void run(const AttentionRunArgs& a) {
   ref::attention(a.q, k.data(), v.data(), a.gate, a.cu_q, a.cu_k, a.n_seqs, a.d, a.causal, a.scale, a.o, a.lse);
 }
 
+namespace {
+std::string always(const core::Variant&, const core::DeviceRef&, const core::Problem&) { return ""; }
+
+template <class Args>
+void launch(int, const core::Variant&, const Args& a) {
+  run(a);
+}
+
+core::Variant reference(std::string_view op, std::string_view source, std::vector<core::Launch> launch) {
+  return core::Variant{op, "cpu", "reference", 0, core::Conformance{true, 0.0}, always, source, {source, "", {}, ""},
+                       std::move(launch)};
+}
+} // namespace
+
+// The CPU reference: the definition, exact by construction, always last.
+std::vector<core::Variant> variants() {
+  return {
+      reference("convert", "reference/formats.cpp", {launch<ConvertArgs>}),
+      reference("quantize_nvfp4", "reference/quantize.cpp", {launch<QuantizeNvfp4Args>}),
+      reference("dequantize_nvfp4", "reference/quantize.cpp", {launch<DequantizeNvfp4Args>}),
+      reference("quantize_fp8", "reference/quantize.cpp", {launch<QuantizeFp8Args>}),
+      reference("dequantize_fp8", "reference/quantize.cpp", {launch<DequantizeFp8Args>}),
+      reference("gemm_nvfp4", "reference/gemm.cpp", {launch<GemmNvfp4Args>}),
+      reference("gemm_fp8", "reference/gemm.cpp", {launch<GemmFp8Args>, launch<GemmFp8BlockArgs>}),
+      reference("deltanet", "reference/deltanet.cpp", {launch<DeltaNetRunArgs>}),
+      reference("conv1d", "reference/conv1d.cpp", {launch<Conv1dRunArgs>}),
+      reference("attention", "reference/attention.cpp", {launch<AttentionRunArgs>}),
+      reference("gemm_nvfp4_act", "reference/quantize.cpp then reference/gemm.cpp", {launch<GemmNvfp4ActArgs>}),
+      reference("gemm_fp8_act", "reference/quantize.cpp then reference/gemm.cpp", {launch<GemmFp8ActArgs>}),
+  };
+}
+
 } // namespace tessera::detail::cpu

@@ -3,7 +3,7 @@
 // the reason logged, and selection moves on), so one bad driver never takes the caller down.
 #pragma once
 
-#include "backends.h"
+#include "core/backend.h"
 #include "dispatch/registry.h"
 #include "core/overrides.h"
 #include "validate.h"
@@ -22,6 +22,8 @@ void run(const GemmFp8BlockArgs& a);
 void run(const DeltaNetRunArgs& a);
 void run(const Conv1dRunArgs& a);
 void run(const AttentionRunArgs& a);
+void run(const GemmNvfp4ActArgs& a);
+void run(const GemmFp8ActArgs& a);
 } // namespace cpu
 
 // An operation whose outputs are all empty computes nothing, yet its loops and launch grids may
@@ -50,15 +52,13 @@ void execute(const dispatch::Problem& problem, const RunOptions& options, RunInf
       if (c.device->backend != "cpu" &&
           current_overrides().fail.count(fmt::format("{}:{}:{}", c.device->backend, problem.op, c.variant->name)))
         throw BackendFailure("failure injected by the override fail=");
-      if (c.device->backend == "opencl") {
-        opencl::run(c.device->index, c.variant->name, args);
-        device_ms = opencl::last_device_ms();
-      } else if (c.device->backend == "vulkan") {
-        vulkan::run(c.device->index, c.variant->name, args);
-        device_ms = vulkan::last_device_ms();
-      } else {
-        cpu::run(args);
-      }
+      core::LaunchFn<Args> launch = c.variant->template launcher<Args>();
+      if (!launch) // a record without a launch function for these arguments: a bug in its table
+        fail(ErrorCode::Unsupported, "{}: variant '{}' on {} has no launch function for these arguments", problem.op,
+             c.variant->name, c.device->label());
+      launch(c.device->index, *c.variant, args);
+      if (c.device->backend == "opencl") device_ms = opencl::last_device_ms();
+      if (c.device->backend == "vulkan") device_ms = vulkan::last_device_ms();
       if (info) {
         *info = c.info();
         info->device_ms = device_ms;

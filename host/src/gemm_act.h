@@ -18,29 +18,6 @@
 
 namespace tessera::detail {
 
-struct GemmNvfp4ActArgs {
-  const float* x;            // [M, K] fp32 (widened), finite; K % 16 == 0
-  std::optional<float> static_a_scale_2; // the checkpoint's input_scale; empty: from amax
-  const uint8_t* b;          // [N, K/2]
-  const uint8_t* b_scale;    // [N, K/16] E4M3
-  float b_scale_2;
-  int64_t M, N, K;
-  const float* bias;         // [N] or null
-  ref::OutType out;
-  void* c;
-  float* a_scale_2;          // out: the activation scale_2 used
-};
-
-struct GemmFp8ActArgs {
-  const float* x;        // [M, K] fp32, finite
-  const uint8_t* b;      // [N, K] E4M3
-  const float* b_scale;  // [ceil(N/128), ceil(K/128)]
-  int64_t M, N, K;
-  const float* bias;
-  ref::OutType out;
-  void* c;
-};
-
 // GEMM kernels the device variants run after quantizing: the decode kernel up to this M.
 inline constexpr int64_t kActGemvMaxM = 16;
 
@@ -51,10 +28,6 @@ GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scal
                                    const TensorView& c);
 dispatch::Problem gemm_problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled);
 
-namespace cpu {
-void run(const GemmNvfp4ActArgs& a);
-void run(const GemmFp8ActArgs& a);
-} // namespace cpu
 namespace opencl {
 void run(int device, std::string_view variant, const GemmNvfp4ActArgs& a);
 void run(int device, std::string_view variant, const GemmFp8ActArgs& a);

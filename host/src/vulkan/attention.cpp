@@ -33,7 +33,7 @@ constexpr int64_t kDecodeGroupsTarget = 64; // split-KV: aim for this many workg
 constexpr uint32_t kCoopWorkgroup = 128;    // WG of flash_coopmat.comp: 4 subgroups of 32
 constexpr int64_t kCoopRows = 64;           // FC_ROWS
 // flash_coopmat.comp: 64 x (ATT_DMAX + 8) fp16 staged rows, 4 fp32 16 x 16 patches, 4 fp16
-// 16 x 24 P tiles, 3 x 64 floats of row statistics (dispatch/tensor_core.h checks the same).
+// 16 x 24 P tiles, 3 x 64 floats of row statistics (its manifest in variants.cpp says the same).
 constexpr uint32_t kCoopSharedBytes =
     64 * (kDMax + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4;
 constexpr int64_t kEmuDMax = 64; // ATT_DMAX of flash_coopmat.emulated

@@ -88,7 +88,7 @@ set(TESSERA_VK_SHADERS
   "attention/splitkv_decode.combine|attention/splitkv_decode.comp|SPLITKV_COMBINE"
   )
 # NVIDIA tensor-core GEMM (kernels/gemm/nv_coopmat.comp): only where glslang has the extension,
-# so the registry's requirement (dispatch/tensor_core.h) sees the same probe.
+# so the registry's requirement (host/src/requirements.h, via host/src/vulkan/variants.cpp) sees the same probe.
 if(TESSERA_GLSL_NV_COOPMAT)
   list(APPEND TESSERA_VK_SHADERS
     "gemm/nv_coopmat.nvfp4|gemm/nv_coopmat.comp|NV_COOPMAT_NVFP4"

@@ -1,6 +1,7 @@
 #include "overrides.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -51,6 +52,25 @@ void apply_entry(Overrides& o, std::string_view entry) {
   } else if (key == "fail") {
     if (std::count(value.begin(), value.end(), ':') != 2) bad("the value is not BACKEND:OP:NAME");
     o.fail.insert(std::string(value));
+  } else if (key == "numerics") {
+    if (value == "any") {
+      o.policy.numerics = Numerics::Any;
+    } else if (value == "exact") {
+      o.policy.numerics = Numerics::Exact;
+    } else if (value.starts_with("bounded:")) {
+      std::string b(value.substr(8));
+      char* end = nullptr;
+      double bound = std::strtod(b.c_str(), &end);
+      if (b.empty() || *end != '\0' || !(bound > 0.0) || !std::isfinite(bound))
+        bad("the bound is not a positive number (numerics=bounded:1e-5)");
+      o.policy.numerics = Numerics::Bounded;
+      o.policy.max_bound = bound;
+    } else {
+      bad("the value is not any, exact or bounded:BOUND");
+    }
+  } else if (key == "strict" || key == "unproven") {
+    if (value != "0" && value != "1") bad("the value is not 0 or 1");
+    (key == "strict" ? o.policy.strict : o.policy.unproven) = value == "1";
   } else if (key == "program_cache") {
     if (value != "on" && value != "off") bad("the value is not on or off");
     o.program_cache = value == "on";
@@ -58,7 +78,8 @@ void apply_entry(Overrides& o, std::string_view entry) {
     o.cache_dir = value;
   } else {
     bad(fmt::format(
-        "unknown key '{}' (known: backend, variant, disable, fail, program_cache, cache_dir)",
+        "unknown key '{}' (known: backend, variant, disable, fail, numerics, strict, unproven, "
+        "program_cache, cache_dir)",
         key));
   }
 }

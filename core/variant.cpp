@@ -10,6 +10,19 @@ std::string Conformance::describe() const {
   return exact ? "exact" : fmt::format("bounded (rel L2 <= {:g})", bound);
 }
 
+bool Conformance::proven(std::string_view device_class) const {
+  std::string_view rest = proven_on;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view c = rest.substr(0, comma);
+    while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+    while (!c.empty() && c.back() == ' ') c.remove_suffix(1);
+    if (c == "*" || c == device_class) return true;
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  return false;
+}
+
 int64_t Problem::dim(std::string_view name, int64_t fallback) const {
   auto it = dims.find(name);
   return it == dims.end() ? fallback : it->second;

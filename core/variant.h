@@ -25,6 +25,13 @@ namespace tessera::core {
 struct Conformance {
   bool exact = true;
   double bound = 0.0;
+  // The device classes (arch_class_name, core/device.h) on which the variant has passed the
+  // whole conformance suite, comma-separated; "*" for the CPU reference, the definition. "cpu"
+  // means PoCL and lavapipe, where `make test` runs every variant's cases on every build. A
+  // variant that has not run anywhere yet (the NVIDIA tensor-core ones) has "". The registry
+  // ranks a variant unproven on the device's class below the proven ones (RunOptions).
+  std::string_view proven_on = "cpu";
+  bool proven(std::string_view device_class) const;
   std::string describe() const; // "exact" or "bounded (rel L2 <= 1e-06)"
 };
 

@@ -1,9 +1,11 @@
 #include "registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "core/backend.h"
 #include "core/error.h"
@@ -103,16 +105,59 @@ std::vector<const Variant*> variants_on(std::string_view op, std::string_view ba
   return out;
 }
 
+// The call's numeric contract: its own, else TESSERA_OVERRIDE's; the flags of either.
+struct Policy {
+  Numerics numerics;
+  double max_bound;
+  bool strict, unproven;
+};
+
+Policy policy_of(std::string_view op, const RunOptions& options, const Overrides& ov) {
+  const NumericsPolicy &call = options.policy, &env = ov.policy;
+  if (call.numerics == Numerics::Bounded && !(call.max_bound > 0.0 && std::isfinite(call.max_bound)))
+    fail(ErrorCode::InvalidArgument, "{}: numerics Bounded needs a max_bound > 0, not {}", op, call.max_bound);
+  bool own = call.numerics != Numerics::Any;
+  return {own ? call.numerics : env.numerics, own ? call.max_bound : env.max_bound, call.strict || env.strict,
+          call.unproven || env.unproven};
+}
+
+// Why the policy refuses v's conformance class, or "".
+std::string refused_by(const Policy& pol, const Variant& v) {
+  const Conformance& c = v.conformance;
+  if (c.exact || pol.numerics == Numerics::Any) return "";
+  if (pol.numerics == Numerics::Exact) return fmt::format("{}: the call accepts exact variants only (numerics=exact)", c.describe());
+  if (c.bound > pol.max_bound)
+    return fmt::format("{}: looser than the call's numerics=bounded:{:g}", c.describe(), pol.max_bound);
+  return "";
+}
+
+// The walking order on a device of class `cls`: by priority, except that unless the policy says
+// `unproven`, variants that have passed conformance on that class come first, and the unproven
+// ones follow strictest contract first (exact, then the smallest bound), then by priority. Why:
+// a default must not trade the numbers a user has seen verified for a kernel never checked on
+// their hardware; a caller who wants the untried fast path asks for it.
+std::vector<const Variant*> ranked(std::vector<const Variant*> vs, std::string_view cls, const Policy& pol) {
+  if (pol.unproven) return vs;
+  auto key = [&](const Variant* v) {
+    bool proven = v->conformance.proven(cls);
+    return std::tuple(!proven, proven ? 0 : !v->conformance.exact, proven ? 0.0 : v->conformance.bound);
+  };
+  std::stable_sort(vs.begin(), vs.end(), [&](const Variant* a, const Variant* b) { return key(a) < key(b); });
+  return vs;
+}
+
 } // namespace
 
 std::vector<Verdict> explain(std::string_view op, const DeviceRef& device, const Problem& p,
                              const RunOptions& options) {
   Overrides ov = detail::current_overrides();
   DeviceRef d = without_disabled_caps(device, ov);
+  const Policy pol = policy_of(op, options, ov);
+  const std::string_view cls = arch_class_name(d.caps.arch);
   std::string forced = forced_variant(op, d.backend, options, ov);
   std::vector<Verdict> out;
-  bool chosen = false;
-  for (const Variant* v : variants_on(op, d.backend)) {
+  const Variant* chosen = nullptr;
+  for (const Variant* v : ranked(variants_on(op, d.backend), cls, pol)) {
     std::string why;
     if (!backend_built(v->backend))
       why = fmt::format("the {} backend is not built", v->backend);
@@ -122,19 +167,33 @@ std::vector<Verdict> explain(std::string_view op, const DeviceRef& device, const
       why = "failed on this device: " + f;
     else if (std::string r = v->requirements(*v, d, p); !r.empty())
       why = r;
+    else if (std::string r = refused_by(pol, *v); !r.empty())
+      why = r;
     else if (!forced.empty() && forced != v->name)
       why = fmt::format("not the forced variant '{}'", forced);
     if (!why.empty()) {
       out.push_back({v, false, why});
       continue;
     }
-    std::string reason = !forced.empty() ? "forced by the caller or an override"
-                         : chosen         ? "can run; a higher-priority variant comes first"
-                         : v->backend == "cpu"
-                             ? "the CPU reference"
-                             : fmt::format("highest-priority variant whose requirements hold ({})", v->conformance.describe());
+    const bool proven = v->conformance.proven(cls);
+    std::string reason;
+    if (!forced.empty())
+      reason = "forced by the caller or an override";
+    else if (v->backend == "cpu")
+      reason = "the CPU reference";
+    else if (chosen && !proven && chosen->conformance.proven(cls))
+      reason = fmt::format("can run, but has not passed conformance on {} ({}); proven variants come first "
+                           "(unproven=1 ranks by priority)", cls, v->conformance.describe());
+    else if (chosen)
+      reason = "can run; a higher-ranked variant comes first";
+    else if (!proven && !pol.unproven)
+      reason = fmt::format("no variant proven on {} can run; the strictest unproven one ({}, not yet "
+                           "conformance-checked on {})", cls, v->conformance.describe(), cls);
+    else
+      reason = fmt::format("highest-priority variant whose requirements hold ({}{})", v->conformance.describe(),
+                           proven ? "" : fmt::format("; not yet conformance-checked on {}", cls));
     out.push_back({v, true, reason});
-    chosen = true;
+    if (!chosen) chosen = v;
   }
   return out;
 }
@@ -177,6 +236,9 @@ Choice select(std::string_view op, const Problem& p, const RunOptions& options) 
   }
   std::string why;
   for (const Verdict& v : verdicts) why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", v.variant->name, v.reason);
+  if (policy_of(op, options, ov).strict)
+    fail(ErrorCode::Unsupported, "{}: no {} variant can run on {} ({}); strict: not falling back to the CPU reference",
+         op, backend, device->label(), why.empty() ? "none registered" : why);
   const Variant* reference = variants_on(op, "cpu").front();
   return Choice{reference, &devices().front(),
                 fmt::format("no {} variant of {} can run on {} ({}); fell back to the CPU reference", backend, op,

@@ -39,7 +39,7 @@ using namespace tessera;
 using test::random_floats;
 using test::rel_l2;
 
-// The chunked variant's prefill threshold in dispatch/variants.cpp (measured on the CPU
+// The chunked variant's prefill threshold in host/src/requirements.h (deltanet_chunked) (measured on the CPU
 // devices; a full chunk elsewhere).
 int64_t chunked_min_t(const dispatch::DeviceRef& d) { return d.facts.device_type == "cpu" ? 2 : 64; }
 constexpr double kChunkedBound = 1e-4;

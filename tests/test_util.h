@@ -8,14 +8,34 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "tessera/error.h"
 #include "tessera/tensor.h"
 
 namespace tessera::test {
+
+// tests/devices/NAME: a described device (kinfo --device-file).
+inline std::string device_file(const std::string& name) {
+  return std::string(TESSERA_SOURCE_DIR) + "/tests/devices/" + name;
+}
+
+// fn() must throw tessera::Error with `code` and a message containing `needle`.
+inline void expect_error(ErrorCode code, const std::string& needle, const std::function<void()>& fn) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one containing: " << needle;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 // Deterministic per test: every test seeds its own generator.
 inline std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {

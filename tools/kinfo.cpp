@@ -78,13 +78,19 @@ ordered_json selections(const DeviceRef& d) {
     ordered_json pick;
     std::string rejected;
     for (const auto& v : verdicts) {
-      if (v.accepted && pick.is_null()) pick = {{"variant", v.variant->name}, {"reason", v.reason}};
+      if (v.accepted && pick.is_null())
+        pick = {{"variant", v.variant->name},
+                {"reason", v.reason},
+                {"conformance", v.variant->conformance.describe()},
+                {"proven_on", v.variant->conformance.proven_on}};
       if (!v.accepted) rejected += fmt::format("{}{}: {}", rejected.empty() ? "" : "; ", v.variant->name, v.reason);
     }
     if (pick.is_null())
       pick = {{"variant", "reference"},
               {"reason", fmt::format("no {} variant can run ({}); the CPU reference runs it", d.backend,
-                                     rejected.empty() ? "none registered" : rejected)}};
+                                     rejected.empty() ? "none registered" : rejected)},
+              {"conformance", "exact"},
+              {"proven_on", "*"}};
     out[std::string(op.name)] = pick;
   }
   return out;

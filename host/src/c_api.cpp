@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "tessera/context.h"
+#include "tessera/overrides.h"
 #include "validate.h"
 
 #ifndef TESSERA_VERSION_STRING
@@ -206,6 +207,21 @@ tessera_status tessera_context_create(const char* backend, int32_t device, tesse
   return guard("tessera_context_create", [&](const char* fn) {
     tessera_context*& result = deref(fn, "out", out);
     result = new tessera_context{Context::open(backend ? backend : "", device)};
+  });
+}
+
+tessera_status tessera_context_create_with_policy(const char* backend, int32_t device, const char* policy,
+                                                 tessera_context** out) {
+  return guard("tessera_context_create_with_policy", [&](const char* fn) {
+    tessera_context*& result = deref(fn, "out", out);
+    // The TESSERA_OVERRIDE syntax, limited to the keys of a numerics policy.
+    std::string_view text = policy ? policy : "";
+    Overrides o = parse_overrides(text);
+    if (!o.backend.empty() || !o.variants.empty() || !o.disabled.empty() || !o.fail.empty() || !o.program_cache ||
+        !o.cache_dir.empty())
+      detail::fail(ErrorCode::InvalidArgument, "{}: policy '{}' has keys other than numerics, strict and unproven", fn,
+                   text);
+    result = new tessera_context{Context::open(backend ? backend : "", device, o.policy)};
   });
 }
 

@@ -2,6 +2,7 @@
 #include "tessera/context.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -28,6 +29,7 @@ struct Context::State {
   std::string backend;
   int device = 0;
   std::string device_name;
+  NumericsPolicy policy;
   uint64_t serial = next_serial(); // never reused, unlike the State's address
 };
 
@@ -91,8 +93,11 @@ int Context::device_count(std::string backend) {
   return count;
 }
 
-Context Context::open(std::string backend, int device) {
+Context Context::open(std::string backend, int device, NumericsPolicy policy) {
   backend = resolve_backend(std::move(backend));
+  if (policy.numerics == Numerics::Bounded && !(policy.max_bound > 0.0 && std::isfinite(policy.max_bound)))
+    detail::fail(ErrorCode::InvalidArgument, "context: numerics Bounded needs a max_bound > 0, not {}",
+                 policy.max_bound);
   if (!dispatch::backend_built(backend))
     detail::fail(ErrorCode::Unsupported, "context: backend '{}' is not available in this build",
                  backend);
@@ -105,6 +110,7 @@ Context Context::open(std::string backend, int device) {
       s->backend = backend;
       s->device = device;
       s->device_name = d.facts.name;
+      s->policy = policy;
       return Context(std::move(s));
     }
   }
@@ -120,9 +126,10 @@ Context::~Context() = default;
 const std::string& Context::backend() const { return s_->backend; }
 int Context::device() const { return s_->device; }
 const std::string& Context::device_name() const { return s_->device_name; }
+const NumericsPolicy& Context::policy() const { return s_->policy; }
 
 RunOptions Context::options(std::string variant) const {
-  return RunOptions{s_->backend, s_->device, std::move(variant)};
+  return RunOptions{s_->backend, s_->device, std::move(variant), s_->policy};
 }
 
 RunInfo Context::last_run() const {

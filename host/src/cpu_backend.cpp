@@ -83,7 +83,7 @@ void launch(int, const core::Variant&, const Args& a) {
 }
 
 core::Variant reference(std::string_view op, std::string_view source, std::vector<core::Launch> launch) {
-  return core::Variant{op, "cpu", "reference", 0, core::Conformance{true, 0.0}, always, source, {source, "", {}, ""},
+  return core::Variant{op, "cpu", "reference", 0, core::Conformance{true, 0.0, "*"}, always, source, {source, "", {}, ""},
                        std::move(launch)};
 }
 } // namespace

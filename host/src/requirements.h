@@ -7,6 +7,9 @@
 // mma.sync) and kernels/gemm/nv_coopmat.comp (Vulkan, GL_NV_cooperative_matrix); attention:
 // kernels/attention/flash_mma.cl and flash_coopmat.comp.
 //
+// None has run on NVIDIA hardware yet, so their conformance records no proof (proven_on ""):
+// the registry ranks them below the exact and portable variants until a GPU run records one.
+//
 // Their conformance is bounded (numerics.md section 7): operands are converted exactly (fp16 or
 // E4M3) so every product is exact, and only the fp32 accumulation rounds. Each TILE_K = 32 step's
 // products are summed by the matrix unit from zero and added to an fp32 running sum with one RN
@@ -31,12 +34,12 @@ namespace tessera::detail {
 
 namespace tensor_core {
 
-inline constexpr core::Conformance kBoundF16{false, 2e-4};  // fp16 products, fp32 sums, any output type
-inline constexpr core::Conformance kBoundE4m3{false, 3e-3}; // e4m3 mma: ~14-bit sums inside one mma
+inline constexpr core::Conformance kBoundF16{false, 2e-4, ""};  // fp16 products, fp32 sums, any output type
+inline constexpr core::Conformance kBoundE4m3{false, 3e-3, ""}; // e4m3 mma: ~14-bit sums inside one mma
 // Attention "nv_mma_f16" / "nv_coopmat_f16": q, k, v and p are rounded to fp16 (2^-11 relative
 // each) before fp32 sums; tests/test_attention_tensor_core.cpp emulates that rounding against
 // ref::attention and sees at most about 5e-4; docs/numerics.md "Tensor-core attention variants".
-inline constexpr core::Conformance kBoundAttnF16{false, 2e-3};
+inline constexpr core::Conformance kBoundAttnF16{false, 2e-3, ""};
 
 // OpenCL: the host writes TESSERA_NV_INLINE_PTX 1 only on NVIDIA's OpenCL (caps.nv_inline_ptx,
 // which the user can disable as cap:nv_inline_ptx); mma.sync m16n8k16 f16 needs cc 8.0,

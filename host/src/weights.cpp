@@ -269,7 +269,10 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeig
     dispatch::Choice ch = dispatch::select(op, p, options);
     if (can_read(op, ch.device->backend, ch.variant->name, b.layout)) {
       args.b_kblock_interleaved = true;
-      RunOptions forced{ch.device->backend, ch.device->index, std::string(ch.variant->name)};
+      RunOptions forced = options; // the caller's numerics policy, the registry's device and variant
+      forced.backend = ch.device->backend;
+      forced.device = ch.device->index;
+      forced.variant = ch.variant->name;
       try {
         detail::execute(p, forced, info, args);
         if (info) info->reason = ch.reason;

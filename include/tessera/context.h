@@ -55,8 +55,9 @@ class Context {
 public:
   // The device `device` of `backend` ("cpu", "opencl", "vulkan"; empty: TESSERA_OVERRIDE's
   // backend=, else "cpu"). Throws Error(InvalidArgument) for a name that is no backend, and
-  // Error(Unsupported) for a backend not built in or a device that is not there.
-  static Context open(std::string backend = "", int device = 0);
+  // Error(Unsupported) for a backend not built in or a device that is not there. `policy` is
+  // the numeric contract of every call through the context (ops.h, NumericsPolicy).
+  static Context open(std::string backend = "", int device = 0, NumericsPolicy policy = {});
   // How many devices `backend` has (empty: as for open()); 0 for a backend not built in.
   // Error(InvalidArgument) for a name that is no backend.
   static int device_count(std::string backend = "");
@@ -69,6 +70,7 @@ public:
   const std::string& backend() const;
   int device() const;
   const std::string& device_name() const; // as the device reports it ("CPU reference" for cpu)
+  const NumericsPolicy& policy() const;
 
   // What this context passes to the free functions of ops.h; `variant` forces one variant.
   RunOptions options(std::string variant = "") const;

@@ -14,13 +14,32 @@
 
 namespace tessera {
 
+// The numeric contract a call accepts (docs/numerics.md, "Conformance classes"): any variant
+// (the default), exact variants only (equal bytes to the CPU reference), or exact and bounded
+// variants whose declared bound is at most RunOptions::max_bound.
+enum class Numerics { Any, Exact, Bounded };
+
 // Where to run. The registry picks the variant on that device (or the one `variant` forces);
 // when no variant of the device can run the call, the CPU reference does and RunInfo says why.
 // An unknown backend, an absent device or a forced variant that cannot run is an Error.
+//
+// Among the variants that can run, those that have passed the conformance suite on the device's
+// class come first; a variant never checked on that class ranks below them, and among such the
+// strictest contract first (exact, then the smallest bound), unless `policy.unproven` lets priority
+// alone decide. kinfo shows each variant's class and where it has passed.
+struct NumericsPolicy {
+  // Numerics::Any here defers to TESSERA_OVERRIDE numerics= (exact, bounded:B), else any.
+  Numerics numerics = Numerics::Any;
+  double max_bound = 0.0; // with Numerics::Bounded
+  bool strict = false;    // an Error naming why instead of a fallback to the CPU reference
+  bool unproven = false;  // rank by priority alone, proven on this device class or not
+};
+
 struct RunOptions {
   std::string backend;         // "cpu", "opencl", "vulkan"; empty: TESSERA_OVERRIDE backend=, else cpu
   int device = 0;
   std::string variant;         // empty: let the registry choose
+  NumericsPolicy policy = {};  // strict and unproven also come from TESSERA_OVERRIDE
 };
 
 // What ran, and why: filled by every operation when the caller passes one.

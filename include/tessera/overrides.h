@@ -7,6 +7,11 @@
 //   disable=cap:nv_cooperative_matrix    never use this capability
 //   fail=opencl:convert:elementwise      make this variant fail as a broken driver would (to
 //                                        test an engine's fallback; BACKEND:OP:NAME)
+//   numerics=exact               exact variants only; numerics=bounded:1e-5 exact or bound <= 1e-5;
+//                                numerics=any (the default); a call's RunOptions::numerics wins
+//   strict=1                     an error instead of a silent fallback to the CPU reference
+//   unproven=1                   rank variants by priority even where they have never passed
+//                                the conformance suite on the device's class
 //   program_cache=off            do not read or write compiled kernel binaries on disk
 //   cache_dir=/path              where they go (default $XDG_CACHE_HOME/tessera or ~/.cache/tessera)
 // A bad entry in TESSERA_OVERRIDE is left out with one "tessera: TESSERA_OVERRIDE: ignoring ..."
@@ -19,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include "tessera/ops.h"
+
 namespace tessera {
 
 struct Overrides {
@@ -26,6 +33,7 @@ struct Overrides {
   std::map<std::string, std::string> variants; // op -> variant name
   std::set<std::string> disabled;              // "backend:op:name", "op:name" or "cap:NAME"
   std::set<std::string> fail;                  // "backend:op:name": launch fails with BackendFailure
+  NumericsPolicy policy = {};                  // numerics=, strict=, unproven=
   bool program_cache = true;
   std::string cache_dir;                       // empty: the default
 };

@@ -111,6 +111,13 @@ tessera_status tessera_device_count(const char* backend, int32_t* count);
 
 /* Opens device `device` of `backend` (NULL as above). TESSERA_UNSUPPORTED when it is not there. */
 tessera_status tessera_context_create(const char* backend, int32_t device, tessera_context** out);
+/* As tessera_context_create, with the numeric contract of every call through the context, in
+ * TESSERA_OVERRIDE's syntax limited to its policy keys (NULL or "": the default):
+ * "numerics=exact", "numerics=bounded:1e-5", "strict=1" (an error instead of a fallback to the
+ * CPU reference), "unproven=1" (rank variants by priority even where they have not passed the
+ * conformance suite on the device's class); entries separated by ';'. */
+tessera_status tessera_context_create_with_policy(const char* backend, int32_t device, const char* policy,
+                                                 tessera_context** out);
 /* NULL is a no-op, as for free(). The context must not be in use by another thread. */
 void tessera_context_destroy(tessera_context* ctx);
 /* What the context runs on. Each output may be NULL (size 0) when not wanted. */

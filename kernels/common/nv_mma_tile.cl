@@ -1,6 +1,6 @@
 // The tile body of the NVIDIA tensor-core GEMMs (kernels/gemm/nvfp4_mma.cl, fp8_mma.cl,
 // fp8_mma_e4m3.cl): C [M, N] = A [M, K] * B [N, K]^T, numerics.md section 4, conformance
-// BOUNDED (fp32 accumulation on matrix units; the bound is in dispatch/variants.cpp and
+// BOUNDED (fp32 accumulation on matrix units; the bound is in host/src/opencl/variants.cpp and
 // docs/numerics.md "Tensor-core GEMM variants").
 //
 // A work-group of 256 work-items (8 warps of 32) owns a TILE_M x TILE_N = 128 x 64 tile of C

@@ -1,6 +1,6 @@
 #version 450
 // gemm_nvfp4 and gemm_fp8, variant "nv_coopmat_f16" (numerics.md section 4; conformance BOUNDED,
-// rel L2 <= 2e-4, dispatch/tensor_core.h): C [M, N] = A [M, K] * B [N, K]^T on NVIDIA tensor
+// rel L2 <= 2e-4, host/src/requirements.h): C [M, N] = A [M, K] * B [N, K]^T on NVIDIA tensor
 // cores through GL_NV_cooperative_matrix, fp16 x fp16 -> fp32 16x16x16 multiply-adds.
 //
 // Operands become fp16 exactly once staged:

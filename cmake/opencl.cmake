@@ -12,7 +12,6 @@ if(OpenCL_FOUND)
     ${PROJECT_SOURCE_DIR}/host/src/opencl/ops.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/variants.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm.cpp
-    ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet_recurrent.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet_chunked.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/conv1d.cpp

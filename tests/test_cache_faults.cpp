@@ -23,6 +23,7 @@
 #include "host/src/vulkan/testing.h"
 #include "reference/formats.h"
 #include "tessera/overrides.h"
+#include "variant_launch.h"
 
 namespace tessera {
 namespace {
@@ -128,7 +129,7 @@ const Backend kOpenCL{"opencl",
                       [] { return !ocl::devices().empty(); },
                       [] {
                         ocl::forget_programs();
-                        convert_on([](const auto& args) { ocl::run(0, "elementwise", args); });
+                        convert_on([](const auto& args) { test::launch_opencl(0, "elementwise", args); });
                       },
                       [] {
                         auto s = ocl::program_cache_stats();

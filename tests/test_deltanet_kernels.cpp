@@ -9,9 +9,9 @@
 //
 // Each variant is forced through RunOptions{backend, device, variant}. Where the registry refuses
 // the forced variant only because T is below its prefill threshold (chunked at decode sizes),
-// the backend's run() is called directly, so the kernel is still checked at T = 1 .. 63; the
-// public path is checked at and above the threshold. TESSERA_OVERRIDE=disable=BACKEND:deltanet:
-// NAME leaves a variant out (said in the output). Sizes are small but for the long sequences
+// the record's launch function is called directly (tests/variant_launch.h), so the kernel is
+// still checked at T = 1 .. 63; the public path is checked at and above the threshold.
+// TESSERA_OVERRIDE=disable=BACKEND:deltanet:NAME leaves a variant out (said in the output). Sizes are small but for the long sequences
 // (about 18 s of the run on the 2-core machine): PoCL and lavapipe run kernels on the CPU.
 #include <gtest/gtest.h>
 
@@ -33,6 +33,7 @@
 #include "tessera/error.h"
 #include "tessera/ops.h"
 #include "test_util.h"
+#include "variant_launch.h"
 
 namespace {
 using namespace tessera;
@@ -198,7 +199,7 @@ bool below_threshold(const Target& t, const Problem& p) {
 }
 
 // Runs `p` on the forced variant (see the file comment for the direct path).
-// `direct`: the backend's run() whatever the registry says (a failure then throws
+// `direct`: the record's launch function whatever the registry says (a failure then throws
 // BackendFailure and does not disable the variant for the tests after it).
 Result run(const Target& t, const Problem& p, RunInfo* info = nullptr, bool direct = false) {
   const Case& c = p.c;
@@ -208,8 +209,7 @@ Result run(const Target& t, const Problem& p, RunInfo* info = nullptr, bool dire
                               c.h0 ? p.h0.data() : nullptr, c.cu.empty() ? nullptr : c.cu.data(),
                               p.N, {c.B, c.T, c.H, c.HV, c.Dk, c.Dv}, p.scale(), c.l2norm,
                               r.o.data(), r.ht.data()};
-    if (t.backend == "opencl") detail::opencl::run(t.device, t.variant, a);
-    else detail::vulkan::run(t.device, t.variant, a);
+    test::launch_variant(t.backend, t.device, t.variant, a);
     if (info) info->variant = t.variant;
     return r;
   }

@@ -1,7 +1,8 @@
 // The OpenCL backend against the CPU reference, byte for byte, on every OpenCL device of the
-// machine (PoCL's CPU device at least, in CI): each run() of backends.h on random and
-// adversarial inputs, the device-side refusal of non-finite input, the program cache, errors,
-// timing, determinism and concurrent use of one device.
+// machine (PoCL's CPU device at least, in CI): each launch function (host/src/opencl/launch.h,
+// called through its record) on random and adversarial inputs, the device-side refusal of
+// non-finite input, the program cache, errors, timing, determinism and concurrent use of one
+// device.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -24,6 +25,7 @@
 #include "reference/formats.h"
 #include "reference/quantize.h"
 #include "tessera/overrides.h"
+#include "variant_launch.h"
 
 namespace tessera {
 namespace {
@@ -31,6 +33,7 @@ namespace {
 namespace ocl = detail::opencl;
 namespace fs = std::filesystem;
 using detail::BackendFailure;
+using test::launch_opencl;
 
 constexpr uint8_t kSentinel = 0xA5; // fills outputs, and guard bytes after them
 constexpr size_t kGuard = 64;
@@ -217,7 +220,7 @@ std::vector<float> fp8_data(int64_t rows, int64_t cols, Data kind, uint32_t seed
 
 template <class T> std::vector<T> device_convert(int dev, const std::vector<float>& x, Format f) {
   std::vector<T> y = guarded<T>(x.size());
-  ocl::run(dev, "elementwise",
+  launch_opencl(dev, "elementwise",
            detail::ConvertArgs{x.data(), static_cast<int64_t>(x.size()), f, y.data()});
   EXPECT_TRUE(guard_intact(y, x.size()));
   return y;
@@ -232,7 +235,7 @@ Nvfp4Out device_nvfp4(int dev, const std::vector<float>& x, int64_t rows, int64_
                       std::optional<float> fixed) {
   Nvfp4Out o{guarded<uint8_t>(static_cast<size_t>(rows * cols / 2)),
              guarded<uint8_t>(static_cast<size_t>(rows * cols / 16)), -1.0f};
-  ocl::run(dev, "block16",
+  launch_opencl(dev, "block16",
            detail::QuantizeNvfp4Args{x.data(), rows, cols, fos, fixed, o.q.data(), o.scale.data(),
                                      &o.scale_2});
   EXPECT_TRUE(guard_intact(o.q, static_cast<size_t>(rows * cols / 2)));
@@ -259,7 +262,7 @@ Fp8Out device_fp8(int dev, const std::vector<float>& x, int64_t rows, int64_t co
                   ref::Fp8Grouping g) {
   size_t ns = static_cast<size_t>(ref::fp8_scale_count(g, rows, cols));
   Fp8Out o{guarded<uint8_t>(x.size()), guarded<float>(ns)};
-  ocl::run(dev, "group_amax",
+  launch_opencl(dev, "group_amax",
            detail::QuantizeFp8Args{x.data(), rows, cols, g, o.q.data(), o.scales.data()});
   EXPECT_TRUE(guard_intact(o.q, x.size()));
   EXPECT_TRUE(guard_intact(o.scales, ns));
@@ -483,7 +486,7 @@ TEST(OpenclRuntime, DequantizeNvfp4MatchesReference) {
           for (auto& b : scale)
             b = static_cast<uint8_t>(rng());
           std::vector<float> y = guarded<float>(n), want(n);
-          ocl::run(
+          launch_opencl(
               dev, "elementwise",
               detail::DequantizeNvfp4Args{q.data(), scale.data(), scale_2, rows, cols, y.data()});
           ref::dequantize_nvfp4(q.data(), scale.data(), scale_2, rows, cols, want.data());
@@ -531,7 +534,7 @@ TEST(OpenclRuntime, DequantizeFp8MatchesReference) {
           for (auto& s : scales)
             s = std::exp2(mag(rng));
           std::vector<float> y = guarded<float>(n), want(n);
-          ocl::run(dev, "elementwise",
+          launch_opencl(dev, "elementwise",
                    detail::DequantizeFp8Args{q.data(), scales.data(), rows, cols, g, y.data()});
           ref::dequantize_fp8(q.data(), scales.data(), rows, cols, g, want.data());
           for (float& w : want)
@@ -544,18 +547,18 @@ TEST(OpenclRuntime, DequantizeFp8MatchesReference) {
 TEST(OpenclRuntime, EmptyTensors) {
   REQUIRE_OPENCL_DEVICE();
   float s2 = -1.0f;
-  ocl::run(0, "block16",
+  launch_opencl(0, "block16",
            detail::QuantizeNvfp4Args{nullptr, 0, 32, false, std::nullopt, nullptr, nullptr, &s2});
   EXPECT_EQ(s2, 1.0f);
-  ocl::run(0, "block16",
+  launch_opencl(0, "block16",
            detail::QuantizeNvfp4Args{nullptr, 4, 0, true, 0.5f, nullptr, nullptr, &s2});
   EXPECT_EQ(s2, 0.5f);
   float s = -1.0f;
-  ocl::run(0, "group_amax",
+  launch_opencl(0, "group_amax",
            detail::QuantizeFp8Args{nullptr, 0, 5, ref::Fp8Grouping::Tensor, nullptr, &s});
   EXPECT_EQ(s, 1.0f);
-  ocl::run(0, "elementwise", detail::ConvertArgs{nullptr, 0, Format::F16, nullptr});
-  ocl::run(0, "elementwise",
+  launch_opencl(0, "elementwise", detail::ConvertArgs{nullptr, 0, Format::F16, nullptr});
+  launch_opencl(0, "elementwise",
            detail::DequantizeFp8Args{nullptr, nullptr, 3, 0, ref::Fp8Grouping::Token128, nullptr});
 }
 
@@ -597,7 +600,7 @@ TEST(OpenclRuntime, NonFiniteIsRefusedOnTheDeviceWithTheHostMessage) {
         std::vector<uint8_t> scale(static_cast<size_t>(rows * cols / 16), kSentinel);
         float s2 = 12345.0f;
         try {
-          ocl::run(dev, "block16",
+          launch_opencl(dev, "block16",
                    detail::QuantizeNvfp4Args{x.data(), rows, cols, true, std::nullopt, q.data(),
                                              scale.data(), &s2});
           ADD_FAILURE() << "no error";
@@ -615,7 +618,7 @@ TEST(OpenclRuntime, NonFiniteIsRefusedOnTheDeviceWithTheHostMessage) {
         std::vector<float> scales(static_cast<size_t>(ref::fp8_scale_count(g, rows, cols)),
                                   12345.0f);
         try {
-          ocl::run(dev, "group_amax",
+          launch_opencl(dev, "group_amax",
                    detail::QuantizeFp8Args{x.data(), rows, cols, g, q.data(), scales.data()});
           ADD_FAILURE() << "no error";
         } catch (const Error& e) {
@@ -631,62 +634,40 @@ TEST(OpenclRuntime, NonFiniteIsRefusedOnTheDeviceWithTheHostMessage) {
 
 // ---- errors -------------------------------------------------------------------------------
 
-TEST(OpenclRuntime, UnknownVariantOrDeviceIsABackendFailure) {
+// Launch functions receive their record, not a name: a variant an operation does not have on
+// this backend has no record, so the registry never offers it, and forcing it is an Unsupported
+// error naming it. A device index the backend does not have is a BackendFailure of the launch.
+TEST(OpenclRuntime, UnknownVariantIsNeverOfferedAndUnknownDeviceIsABackendFailure) {
   REQUIRE_OPENCL_DEVICE();
-  std::vector<float> x(32, 1.0f), y(32);
-  std::vector<uint8_t> q(32), s(2);
-  float s2 = 0;
-  auto expect_failure = [](auto&& call, std::string_view needle) {
+  const dispatch::DeviceRef* dev0 = nullptr;
+  for (const dispatch::DeviceRef& d : dispatch::devices())
+    if (d.backend == "opencl" && d.index == 0) dev0 = &d;
+  ASSERT_NE(dev0, nullptr);
+  const std::pair<std::string_view, std::string_view> unknown[] = {
+      {"convert", "tiled"}, {"quantize_nvfp4", "nope"}, {"dequantize_nvfp4", "block16"},
+      {"quantize_fp8", "elementwise"}, {"dequantize_fp8", "group_amax"}};
+  for (const auto& [op, name] : unknown) {
+    SCOPED_TRACE(fmt::format("{} '{}'", op, name));
+    const dispatch::Problem p{op, {{"rows", 2}, {"cols", 16}}};
+    for (const dispatch::Verdict& v : dispatch::explain(op, *dev0, p)) EXPECT_NE(v.variant->name, name);
     try {
-      call();
+      dispatch::select(op, p, RunOptions{"opencl", 0, std::string(name)});
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+      EXPECT_NE(std::string(e.what()).find("'" + std::string(name) + "'"), std::string::npos) << e.what();
+    }
+  }
+  std::vector<float> x(32, 1.0f);
+  std::vector<uint8_t> q(32);
+  for (int bad : {device_count(), -1}) {
+    try {
+      launch_opencl(bad, "elementwise", detail::ConvertArgs{x.data(), 32, Format::E4M3, q.data()});
       ADD_FAILURE() << "no error";
     } catch (const BackendFailure& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("no device"), std::string::npos) << e.what();
     }
-  };
-  expect_failure(
-      [&] {
-        ocl::run(0, "tiled", detail::ConvertArgs{x.data(), 32, Format::E4M3, q.data()});
-      },
-      "'tiled'");
-  expect_failure(
-      [&] {
-        ocl::run(0, "nope",
-                 detail::QuantizeNvfp4Args{x.data(), 2, 16, false, std::nullopt, q.data(), s.data(),
-                                           &s2});
-      },
-      "'nope'");
-  expect_failure(
-      [&] {
-        ocl::run(0, "block16",
-                 detail::DequantizeNvfp4Args{q.data(), s.data(), 1.0f, 2, 16, y.data()});
-      },
-      "'block16'");
-  expect_failure(
-      [&] {
-        ocl::run(
-            0, "",
-            detail::QuantizeFp8Args{x.data(), 2, 16, ref::Fp8Grouping::Tensor, q.data(), y.data()});
-      },
-      "''");
-  expect_failure(
-      [&] {
-        ocl::run(0, "group_amax",
-                 detail::DequantizeFp8Args{q.data(), y.data(), 2, 16, ref::Fp8Grouping::Tensor,
-                                           y.data()});
-      },
-      "'group_amax'");
-  expect_failure(
-      [&] {
-        ocl::run(device_count(), "elementwise",
-                 detail::ConvertArgs{x.data(), 32, Format::E4M3, q.data()});
-      },
-      "no device");
-  expect_failure(
-      [&] {
-        ocl::run(-1, "elementwise", detail::ConvertArgs{x.data(), 32, Format::E4M3, q.data()});
-      },
-      "no device");
+  }
 }
 
 // ---- timing, determinism, threads -----------------------------------------------------------
@@ -747,7 +728,7 @@ TEST(OpenclRuntime, ConcurrentRunsOnOneDevice) {
           try {
             std::vector<uint8_t> q(n / 2), scale(n / 16), q8(n);
             float s2 = 0;
-            ocl::run(dev, "block16",
+            launch_opencl(dev, "block16",
                      detail::QuantizeNvfp4Args{c.x.data(), rows, cols, t % 2 == 1, std::nullopt,
                                                q.data(), scale.data(), &s2});
             if (ocl::last_device_ms() <= 0.0) ++untimed;
@@ -756,7 +737,7 @@ TEST(OpenclRuntime, ConcurrentRunsOnOneDevice) {
                 bits(s2) != bits(c.nv.scale_2))
               ++wrong;
             std::vector<float> scales(c.f8.scales.size());
-            ocl::run(dev, "group_amax",
+            launch_opencl(dev, "group_amax",
                      detail::QuantizeFp8Args{c.x.data(), rows, cols, kGroupings[t % 3], q8.data(),
                                              scales.data()});
             if (q8 != c.f8.q ||

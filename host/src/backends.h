@@ -1,6 +1,7 @@
-// The launchers of each device backend: one run() per operation it has kernels for; `device`
-// indexes its devices() list (core/backend.h) and `variant` is the registry name of the kernel
-// variant to launch.
+// The Vulkan backend's launchers: one run() per operation it has kernels for; `device` indexes
+// its devices() list (core/backend.h) and `variant` is the registry name of the kernel variant to
+// launch. The transitional form of its records' launch functions (host/src/vulkan/variants.cpp).
+// The OpenCL backend has one launch function per record instead (host/src/opencl/launch.h).
 //
 // Errors: a bad input found on the device (a non-finite value reaching a quantizer) throws
 // tessera::Error like the reference does, with nothing written to the outputs. A kernel that
@@ -16,20 +17,6 @@
 #include "core/op_args.h"
 
 namespace tessera::detail {
-
-namespace opencl {
-void run(int device, std::string_view variant, const ConvertArgs& a);
-void run(int device, std::string_view variant, const QuantizeNvfp4Args& a);
-void run(int device, std::string_view variant, const DequantizeNvfp4Args& a);
-void run(int device, std::string_view variant, const QuantizeFp8Args& a);
-void run(int device, std::string_view variant, const DequantizeFp8Args& a);
-void run(int device, std::string_view variant, const GemmNvfp4Args& a);
-void run(int device, std::string_view variant, const GemmFp8Args& a);
-void run(int device, std::string_view variant, const GemmFp8BlockArgs& a);
-void run(int device, std::string_view variant, const DeltaNetRunArgs& a);
-void run(int device, std::string_view variant, const Conv1dRunArgs& a);
-void run(int device, std::string_view variant, const AttentionRunArgs& a);
-} // namespace opencl
 
 namespace vulkan {
 void run(int device, std::string_view variant, const ConvertArgs& a);

@@ -15,7 +15,8 @@
 //   WG_SIZE   work-items per group (the host's build option)
 //   ATT_LPR   lanes per query row (a power of two dividing WG_SIZE)
 //   ATT_BC    keys per staged tile
-//   ATT_DMAX  largest head dimension (the registry refuses larger D)
+//   ATT_DMAX  largest head dimension, no default: the host's build option, the record's
+//             manifest max_d (the registry refuses larger D)
 // K/V dtype codes (the host's, host/src/opencl/attention.cpp): 0 f32, 1 bf16, 2 f16, 3 E4M3.
 #ifndef TESSERA_ATTENTION_ATTN_TILE_CL
 #define TESSERA_ATTENTION_ATTN_TILE_CL
@@ -32,7 +33,7 @@
 #define ATT_BC 16 // keys per staged K/V tile
 #endif
 #ifndef ATT_DMAX
-#define ATT_DMAX 256 // largest head dimension
+#error "attn_tile.cl: ATT_DMAX (the largest head dimension) must be given as a build option"
 #endif
 #define ATT_ROWS (WG_SIZE / ATT_LPR)          // query rows per work-group
 #define ATT_DPL ((ATT_DMAX + ATT_LPR - 1) / ATT_LPR) // dimensions per lane

@@ -17,9 +17,12 @@
 // Defines (defaults):
 //   WG_SIZE 256 (host build option; must be 256: 8 warps)
 //   TESSERA_NV_INLINE_PTX 0 (host prelude; 1 on NVIDIA's OpenCL)
-//   ATT_DMAX 256 (largest head dimension; D must be a multiple of 16)
+//   ATT_DMAX (host build option, the record's manifest max_d; no default): largest head
+//     dimension, a multiple of 16 (D must be one too)
+//   LOCAL_BYTES (host build option, the manifest's local_bytes): what the registry found on the
+//     device; the build fails where the tiles below need more
 // Local memory: FM_BC * (ATT_DMAX / 2 + 4) or ATT_DMAX * (FM_BC / 2 + 4) words (K, then V^T
-// over it) + FM_ROWS * (FM_BC + 1) floats: 37 KiB at the defaults.
+// over it) + FM_ROWS * (FM_BC + 1) floats: 37 KiB at ATT_DMAX 256.
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef WG_SIZE
@@ -29,7 +32,7 @@
 #define TESSERA_NV_INLINE_PTX 0 // host prelude: 1 on NVIDIA's OpenCL
 #endif
 #ifndef ATT_DMAX
-#define ATT_DMAX 256 // largest head dimension
+#error "flash_mma.cl: ATT_DMAX (the largest head dimension) must be given as a build option"
 #endif
 #if WG_SIZE != 256
 #error "flash_mma.cl: the warp layout needs WG_SIZE == 256 (8 warps of 32)"
@@ -47,6 +50,9 @@
 #define FM_VS (FM_BC / 2 + 4)    // V^T row stride in words
 #define FM_SS (FM_BC + 1)        // score row stride in floats
 #define FM_KV_WORDS (FM_BC * FM_KS > ATT_DMAX * FM_VS ? FM_BC * FM_KS : ATT_DMAX * FM_VS)
+#if defined(LOCAL_BYTES) && (FM_KV_WORDS + FM_ROWS * FM_SS) * 4 > LOCAL_BYTES
+#error "flash_mma.cl: kv and ss need more local memory than the manifest's local_bytes"
+#endif
 
 // x rounded to fp16 (RN), as fp32 bits of the fp16 value.
 inline float fm_h(float x) { return tsr_f16_to_f32(tsr_f32_to_f16(x)); }

@@ -17,8 +17,8 @@
 // of a row summed all partials and took every exp itself lost 4x at 32 lanes per row.
 //
 // Defines (defaults): WG_SIZE 256 (host build option), ATT_LPR 8 lanes per row, ATT_BC 16 keys
-// per tile, ATT_DMAX 256 (attn_tile.cl). Local memory: ATT_BC * ATT_DMAX + WG_SIZE * ATT_BC
-// floats (32 KiB at the defaults).
+// per tile; ATT_DMAX from the host (attn_tile.cl). Local memory: ATT_BC * ATT_DMAX + WG_SIZE *
+// ATT_BC floats (32 KiB at ATT_DMAX 256).
 #ifndef WG_SIZE
 #define WG_SIZE 256 // work-items per group (host launch size)
 #endif

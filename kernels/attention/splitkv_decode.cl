@@ -19,7 +19,7 @@
 // kept for GPUs, where a decode tile's few rows then fill the work-group's lanes.
 //
 // Defines (defaults): WG_SIZE 256 (host build option), ATT_LPR 32 lanes per row (at most
-// WG_SIZE), ATT_BC 16 keys per tile, ATT_DMAX 256 (attn_tile.cl).
+// WG_SIZE), ATT_BC 16 keys per tile; ATT_DMAX from the host (attn_tile.cl).
 #ifndef WG_SIZE
 #define WG_SIZE 256 // work-items per group (host launch size)
 #endif

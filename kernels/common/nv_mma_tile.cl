@@ -39,6 +39,8 @@
 //   NV_MMA_OPERAND_E4M3 0: 1 stages E4M3 bytes for the .e4m3 mma, 0 stages fp16.
 //   NV_MMA_NVFP4 0: 1 when A and B are NVFP4 (packed E2M1 + E4M3 block-16 scales), else E4M3.
 //   TESSERA_NV_INLINE_PTX 0 (host prelude): 1 takes the mma.sync path.
+//   LOCAL_BYTES (host build option, the record's manifest local_bytes, which the registry
+//     compared with the device): the build fails where the tiles below need more.
 #ifndef TESSERA_COMMON_NV_MMA_TILE_CL
 #define TESSERA_COMMON_NV_MMA_TILE_CL
 
@@ -77,6 +79,10 @@
 // Row stride in words: the pad of 4 puts the 8 rows x 4 columns a fragment load touches in 32
 // distinct banks (strides 20 and 12 words).
 #define NVM_KS (NVM_KWORDS + 4)
+// What a kernel declares: As, Bs (rows of NVM_KS words) and the NaN flags nan_a, nan_b.
+#if defined(LOCAL_BYTES) && (NVM_TILE_M + NVM_TILE_N) * (NVM_KS + 1) * 4 > LOCAL_BYTES
+#error "nv_mma_tile.cl: the tiles need more local memory than the manifest's local_bytes"
+#endif
 
 // One staged operand element (row `row` of A or B, column k) as its mma bits: fp16 bits or the
 // E4M3 code; 0 outside the matrix. Sets *nan for a NaN code (the operand itself stays 0).

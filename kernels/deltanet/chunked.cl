@@ -52,7 +52,8 @@
 // Defines:
 //   WG_SIZE   work-items per group (from the host's build options); any value >= 1 works
 //   CHUNK     tokens per chunk (64; the host's chunk table must use the same)
-//   MAX_DK    largest Dk the local state holds (128; the registry refuses more)
+//   MAX_DK    largest Dk the local state holds, no default: the host's build option, the
+//             record's manifest max_dk (the registry refuses more)
 //   DV_SLICE  state columns one scan work-group owns (32; the host's group count assumes it)
 //   CPT       adjacent columns (scan) or keys (A, P) one work-item computes together (8)
 #pragma OPENCL FP_CONTRACT OFF
@@ -64,7 +65,7 @@
 #define CHUNK 64 // tokens per chunk
 #endif
 #ifndef MAX_DK
-#define MAX_DK 128 // largest key head dimension
+#error "chunked.cl: MAX_DK (the largest key head dimension) must be given as a build option"
 #endif
 #ifndef DV_SLICE
 #define DV_SLICE 32 // value columns of the state per scan work-group

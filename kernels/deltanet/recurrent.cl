@@ -26,7 +26,8 @@
 // Defines:
 //   WG_SIZE  work-items per group (from the host's build options), a power of two >= DN_COLS
 //   DN_COLS  state columns a group owns (power of two, <= WG_SIZE)
-//   DK_MAX   largest Dk (key head size) the private row arrays hold; the host refuses larger
+//   DK_MAX   largest Dk (key head size) the private row arrays hold, no default: the host's
+//            build option, the record's manifest max_dk (the registry refuses larger Dk)
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef WG_SIZE
@@ -36,7 +37,7 @@
 #define DN_COLS (WG_SIZE < 32 ? WG_SIZE : 32) // columns of the state a group owns
 #endif
 #ifndef DK_MAX
-#define DK_MAX 128 // largest key head size
+#error "recurrent.cl: DK_MAX (the largest key head size) must be given as a build option"
 #endif
 
 #define DN_SPLIT (WG_SIZE / DN_COLS)                    // row slices of a column

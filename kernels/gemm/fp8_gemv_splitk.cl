@@ -1,4 +1,4 @@
-// gemm_fp8, variant "gemv_splitk_exact" (numerics.md section 4): the decode shape, M = 1..16
+// gemm_fp8, variant "gemv_splitk_exact" (numerics.md section 4): the decode shape, M = 1..GEMV_MAX_M
 // rows of A against a large B [N, K] of E4M3, both scale forms (two kernels, one program):
 //   fp8_gemv_splitk        per-tensor. The GEMV_SPLIT work-items of a column split K in GEMV_VEC-byte
 //                          chunks (work-item s takes chunks s, s + GEMV_SPLIT, ...: B is read
@@ -13,7 +13,7 @@
 //                          over those GEMV_SPLIT blocks in ascending kb. Each work-item reads
 //                          128 contiguous bytes of B per block (whole cache lines, not
 //                          interleaved words: the price of the ordering rule).
-// A NaN code sets bits of a per-column mask (bit m: row m of A; bit 16: column n of B).
+// A NaN code sets bits of a per-column mask (bit m: row m of A; bit GEMV_MAX_M: column n of B).
 // The products I(a) * I(b) reach 2^35.6: summed as two int halves per 8-element chunk (below).
 //
 // Conformance: exact.
@@ -27,7 +27,8 @@
 // Defines:
 //   WG_SIZE     work-items per group (from the host's build options), a power of two >= 16
 //   GEMV_SPLIT  work-items per column (power of two, >= GEMV_MAX_M, divides WG_SIZE)
-//   GEMV_MAX_M  largest M this kernel accepts (the registry offers it for M <= 16)
+//   GEMV_MAX_M  largest M this kernel accepts: the host passes the record's manifest max_m
+//               (core::kDecodeRows), the M up to which the registry offers the variant
 //   GEMV_VEC    K elements per chunk of the per-tensor form
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -37,8 +38,8 @@
 #ifndef GEMV_SPLIT
 #define GEMV_SPLIT (WG_SIZE < 64 ? WG_SIZE : 64) // work-items sharing one column's K
 #endif
-#ifndef GEMV_MAX_M
-#define GEMV_MAX_M 16 // rows of A per launch at most
+#ifndef GEMV_MAX_M // the record's manifest max_m, from the host: written there only
+#error "fp8_gemv_splitk.cl: GEMV_MAX_M (rows of A per launch at most) must be given as a build option"
 #endif
 #ifndef GEMV_VEC
 #define GEMV_VEC 32 // K elements per chunk (per-tensor form), a multiple of 8
@@ -48,7 +49,10 @@
 #if GEMV_SPLIT < GEMV_MAX_M || GEMV_COLS * GEMV_SPLIT != WG_SIZE
 #error "fp8_gemv_splitk.cl: GEMV_SPLIT must divide WG_SIZE and be >= GEMV_MAX_M"
 #endif
-#define GEMV_NAN_B (1 << 16)
+#if GEMV_MAX_M > 30
+#error "fp8_gemv_splitk.cl: the NaN mask has GEMV_MAX_M + 1 bits of an int"
+#endif
+#define GEMV_NAN_B (1 << GEMV_MAX_M) // above the rows' bits 0 .. GEMV_MAX_M - 1
 
 #include "common/gemm_common.cl"
 

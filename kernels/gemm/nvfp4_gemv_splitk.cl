@@ -1,4 +1,4 @@
-// gemm_nvfp4, variant "gemv_splitk_exact" (numerics.md section 4): the decode shape, M = 1..16
+// gemm_nvfp4, variant "gemv_splitk_exact" (numerics.md section 4): the decode shape, M = 1..GEMV_MAX_M
 // rows of A against a large B [N, K]. A work-group serves COLS = WG_SIZE / GEMV_SPLIT columns n
 // (grid-stride over column groups); the GEMV_SPLIT work-items of a column split K by 16-blocks
 // (work-item s takes blocks s, s + GEMV_SPLIT, ...: neighbouring work-items read neighbouring
@@ -6,7 +6,7 @@
 // sum P * I(sa) * I(sb) for all M rows in long registers. The partials are reduced in local
 // memory by a fixed tree (exact integers, so any order would give the same bits), and work-item
 // s = m of the column writes row m through the common epilogue. NaN scale bytes set bits of a
-// per-column mask (bit m: a scale of row m of A; bit 16: a scale of column n of B).
+// per-column mask (bit m: a scale of row m of A; bit GEMV_MAX_M: a scale of column n of B).
 //
 // b_interleaved (argument, 0 or 1): B in the "gemv_kblock_interleaved" prepack layout
 // (tessera/weights.h): within each row, each group of 8 consecutive 16-blocks (the last group may
@@ -22,7 +22,8 @@
 // Defines:
 //   WG_SIZE     work-items per group (from the host's build options), a power of two >= 16
 //   GEMV_SPLIT  work-items per column (power of two, >= GEMV_MAX_M, divides WG_SIZE)
-//   GEMV_MAX_M  largest M this kernel accepts (the registry offers it for M <= 16)
+//   GEMV_MAX_M  largest M this kernel accepts: the host passes the record's manifest max_m
+//               (core::kDecodeRows), the M up to which the registry offers the variant
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef WG_SIZE
@@ -31,15 +32,18 @@
 #ifndef GEMV_SPLIT
 #define GEMV_SPLIT (WG_SIZE < 64 ? WG_SIZE : 64) // work-items sharing one column's K
 #endif
-#ifndef GEMV_MAX_M
-#define GEMV_MAX_M 16 // rows of A per launch at most
+#ifndef GEMV_MAX_M // the record's manifest max_m, from the host: written there only
+#error "nvfp4_gemv_splitk.cl: GEMV_MAX_M (rows of A per launch at most) must be given as a build option"
 #endif
 
 #define GEMV_COLS (WG_SIZE / GEMV_SPLIT)
 #if GEMV_SPLIT < GEMV_MAX_M || GEMV_COLS * GEMV_SPLIT != WG_SIZE
 #error "nvfp4_gemv_splitk.cl: GEMV_SPLIT must divide WG_SIZE and be >= GEMV_MAX_M"
 #endif
-#define GEMV_NAN_B (1 << 16)
+#if GEMV_MAX_M > 30
+#error "nvfp4_gemv_splitk.cl: the NaN mask has GEMV_MAX_M + 1 bits of an int"
+#endif
+#define GEMV_NAN_B (1 << GEMV_MAX_M) // above the rows' bits 0 .. GEMV_MAX_M - 1
 
 #include "common/gemm_common.cl"
 

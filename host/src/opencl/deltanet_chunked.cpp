@@ -1,44 +1,35 @@
-// The opencl "chunked" Gated DeltaNet variant (numerics.md section 5), kernels/deltanet/chunked.cl:
-// prefill in chunks of 64 tokens in the WY / UT-transform form (the kernel file explains the
-// math). Three launches: normalize q and k, the per-chunk transform of every chunk of every
-// (sequence, value head) in parallel, then the sequential chunk-to-chunk scan per (sequence,
-// value head, 32 state columns). Outputs are read back only after every launch completed, so a
-// failure leaves the caller's o and ht untouched; any CL error, or a shape the kernels cannot
-// take, is a BackendFailure (the registry's requirement refuses those shapes first).
+// The opencl launch function of the "chunked" Gated DeltaNet variant (numerics.md section 5),
+// kernels/deltanet/chunked.cl: prefill in chunks of 64 tokens in the WY / UT-transform form (the
+// kernel file explains the math). Three launches: normalize q and k, the per-chunk transform of
+// every chunk of every (sequence, value head) in parallel, then the sequential chunk-to-chunk
+// scan per (sequence, value head, 32 state columns). The kernel's local state holds the
+// manifest's max_dk rows (MAX_DK); the registry refuses larger heads and, through the record's
+// requirement (requirements.h), buffers past 32-bit indexing, so neither is checked here.
+// Outputs are read back only after every launch completed, so a failure leaves the caller's o
+// and ht untouched; any CL error is a BackendFailure.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "host/src/opencl/deltanet.h"
+#include "launch.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
 constexpr int64_t kChunk = 64;   // CHUNK of chunked.cl
-constexpr int64_t kMaxHead = 128; // MAX_DK of chunked.cl (and the Dv the registry allows)
 constexpr int64_t kDvSlice = 32; // DV_SLICE of chunked.cl
-constexpr int64_t kIndexLimit = int64_t{1} << 31;
 
 size_t f32s(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
 
-// OpenCL has no empty buffers: an empty input becomes a one-word buffer the kernels never read.
-Mem upload_any(Session& s, const void* src, size_t n, std::string_view what) {
-  static const float dummy[1] = {0.0f};
-  return n == 0 || src == nullptr ? s.upload(dummy, sizeof dummy, what) : s.upload(src, n, what);
-}
+// OpenCL has no empty buffers: an empty output becomes a one-word buffer never read back.
 Mem alloc_any(Session& s, size_t n, std::string_view what) { return s.alloc(n ? n : 4, what); }
 } // namespace
 
-void deltanet_chunked(int device, const DeltaNetRunArgs& a) {
-  constexpr std::string_view op = "deltanet";
+void deltanet_chunked(int device, const core::Variant& rec, const DeltaNetRunArgs& a) {
   set_last_device_ms(0.0);
   const ref::DeltaNetDims& d = a.d;
-  if (d.Dk > kMaxHead || d.Dv > kMaxHead)
-    throw BackendFailure(fmt::format("opencl: deltanet chunked: Dk = {}, Dv = {}; the kernel "
-                                     "holds at most {} of each",
-                                     d.Dk, d.Dv, kMaxHead));
   const int64_t tokens = d.B * d.T;
 
   // The chunk table: chunks never cross a sequence boundary; a sequence's chunks are consecutive.
@@ -54,28 +45,22 @@ void deltanet_chunked(int device, const DeltaNetRunArgs& a) {
   }
   const int64_t n_chunks = static_cast<int64_t>(chunks.size() / 2);
   const int64_t units = n_chunks * d.HV; // (chunk, value head) pairs
-  // The kernels index with int: every buffer must stay below 2^31 elements.
-  for (int64_t elems : {tokens * d.H * d.Dk, tokens * d.HV * d.Dv, units * kChunk * kChunk,
-                        units * kChunk * std::max(d.Dk, d.Dv), a.n_seqs * d.HV * d.Dk * d.Dv})
-    if (elems >= kIndexLimit)
-      throw BackendFailure(fmt::format("opencl: deltanet chunked: a buffer of {} elements passes "
-                                       "the kernels' 32-bit indexing",
-                                       elems));
 
-  Session s(device, op);
-  cl_kernel k_norm = s.kernel("deltanet/chunked.cl", "dn_chunk_normalize");
-  cl_kernel k_wy = s.kernel("deltanet/chunked.cl", "dn_chunk_wy");
-  cl_kernel k_scan = s.kernel("deltanet/chunked.cl", "dn_chunk_scan");
+  Session s(device, rec.op);
+  const std::string max_dk = fmt::format("-DMAX_DK={}", rec.manifest.limits.max_dk);
+  cl_kernel k_norm = s.kernel(rec.manifest.source, "dn_chunk_normalize", max_dk);
+  cl_kernel k_wy = s.kernel(rec.manifest.source, "dn_chunk_wy", max_dk);
+  cl_kernel k_scan = s.kernel(rec.manifest.source, "dn_chunk_scan", max_dk);
   const size_t wg = s.work_group_size();
 
-  Mem q = upload_any(s, a.q, f32s(tokens * d.H * d.Dk), "q");
-  Mem k = upload_any(s, a.k, f32s(tokens * d.H * d.Dk), "k");
-  Mem v = upload_any(s, a.v, f32s(tokens * d.HV * d.Dv), "v");
-  Mem g = upload_any(s, a.g, f32s(tokens * d.HV), "g");
-  Mem beta = upload_any(s, a.beta, f32s(tokens * d.HV), "beta");
-  Mem h0 = upload_any(s, a.h0, a.h0 ? f32s(a.n_seqs * d.HV * d.Dk * d.Dv) : 0, "h0");
-  Mem chunk_buf = upload_any(s, chunks.data(), chunks.size() * sizeof(int32_t), "chunk table");
-  Mem seq_buf = upload_any(s, seq_chunks.data(), seq_chunks.size() * sizeof(int32_t), "sequences");
+  Mem q = s.upload_any(a.q, f32s(tokens * d.H * d.Dk), "q");
+  Mem k = s.upload_any(a.k, f32s(tokens * d.H * d.Dk), "k");
+  Mem v = s.upload_any(a.v, f32s(tokens * d.HV * d.Dv), "v");
+  Mem g = s.upload_any(a.g, f32s(tokens * d.HV), "g");
+  Mem beta = s.upload_any(a.beta, f32s(tokens * d.HV), "beta");
+  Mem h0 = s.upload_any(a.h0, a.h0 ? f32s(a.n_seqs * d.HV * d.Dk * d.Dv) : 0, "h0");
+  Mem chunk_buf = s.upload_any(chunks.data(), chunks.size() * sizeof(int32_t), "chunk table");
+  Mem seq_buf = s.upload_any(seq_chunks.data(), seq_chunks.size() * sizeof(int32_t), "sequences");
   Mem qs = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized q");
   Mem kn = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized k");
   Mem E = alloc_any(s, f32s(units * 2 * kChunk), "decays"); // exp(G_i), exp(G_last - G_i)

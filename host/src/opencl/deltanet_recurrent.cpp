@@ -1,47 +1,32 @@
-// The opencl "recurrent" Gated DeltaNet variant (kernels/deltanet/recurrent.cl): one work-group
-// per (sequence, value head, slice of 32 state columns), the state in registers for the whole
-// sequence. The args arrive validated and widened; inputs are uploaded, the kernel launched and
-// checked, and only then are o and ht read back, so a failure leaves the outputs untouched. A key
-// head past the kernel's DK_MAX, extents past 32-bit indexing, or any CL error is a
-// BackendFailure (the dispatcher disables the variant and falls back).
+// The opencl launch function of the "recurrent" Gated DeltaNet variant
+// (kernels/deltanet/recurrent.cl): one work-group per (sequence, value head, slice of 32 state
+// columns), the state in registers for the whole sequence, DK_MAX = the manifest's max_dk rows
+// of it per column. The args arrive validated and widened, and within the record's limits (the
+// registry refuses larger key heads, and extents past 32-bit indexing: the problem's "elements"
+// covers every buffer here, since HV is a multiple of H). Inputs are uploaded, the kernel
+// launched and checked, and only then are o and ht read back, so a failure leaves the outputs
+// untouched; a device whose work-groups are too small or any CL error is a BackendFailure (the
+// dispatcher disables the variant and falls back).
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <limits>
 #include <vector>
 
-#include "host/src/opencl/deltanet.h"
+#include "launch.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
-constexpr int64_t kDkMax = 128;      // DK_MAX of recurrent.cl
 constexpr size_t kMinWorkGroup = 32; // DN_COLS of recurrent.cl at WG_SIZE >= 32
 
 size_t bytes(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
-
-Mem upload_or_dummy(Session& s, const void* src, size_t n, std::string_view what) {
-  static const float dummy[1] = {0.0f};
-  return n == 0 || src == nullptr ? s.upload(dummy, sizeof dummy, what) : s.upload(src, n, what);
-}
 } // namespace
 
-void deltanet_recurrent(int device, const DeltaNetRunArgs& a) {
-  constexpr std::string_view op = "deltanet";
+void deltanet_recurrent(int device, const core::Variant& rec, const DeltaNetRunArgs& a) {
   set_last_device_ms(0.0);
   const ref::DeltaNetDims& d = a.d;
-  if (d.Dk > kDkMax)
-    throw BackendFailure(fmt::format("opencl: deltanet recurrent keeps at most {} state rows per "
-                                     "column in registers; Dk = {}",
-                                     kDkMax, d.Dk));
   const int64_t tokens = d.B * d.T;
   const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
-  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  if (tokens * d.HV * std::max(d.Dk, d.Dv) > kMax || state > kMax || tokens * d.H * d.Dk > kMax ||
-      a.n_seqs * d.HV * ((d.Dv + 31) / 32) > kMax)
-    throw BackendFailure("opencl: deltanet recurrent indexes with 32-bit integers; the tensors "
-                         "exceed 2^31 - 1 elements");
   if (a.n_seqs == 0 || d.HV == 0 || d.Dv == 0 || d.Dk == 0) return;
 
   // Token offsets of every sequence, also for fixed-length batches, so the kernel has one form.
@@ -49,18 +34,18 @@ void deltanet_recurrent(int device, const DeltaNetRunArgs& a) {
   for (int64_t n = 0; n <= a.n_seqs; ++n)
     cu[static_cast<size_t>(n)] = static_cast<int32_t>(a.cu_seqlens ? a.cu_seqlens[n] : n * d.T);
 
-  Session s(device, op);
+  Session s(device, rec.op);
   if (s.work_group_size() < kMinWorkGroup)
     throw BackendFailure(fmt::format("opencl: deltanet recurrent needs work-groups of {}; {} "
                                      "takes {}",
                                      kMinWorkGroup, s.facts().name, s.work_group_size()));
-  cl_kernel k = s.kernel("deltanet/recurrent.cl", "deltanet_recurrent");
-  Mem q = upload_or_dummy(s, a.q, bytes(tokens * d.H * d.Dk), "q");
-  Mem kk = upload_or_dummy(s, a.k, bytes(tokens * d.H * d.Dk), "k");
-  Mem v = upload_or_dummy(s, a.v, bytes(tokens * d.HV * d.Dv), "v");
-  Mem g = upload_or_dummy(s, a.g, bytes(tokens * d.HV), "g");
-  Mem beta = upload_or_dummy(s, a.beta, bytes(tokens * d.HV), "beta");
-  Mem h0 = upload_or_dummy(s, a.h0, a.h0 ? bytes(state) : 0, "h0");
+  cl_kernel k = s.kernel(rec.manifest.source, "deltanet_recurrent", fmt::format("-DDK_MAX={}", rec.manifest.limits.max_dk));
+  Mem q = s.upload_any(a.q, bytes(tokens * d.H * d.Dk), "q");
+  Mem kk = s.upload_any(a.k, bytes(tokens * d.H * d.Dk), "k");
+  Mem v = s.upload_any(a.v, bytes(tokens * d.HV * d.Dv), "v");
+  Mem g = s.upload_any(a.g, bytes(tokens * d.HV), "g");
+  Mem beta = s.upload_any(a.beta, bytes(tokens * d.HV), "beta");
+  Mem h0 = s.upload_any(a.h0, a.h0 ? bytes(state) : 0, "h0");
   Mem cub = s.upload(cu.data(), cu.size() * sizeof(int32_t), "cu_seqlens");
   const size_t o_bytes = bytes(tokens * d.HV * d.Dv);
   Mem o = s.alloc(o_bytes == 0 ? 4 : o_bytes, "o");

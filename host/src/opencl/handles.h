@@ -1,5 +1,5 @@
 // Owning wrappers of OpenCL objects: each releases its object exactly once, so every path out of
-// a run(), exceptions included, leaves nothing behind.
+// a launch, exceptions included, leaves nothing behind.
 #pragma once
 
 #include <CL/cl.h>

@@ -17,7 +17,7 @@ struct ProgramCacheStats {
 };
 ProgramCacheStats program_cache_stats();
 
-// Drops every in-memory program of every device, so the next run() goes to the disk cache or
+// Drops every in-memory program of every device, so the next launch goes to the disk cache or
 // the compiler again.
 void forget_programs();
 

@@ -1,32 +1,22 @@
-// The run() functions of backends.h for the OpenCL backend: upload the host inputs, launch,
-// check, and only then read back into the caller's outputs, so an error leaves them untouched.
+// The opencl launch functions of the conversions and quantizers (launch.h), kernels/quant/:
+// one record each, whose manifest names the kernel file. Upload the host inputs, launch, check,
+// and only then read back into the caller's outputs, so an error leaves them untouched.
 // A BackendFailure raised while reading back (after every kernel has completed) can leave an
 // output partly written; the dispatcher then runs the next variant, which writes all of it.
+// The quantizers divide: the registry runs them only where division is correctly rounded
+// (exact_divide in variants.cpp), and the build options ask for it there.
 #include <fmt/format.h>
 
 #include <cmath>
 
 #include "host/src/validate.h"
+#include "launch.h"
+#include "quantize.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
-constexpr cl_ulong kNoIndex = ~cl_ulong{0}; // amax_finalize's "every element finite"
-
-void expect_variant(std::string_view op, std::string_view variant, std::string_view known) {
-  if (variant != known)
-    throw BackendFailure(
-        fmt::format("opencl: {} has no variant '{}' (known: {})", op, variant, known));
-}
-
-// The quantizers divide: their kernels are exact only where division is IEEE's.
-void expect_exact_divide(const Session& s, std::string_view op) {
-  if (!s.facts().correctly_rounded_divide)
-    throw BackendFailure(
-        fmt::format("opencl: {}: {} has no correctly rounded fp32 division", op, s.facts().name));
-}
-
 // The same error, word for word, as the host's check_finite names for the same element.
 [[noreturn]] void non_finite(std::string_view op, const float* x, int64_t rows, int64_t cols,
                              cl_ulong index) {
@@ -38,6 +28,15 @@ void expect_exact_divide(const Session& s, std::string_view op) {
 }
 
 size_t bytes(int64_t n, size_t each) { return static_cast<size_t>(n) * each; }
+
+cl_int grouping_number(ref::Fp8Grouping g) {
+  switch (g) {
+  case ref::Fp8Grouping::Tensor: return 0;
+  case ref::Fp8Grouping::Token128: return 1;
+  case ref::Fp8Grouping::Block128: return 2;
+  }
+  return 0;
+}
 
 // Launches amax_partial and amax_finalize of `file` over x: scale_out[0] gets fixed (when
 // use_fixed), 1.0 for amax == 0, or RN(amax / divisor); bad_out[0] the first non-finite index.
@@ -52,20 +51,28 @@ void launch_amax(Session& s, std::string_view file, const Mem& x, int64_t n, flo
            static_cast<cl_uint>(groups), static_cast<cl_float>(divisor),
            static_cast<cl_int>(use_fixed), static_cast<cl_float>(fixed), scale_out, bad_out);
 }
-
-cl_int grouping_number(ref::Fp8Grouping g) {
-  switch (g) {
-  case ref::Fp8Grouping::Tensor: return 0;
-  case ref::Fp8Grouping::Token128: return 1;
-  case ref::Fp8Grouping::Block128: return 2;
-  }
-  return 0;
-}
 } // namespace
 
-void run(int device, std::string_view variant, const ConvertArgs& a) {
+void launch_nvfp4_quantize(Session& s, std::string_view file, const Mem& x, int64_t n, bool four_over_six,
+                           std::optional<float> static_scale_2, const Mem& scale_2, const Mem& bad, const Mem& q,
+                           const Mem& scale) {
+  launch_amax(s, file, x, n, four_over_six ? 1536.0f : 2688.0f, static_scale_2.has_value(),
+              static_scale_2.value_or(0.0f), scale_2, bad);
+  const int64_t nblocks = n / 16;
+  s.launch(s.kernel(file, "nvfp4_quantize_blocks"), "nvfp4_quantize_blocks",
+           s.groups_for(static_cast<uint64_t>(nblocks)), x, static_cast<cl_ulong>(nblocks), scale_2,
+           static_cast<cl_int>(four_over_six), q, scale);
+}
+
+void launch_fp8_groups(Session& s, std::string_view file, const Mem& x, int64_t rows, int64_t cols,
+                       int64_t group_rows, const Mem& scales, const Mem& q) {
+  const uint64_t n_groups = static_cast<uint64_t>((rows + group_rows - 1) / group_rows * ((cols + 127) / 128));
+  s.launch(s.kernel(file, "fp8_quantize_groups"), "fp8_quantize_groups", s.groups_for(n_groups * s.work_group_size()),
+           x, static_cast<cl_ulong>(rows), static_cast<cl_ulong>(cols), static_cast<cl_ulong>(group_rows), scales, q);
+}
+
+void convert_elementwise(int device, const core::Variant& v, const ConvertArgs& a) {
   constexpr std::string_view op = "convert";
-  expect_variant(op, variant, "elementwise");
   // kernels/quant/convert.cl numbers the formats in tessera::Format's order.
   static_assert(static_cast<int>(Format::E4M3) == 0 && static_cast<int>(Format::E5M2) == 1 &&
                 static_cast<int>(Format::E2M1) == 2 && static_cast<int>(Format::BF16) == 3 &&
@@ -78,16 +85,15 @@ void run(int device, std::string_view variant, const ConvertArgs& a) {
   Mem x = s.upload(a.x, bytes(a.n, 4), "x");
   Mem y = s.alloc(out_bytes, "y");
   const char* name = wide ? "convert_to_u16" : "convert_to_u8";
-  s.launch(s.kernel("quant/convert.cl", name), name, s.groups_for(static_cast<uint64_t>(a.n)), x,
+  s.launch(s.kernel(v.manifest.source, name), name, s.groups_for(static_cast<uint64_t>(a.n)), x,
            static_cast<cl_ulong>(a.n), static_cast<cl_int>(a.to), y);
   s.finish();
   s.read(y, a.y, out_bytes, "y");
 }
 
-void run(int device, std::string_view variant, const QuantizeNvfp4Args& a) {
+void quantize_nvfp4_block16(int device, const core::Variant& v, const QuantizeNvfp4Args& a) {
   constexpr std::string_view op = "quantize_nvfp4";
-  constexpr std::string_view file = "quant/nvfp4_quantize.cl";
-  expect_variant(op, variant, "block16");
+  const std::string_view file = v.manifest.source;
   set_last_device_ms(0.0);
   int64_t n = a.rows * a.cols, nblocks = n / 16;
   if (n == 0) { // the reference's amax of nothing is 0
@@ -95,17 +101,12 @@ void run(int device, std::string_view variant, const QuantizeNvfp4Args& a) {
     return;
   }
   Session s(device, op);
-  expect_exact_divide(s, op);
   Mem x = s.upload(a.x, bytes(n, 4), "x");
   Mem scale_2 = s.alloc(sizeof(cl_float), "scale_2");
   Mem bad = s.alloc(sizeof(cl_ulong), "non-finite index");
   Mem q = s.alloc(bytes(n / 2, 1), "q");
   Mem scale = s.alloc(bytes(nblocks, 1), "scale");
-  launch_amax(s, file, x, n, a.four_over_six ? 1536.0f : 2688.0f, a.static_scale_2.has_value(),
-              a.static_scale_2.value_or(0.0f), scale_2, bad);
-  s.launch(s.kernel(file, "nvfp4_quantize_blocks"), "nvfp4_quantize_blocks",
-           s.groups_for(static_cast<uint64_t>(nblocks)), x, static_cast<cl_ulong>(nblocks), scale_2,
-           static_cast<cl_int>(a.four_over_six), q, scale);
+  launch_nvfp4_quantize(s, file, x, n, a.four_over_six, a.static_scale_2, scale_2, bad, q, scale);
   s.finish();
   cl_ulong first_bad = 0;
   float s2 = 0.0f;
@@ -117,9 +118,8 @@ void run(int device, std::string_view variant, const QuantizeNvfp4Args& a) {
   *a.scale_2 = s2;
 }
 
-void run(int device, std::string_view variant, const DequantizeNvfp4Args& a) {
+void dequantize_nvfp4_elementwise(int device, const core::Variant& v, const DequantizeNvfp4Args& a) {
   constexpr std::string_view op = "dequantize_nvfp4";
-  expect_variant(op, variant, "elementwise");
   set_last_device_ms(0.0);
   int64_t n = a.rows * a.cols;
   if (n == 0) return;
@@ -127,17 +127,16 @@ void run(int device, std::string_view variant, const DequantizeNvfp4Args& a) {
   Mem q = s.upload(a.q, bytes(n / 2, 1), "q");
   Mem scale = s.upload(a.scale, bytes(n / 16, 1), "scale");
   Mem y = s.alloc(bytes(n, 4), "y");
-  s.launch(s.kernel("quant/nvfp4_dequantize.cl", "nvfp4_dequantize"), "nvfp4_dequantize",
+  s.launch(s.kernel(v.manifest.source, "nvfp4_dequantize"), "nvfp4_dequantize",
            s.groups_for(static_cast<uint64_t>(n)), q, scale, static_cast<cl_float>(a.scale_2),
            static_cast<cl_ulong>(n), y);
   s.finish();
   s.read(y, a.y, bytes(n, 4), "y");
 }
 
-void run(int device, std::string_view variant, const QuantizeFp8Args& a) {
+void quantize_fp8_group_amax(int device, const core::Variant& v, const QuantizeFp8Args& a) {
   constexpr std::string_view op = "quantize_fp8";
-  constexpr std::string_view file = "quant/fp8_quantize.cl";
-  expect_variant(op, variant, "group_amax");
+  const std::string_view file = v.manifest.source;
   set_last_device_ms(0.0);
   int64_t n = a.rows * a.cols, ns = ref::fp8_scale_count(a.grouping, a.rows, a.cols);
   bool tensor = a.grouping == ref::Fp8Grouping::Tensor;
@@ -146,7 +145,6 @@ void run(int device, std::string_view variant, const QuantizeFp8Args& a) {
     return;
   }
   Session s(device, op);
-  expect_exact_divide(s, op);
   Mem x = s.upload(a.x, bytes(n, 4), "x");
   Mem scales = s.alloc(bytes(ns, 4), "scales");
   Mem bad = s.alloc(sizeof(cl_ulong), "non-finite index");
@@ -158,11 +156,7 @@ void run(int device, std::string_view variant, const QuantizeFp8Args& a) {
   } else {
     const Mem& unused = s.scratch(sizeof(cl_float), "tensor scale");
     launch_amax(s, file, x, n, 448.0f, false, 0.0f, unused, bad);
-    // One work-group per group; the kernel strides over groups, so the launch can be capped.
-    cl_ulong group_rows = a.grouping == ref::Fp8Grouping::Token128 ? 1 : 128;
-    size_t groups = s.groups_for(static_cast<uint64_t>(ns) * s.work_group_size());
-    s.launch(s.kernel(file, "fp8_quantize_groups"), "fp8_quantize_groups", groups, x,
-             static_cast<cl_ulong>(a.rows), static_cast<cl_ulong>(a.cols), group_rows, scales, q);
+    launch_fp8_groups(s, file, x, a.rows, a.cols, a.grouping == ref::Fp8Grouping::Token128 ? 1 : 128, scales, q);
   }
   s.finish();
   cl_ulong first_bad = 0;
@@ -172,9 +166,8 @@ void run(int device, std::string_view variant, const QuantizeFp8Args& a) {
   s.read(scales, a.scales, bytes(ns, 4), "scales");
 }
 
-void run(int device, std::string_view variant, const DequantizeFp8Args& a) {
+void dequantize_fp8_elementwise(int device, const core::Variant& v, const DequantizeFp8Args& a) {
   constexpr std::string_view op = "dequantize_fp8";
-  expect_variant(op, variant, "elementwise");
   set_last_device_ms(0.0);
   int64_t n = a.rows * a.cols, ns = ref::fp8_scale_count(a.grouping, a.rows, a.cols);
   if (n == 0) return;
@@ -182,7 +175,7 @@ void run(int device, std::string_view variant, const DequantizeFp8Args& a) {
   Mem q = s.upload(a.q, bytes(n, 1), "q");
   Mem scales = s.upload(a.scales, bytes(ns, 4), "scales");
   Mem y = s.alloc(bytes(n, 4), "y");
-  s.launch(s.kernel("quant/fp8_dequantize.cl", "fp8_dequantize"), "fp8_dequantize",
+  s.launch(s.kernel(v.manifest.source, "fp8_dequantize"), "fp8_dequantize",
            s.groups_for(static_cast<uint64_t>(n)), q, scales, static_cast<cl_ulong>(a.rows),
            static_cast<cl_ulong>(a.cols), grouping_number(a.grouping), y);
   s.finish();

@@ -105,6 +105,11 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
   return m;
 }
 
+Mem Session::upload_any(const void* src, size_t bytes, std::string_view what) {
+  static const float dummy[1] = {0.0f};
+  return bytes == 0 || src == nullptr ? upload(dummy, sizeof dummy, what) : upload(src, bytes, what);
+}
+
 Mem Session::alloc(size_t bytes, std::string_view what) {
   cl_int err = CL_SUCCESS;
   Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err));
@@ -116,8 +121,9 @@ const Mem& Session::scratch(size_t bytes, std::string_view what) {
   return scratch_.emplace_back(alloc(bytes, what));
 }
 
-cl_kernel Session::kernel(std::string_view file, std::string_view name) {
-  ProgramEntry& e = program(d_, program_source(file, d_.facts), options_, file);
+cl_kernel Session::kernel(std::string_view file, std::string_view name, std::string_view defines) {
+  const std::string options = defines.empty() ? options_ : options_ + " " + std::string(defines);
+  ProgramEntry& e = program(d_, program_source(file, d_.facts), options, file);
   auto it = e.kernels.find(name);
   if (it == e.kernels.end()) {
     cl_int err = CL_SUCCESS;
@@ -135,6 +141,15 @@ cl_kernel Session::kernel(std::string_view file, std::string_view name) {
     it = e.kernels.emplace(std::string(name), std::move(k)).first;
   }
   return it->second.get();
+}
+
+void Session::check_local_memory(cl_kernel k, std::string_view name) const {
+  cl_ulong local = 0;
+  check(clGetKernelWorkGroupInfo(k, d_.id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local, &local, nullptr),
+        "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)");
+  if (d_.facts.local_memory_bytes > 0 && local > static_cast<cl_ulong>(d_.facts.local_memory_bytes))
+    throw BackendFailure(fmt::format("opencl: {}: {} needs {} bytes of local memory, {} has {}", op_, name, local,
+                                     d_.facts.name, d_.facts.local_memory_bytes));
 }
 
 void Session::set_arg(cl_kernel k, std::string_view name, cl_uint i, const Mem& m) {

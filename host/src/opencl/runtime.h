@@ -1,5 +1,5 @@
-// The OpenCL runtime behind the run() functions of backends.h: the probed devices with their
-// lazily created context, queue and programs, and Session, the scope of one run() on one device.
+// The OpenCL runtime behind the launch functions of launch.h: the probed devices with their
+// lazily created context, queue and programs, and Session, the scope of one launch on one device.
 #pragma once
 
 #include <CL/cl.h>
@@ -53,7 +53,7 @@ const std::vector<std::unique_ptr<Device>>& device_table();
 
 void set_last_device_ms(double ms);
 
-// One run() on one device.
+// One launch on one device.
 class Session {
 public:
   // Locks the device and creates its context and queue on first use. `op` names the operation
@@ -70,12 +70,21 @@ public:
   size_t groups_for(uint64_t items) const;
 
   Mem upload(const void* src, size_t bytes, std::string_view what);
+  // OpenCL has no empty buffers: an empty or absent input (src null) becomes a one-word buffer
+  // the kernel never reads.
+  Mem upload_any(const void* src, size_t bytes, std::string_view what);
   Mem alloc(size_t bytes, std::string_view what);
   // A buffer owned by the session, for intermediates of helpers that return before the kernels
   // using them have run.
   const Mem& scratch(size_t bytes, std::string_view what);
-  // The kernel `name` of kernels/<file>, built for this device on first use.
-  cl_kernel kernel(std::string_view file, std::string_view name);
+  // The kernel `name` of kernels/<file>, built for this device on first use. `defines` (such as
+  // "-DGEMV_MAX_M=16") pass the variant's manifest limits to kernels sized by them; they join
+  // the build options, so they key the program cache too.
+  cl_kernel kernel(std::string_view file, std::string_view name, std::string_view defines = {});
+  // Throws BackendFailure when kernel k (`name` in the message) needs more local memory than
+  // the device has, as the driver reports it after the build. For kernels whose manifest states
+  // no local_bytes (the registry checks those that do).
+  void check_local_memory(cl_kernel k, std::string_view name) const;
 
   template <class... Args>
   void launch(cl_kernel k, std::string_view name, size_t groups, const Args&... args) {

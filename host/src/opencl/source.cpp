@@ -39,7 +39,7 @@ void append_file(std::string& out, std::string_view path,
     while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
       t.remove_prefix(1);
     constexpr std::string_view kInclude = "#include \"";
-    if (t.starts_with(kInclude)) {
+    if (t.substr(0, kInclude.size()) == kInclude) {
       std::string_view rest = t.substr(kInclude.size());
       size_t close = rest.find('"');
       if (close != std::string_view::npos) {
@@ -73,7 +73,7 @@ std::string program_source(std::string_view file, const DeviceFacts& facts) {
 std::string build_options(const DeviceFacts& facts, size_t wg) {
   // The quantizers divide and must match IEEE division exactly; OpenCL allows 2.5 ulp unless
   // this flag is given, and it may only be given where the device reports the capability
-  // (the registry picks dividing variants only on such devices; run() checks again).
+  // (the registry picks dividing variants only on such devices).
   // Contraction into fma is off in every file through #pragma OPENCL FP_CONTRACT OFF, which is
   // why no -cl-mad-enable and no -cl-fast-relaxed-math appear here or anywhere.
   std::string o = "-cl-std=CL1.2";

@@ -1,7 +1,6 @@
 // The opencl backend when it is not built (its SDK was not found at configure time): no devices,
 // and no variant records, so nothing of it is ever launched.
-#include "host/src/backends.h"
-#include "host/src/gemm_act.h"
+#include "core/backend.h"
 #include "host/src/opencl/introspect.h"
 
 namespace tessera::detail::opencl {
@@ -17,11 +16,6 @@ const std::vector<DeviceFacts>& devices() {
 std::string no_device_reason() { return "the opencl backend is not built"; }
 
 std::vector<core::Variant> variants() { return {}; }
-
-namespace {
-[[noreturn]] void not_built() { throw BackendFailure("the opencl backend is not built"); }
-} // namespace
-
 
 ProgramCacheStats program_cache_stats() { return {}; }
 void forget_programs() {}

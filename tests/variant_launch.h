@@ -1,0 +1,35 @@
+// Runs one kernel variant through its record's launch function, bypassing selection: for tests
+// that target a kernel whatever the registry would pick (a shape it refuses by a threshold only,
+// the portable branch of a tensor-core kernel on PoCL, a backend's own error paths).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "dispatch/registry.h"
+
+namespace tessera::test {
+
+// The record of `backend` named `name` with a launch function for Args, or null. Names repeat
+// across operations ("elementwise", "nv_mma_f16"); the argument struct tells them apart.
+template <class Args>
+const core::Variant* find_record(std::string_view backend, std::string_view name) {
+  for (const core::Variant& v : dispatch::variants())
+    if (v.backend == backend && v.name == name && v.template launcher<Args>()) return &v;
+  return nullptr;
+}
+
+template <class Args>
+void launch_variant(std::string_view backend, int device, std::string_view name, const Args& a) {
+  const core::Variant* v = find_record<Args>(backend, name);
+  if (!v) throw std::logic_error("no " + std::string(backend) + " record '" + std::string(name) + "' for these arguments");
+  v->template launcher<Args>()(device, *v, a);
+}
+
+template <class Args>
+void launch_opencl(int device, std::string_view name, const Args& a) {
+  launch_variant("opencl", device, name, a);
+}
+
+} // namespace tessera::test

@@ -14,7 +14,11 @@ namespace tessera::dispatch {
 using detail::fail;
 
 std::string Conformance::describe() const {
-  return exact ? "exact" : fmt::format("bounded (rel L2 <= {:g})", bound);
+  if (exact) return "exact";
+  if (attention)
+    return fmt::format("bounded (attention error bound of numerics.md, error/bound <= {:g}, {})", bound,
+                       operand_u > 0 ? fmt::format("operands rounded to u = {:g}", operand_u) : "fp32 operands");
+  return fmt::format("bounded (rel L2 <= {:g})", bound);
 }
 
 int64_t Problem::dim(std::string_view name, int64_t fallback) const {

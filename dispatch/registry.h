@@ -15,11 +15,17 @@
 
 namespace tessera::dispatch {
 
-// exact: equal bytes to the reference. bounded: relative L2 error at most `bound`.
+// exact: equal bytes to the reference. bounded: relative L2 error at most `bound`; or, with
+// `attention`, every element of o and lse within the mixed error bound of docs/numerics.md
+// "Attention error bound" (tests/conformance/attention_bound.h): the largest error / bound
+// ratio at most `bound` (1: the derived bound itself). `operand_u` is that formula's only
+// per-variant input, the unit roundoff of the format q, k, v and p are rounded to (0: fp32).
 struct Conformance {
   bool exact = true;
   double bound = 0.0;
-  std::string describe() const; // "exact" or "bounded (rel L2 <= 1e-06)"
+  bool attention = false;
+  double operand_u = 0.0;
+  std::string describe() const; // "exact", "bounded (rel L2 <= 1e-06)", "bounded (attention ...)"
 };
 
 // What selection knows of a call besides its device: the operation and its extents.

@@ -1,4 +1,5 @@
-// attention, variant "nv_mma_f16" (numerics.md section 6; conformance BOUNDED, rel L2 <= 2e-3):
+// attention, variant "nv_mma_f16" (numerics.md section 6; conformance BOUNDED by the attention
+// error bound with fp16 operands, docs/numerics.md, dispatch/tensor_core.h kBoundAttnF16):
 // FlashAttention-style prefill on NVIDIA tensor cores through inline PTX mma.sync m16n8k16
 // (fp16 inputs, fp32 accumulate, cc >= 8.0). A work-group of 256 work-items (8 warps of 32) owns
 // FM_ROWS = 128 query rows of one sequence and one KV head (rows position-major, as

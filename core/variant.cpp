@@ -7,7 +7,11 @@
 namespace tessera::core {
 
 std::string Conformance::describe() const {
-  return exact ? "exact" : fmt::format("bounded (rel L2 <= {:g})", bound);
+  if (exact) return "exact";
+  if (attention)
+    return fmt::format("bounded (attention error bound of numerics.md, error/bound <= {:g}, {})", bound,
+                       operand_u > 0 ? fmt::format("operands rounded to u = {:g}", operand_u) : "fp32 operands");
+  return fmt::format("bounded (rel L2 <= {:g})", bound);
 }
 
 bool Conformance::proven(std::string_view device_class) const {

@@ -126,7 +126,7 @@ std::string refused_by(const Policy& pol, const Variant& v) {
   const Conformance& c = v.conformance;
   if (c.exact || pol.numerics == Numerics::Any) return "";
   if (pol.numerics == Numerics::Exact) return fmt::format("{}: the call accepts exact variants only (numerics=exact)", c.describe());
-  if (c.bound > pol.max_bound)
+  if (c.nominal_bound() > pol.max_bound)
     return fmt::format("{}: looser than the call's numerics=bounded:{:g}", c.describe(), pol.max_bound);
   return "";
 }
@@ -140,7 +140,7 @@ std::vector<const Variant*> ranked(std::vector<const Variant*> vs, std::string_v
   if (pol.unproven) return vs;
   auto key = [&](const Variant* v) {
     bool proven = v->conformance.proven(cls);
-    return std::tuple(!proven, proven ? 0 : !v->conformance.exact, proven ? 0.0 : v->conformance.bound);
+    return std::tuple(!proven, proven ? 0 : !v->conformance.exact, proven ? 0.0 : v->conformance.nominal_bound());
   };
   std::stable_sort(vs.begin(), vs.end(), [&](const Variant* a, const Variant* b) { return key(a) < key(b); });
   return vs;

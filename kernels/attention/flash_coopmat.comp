@@ -1,6 +1,6 @@
 #version 450
-// attention, variant "nv_coopmat_f16" (numerics.md section 6; conformance BOUNDED, rel L2 <= 2e-3,
-// dispatch/tensor_core.h kBoundAttnF16): the Vulkan twin of kernels/attention/flash_mma.cl, on
+// attention, variant "nv_coopmat_f16" (numerics.md section 6; conformance BOUNDED by the
+// attention error bound with fp16 operands, docs/numerics.md, host/src/requirements.h kBoundAttnF16): the Vulkan twin of kernels/attention/flash_mma.cl, on
 // NVIDIA tensor cores through GL_NV_cooperative_matrix (fp16 x fp16 -> fp32, 16x16x16).
 //
 // A workgroup of 128 invocations (4 subgroups of 32, NVIDIA's width; the registry requires it)

@@ -1,4 +1,5 @@
-// attention, variant "nv_mma_f16" (numerics.md section 6; conformance BOUNDED, rel L2 <= 2e-3):
+// attention, variant "nv_mma_f16" (numerics.md section 6; conformance BOUNDED by the attention
+// error bound with fp16 operands, docs/numerics.md, host/src/requirements.h kBoundAttnF16):
 // FlashAttention-style prefill on NVIDIA tensor cores through inline PTX mma.sync m16n8k16
 // (fp16 inputs, fp32 accumulate, cc >= 8.0). A work-group of 256 work-items (8 warps of 32) owns
 // FM_ROWS = 128 query rows of one sequence and one KV head (rows position-major, as
@@ -10,7 +11,7 @@
 // exp(m_old - m_new) first. Online softmax in fp32; the gate and 1 / l in the epilogue.
 // Rounding against the reference: q, k, v and p to fp16 (2^-11 relative each; E4M3 * scale and
 // bf16 K/V are not exact in fp16 and fp16 overflows past 65504), fp32 sums in the matrix unit's
-// order: the bound (dispatch/tensor_core.h kBoundAttnF16) is justified by
+// order: the bound (host/src/requirements.h kBoundAttnF16) is justified by
 // tests/test_attention_tensor_core.cpp's emulation. Without TESSERA_NV_INLINE_PTX (PoCL) the
 // portable branch computes the same fragments in fp32 from the same fp16 values, k ascending.
 //

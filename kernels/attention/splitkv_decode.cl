@@ -12,7 +12,8 @@
 // Many lanes per row (ATT_LPR 32) and few rows per group suit the decode shape: T * G rows are
 // few, the bytes of K/V are the cost, and each staged tile is a contiguous run of the cache.
 //
-// Conformance: bounded, relative L2 <= 1e-5 (as flash_prefill; the split adds one rescaling).
+// Conformance: bounded by the attention error bound (docs/numerics.md; the split adds one
+// rescaling and one exp per split, which the bound counts).
 // Measured (docs/perf.md "Attention on PoCL / lavapipe"): Qwen3.6-27B heads, T = 1, S = 16384
 // bf16 cache in 687 ms: 0.1 GB/s, instruction-bound on PoCL (far from memory bandwidth).
 // ATT_LPR 8 (as flash_prefill) was within the noise of 32 on PoCL (T = 1 and 4, S = 4096); 32 is

@@ -12,7 +12,7 @@
 // Many lanes per row (ATT_LPR 16) and few rows per workgroup fit the decode shape, where the
 // bytes of K/V are the cost.
 //
-// Conformance: bounded, relative L2 <= 1e-5. Measured: docs/perf.md "Attention on PoCL / lavapipe".
+// Conformance: bounded by the attention error bound (docs/numerics.md). Measured: docs/perf.md "Attention on PoCL / lavapipe".
 // Defines (defaults): WG 64, ATT_LPR 16, ATT_BC 16, ATT_DMAX 256 (attention/attn_tile.glsl);
 // SPLITKV_COMBINE (undefined) selects the combine shader.
 // Specialization constants: 0 = workgroup size (must equal WG).

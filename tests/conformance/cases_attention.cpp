@@ -1,5 +1,6 @@
 // Conformance cases for gated attention (numerics.md section 6): bounded, compared with
-// expect_within_bound against each variant's declared relative L2 bound. Prefill and decode
+// expect_attention_within_bound against the attention error bound (numerics.md "Attention error
+// bound") of each variant's declared Conformance. Prefill and decode
 // shapes: causal and not, T < S offsets, GQA ratios 1, 2, 3, 6 and 8, gate on and off, every K/V
 // dtype (fp32, bf16, fp16, E4M3 with scales, and K and V of different dtypes), fixed-length
 // batches and varlen (int64 and int32 offsets), S not a multiple of the key tile, D = 1, 64, 80,
@@ -86,7 +87,7 @@ void add(std::vector<Case>& out, AttCase c) {
                      cu_k.emplace(offsets(c.cu_dtype, ck));
                      args.cu_seqlens_q = cu_q->view(), args.cu_seqlens_k = cu_k->view();
                    }
-                   expect_within_bound("attention", o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
+                   expect_attention_within_bound(args, c.lse, o, [&](const RunOptions& ro, std::vector<Guarded>& outs) {
                      outs.emplace_back(DType::F32, qs);
                      if (c.lse) outs.emplace_back(DType::F32, Shape{c.B, c.T, c.Hq});
                      attention(args, outs[0].view, c.lse ? std::optional<TensorView>(outs[1].view) : std::nullopt, ro);

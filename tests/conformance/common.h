@@ -124,6 +124,18 @@ const dispatch::Conformance& declared(std::string_view op, const RunOptions& o);
 void expect_within_bound(std::string_view op, const RunOptions& device,
                          const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run);
 
+// Attention's comparison (numerics.md "Attention error bound"; attention_bound.h): the
+// elementwise bounds of o and, when `with_lse`, lse for the call `a` under the variant's
+// Conformance, and the largest error / bound ratio of one fp32 output.
+std::vector<std::vector<double>> attention_bounds(const AttentionArgs& a, bool with_lse,
+                                                  const dispatch::Conformance& c);
+double bound_ratio(const Guarded& got, const Guarded& want, const std::vector<double>& bound);
+
+// expect_within_bound for attention: `run` fills o (fp32) and, when `with_lse`, lse, for the call
+// `a`; each within its elementwise bound (ratio <= the declared `bound`, 1), guards intact.
+void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const RunOptions& device,
+                                   const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run);
+
 // Case lists, one per operation family (cases_*.cpp); an op with no cases returns {}.
 std::vector<Case> quant_cases(std::string_view op);
 std::vector<Case> gemm_cases(std::string_view op);

@@ -1,6 +1,8 @@
 // The bounded comparison of numerics.md section 7 and the lookup of each variant's declared class.
 #include "conformance/common.h"
 
+#include "conformance/attention_bound.h"
+#include "reference/activations.h"
 #include "reference/formats.h"
 
 namespace tessera::conformance {
@@ -80,6 +82,79 @@ void expect_within_bound(std::string_view op, const RunOptions& device,
     double e = rel_l2(got[i], want[i]);
     EXPECT_LE(e, c.bound) << "output " << i << ": relative L2 error " << e << " exceeds the declared bound "
                           << c.bound << " of " << device.backend << ":" << op << ":" << device.variant;
+  }
+}
+
+namespace {
+
+// A tensor as the reference reads it: fp32, bf16 and fp16 widened, E4M3 as RN(e4m3 * scale).
+std::vector<float> as_f32(const TensorView& t, float scale = 1.0f) {
+  std::vector<float> out(static_cast<size_t>(shape_numel(t.shape)));
+  for (size_t i = 0; i < out.size(); ++i) {
+    switch (t.dtype) {
+    case DType::BF16: out[i] = ref::bf16_to_f32(static_cast<const uint16_t*>(t.data)[i]); break;
+    case DType::F16: out[i] = ref::f16_to_f32(static_cast<const uint16_t*>(t.data)[i]); break;
+    case DType::F8_E4M3: out[i] = ref::e4m3_to_f32(static_cast<const uint8_t*>(t.data)[i]) * scale; break;
+    default: out[i] = static_cast<const float*>(t.data)[i]; break;
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> offsets_i64(const TensorView& t) {
+  std::vector<int64_t> out(static_cast<size_t>(shape_numel(t.shape)));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = t.dtype == DType::I32 ? static_cast<const int32_t*>(t.data)[i] : static_cast<const int64_t*>(t.data)[i];
+  return out;
+}
+
+} // namespace
+
+std::vector<std::vector<double>> attention_bounds(const AttentionArgs& a, bool with_lse,
+                                                  const dispatch::Conformance& c) {
+  const Shape& qs = a.q.shape;
+  const Shape& ks = a.k.shape;
+  const ref::AttentionDims d{qs[0], qs[1], ks[1], qs[2], ks[2], qs[3]};
+  std::vector<float> q = as_f32(a.q), k = as_f32(a.k, a.k_scale), v = as_f32(a.v, a.v_scale), gate;
+  if (a.gate) gate = as_f32(*a.gate);
+  std::vector<int64_t> cu_q, cu_k;
+  if (a.cu_seqlens_q) cu_q = offsets_i64(*a.cu_seqlens_q), cu_k = offsets_i64(*a.cu_seqlens_k);
+  const int64_t n_seqs = cu_q.empty() ? d.B : static_cast<int64_t>(cu_q.size()) - 1;
+  const float scale = a.scale ? *a.scale : ref::default_scale(d.D);
+  AttentionBound b = attention_bound(q.data(), k.data(), v.data(), a.gate ? gate.data() : nullptr,
+                                     cu_q.empty() ? nullptr : cu_q.data(), cu_k.empty() ? nullptr : cu_k.data(),
+                                     n_seqs, d, a.causal, scale, c.operand_u);
+  std::vector<std::vector<double>> out{std::move(b.o)};
+  if (with_lse) out.push_back(std::move(b.lse));
+  return out;
+}
+
+double bound_ratio(const Guarded& got, const Guarded& want, const std::vector<double>& bound) {
+  if (got.view.dtype != DType::F32 || want.view.dtype != DType::F32 || got.view.shape != want.view.shape ||
+      static_cast<size_t>(shape_numel(want.view.shape)) != bound.size())
+    return INFINITY;
+  return attention_bound_ratio(static_cast<const float*>(got.view.data), static_cast<const float*>(want.view.data),
+                               bound.data(), bound.size());
+}
+
+void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const RunOptions& device,
+                                   const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run) {
+  const dispatch::Conformance& c = declared("attention", device);
+  if (!c.attention) {
+    expect_within_bound("attention", device, run);
+    return;
+  }
+  std::vector<Guarded> got, want;
+  run(device, got);
+  run(RunOptions{"cpu", 0, ""}, want);
+  ASSERT_EQ(got.size(), want.size());
+  const std::vector<std::vector<double>> bounds = attention_bounds(a, with_lse, c);
+  ASSERT_EQ(bounds.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].guards_intact()) << "output " << i << " written out of bounds";
+    double r = bound_ratio(got[i], want[i], bounds[i]);
+    EXPECT_LE(r, c.bound) << (i == 0 ? "o" : "lse") << ": error " << r << " times its bound (numerics.md "
+                          << "\"Attention error bound\") on " << device.backend << ":attention:" << device.variant;
   }
 }
 

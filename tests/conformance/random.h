@@ -106,6 +106,9 @@ struct Generator {
   void (*run)(const Drawn& d, const RunOptions& o, std::vector<Guarded>& outs);
 };
 
+// The attention call of a drawn attention case (random_attention.cpp), for its error bound.
+AttentionArgs attention_args(const Drawn& d);
+
 // All operations' generators (random_*.cpp), and the one for `op` (nullptr when none).
 const std::vector<Generator>& generators();
 const Generator* generator_for(std::string_view op);

@@ -1,5 +1,5 @@
 // Randomized cases for gated attention (numerics.md section 6), bounded: o and lse within the
-// variant's declared relative L2 bound. Shapes: decode T = 1 to 16 (the split-KV variant's
+// attention error bound of the variant's Conformance (numerics.md "Attention error bound"). Shapes: decode T = 1 to 16 (the split-KV variant's
 // range) against short and long caches, prefill T past 16, causal (S >= T, the offset S - T) and
 // not, GQA ratios 1, 2, 3, 4, 6, 8, head dims 1 to 256 (past 256 now and then: refused, redrawn),
 // batches, varlen with empty sequences (int64 or int32 offsets). K and V each fp32, bf16, fp16
@@ -221,7 +221,9 @@ Drawn att_build(const Spec& s) {
   return d;
 }
 
-void att_run(const Drawn& d, const RunOptions& o, std::vector<Guarded>& outs) {
+} // namespace
+
+AttentionArgs attention_args(const Drawn& d) {
   AttentionArgs a;
   const Tensor& q = d.inputs.at("q");
   a.q = q.view(), a.k = d.inputs.at("k").view(), a.v = d.inputs.at("v").view();
@@ -235,6 +237,14 @@ void att_run(const Drawn& d, const RunOptions& o, std::vector<Guarded>& outs) {
   a.causal = d.params.at("causal") == "1";
   if (auto it = d.params.find("scale"); it != d.params.end())
     a.scale = std::strtof(it->second.c_str(), nullptr);
+  return a;
+}
+
+namespace {
+
+void att_run(const Drawn& d, const RunOptions& o, std::vector<Guarded>& outs) {
+  const AttentionArgs a = attention_args(d);
+  const Tensor& q = d.inputs.at("q");
   const bool lse = d.params.at("lse") == "1";
   outs.emplace_back(dtype_of(d.params.at("out")), q.shape());
   if (lse) outs.emplace_back(DType::F32, Shape{q.shape()[0], q.shape()[1], q.shape()[2]});

@@ -30,6 +30,7 @@
 #include "host/src/requirements.h"
 #include "host/src/backends.h"
 #include "host/src/opencl/source.h"
+#include "host/src/vulkan/testing.h"
 #include "reference/attention.h"
 #include "reference/formats.h"
 #include "variant_launch.h"
@@ -555,7 +556,7 @@ TEST(AttentionCoopmatLaunch, ForcedOnADeviceWithoutCoopmatFailsAndWritesNothing)
                              nullptr,    nullptr,    1,          {1, c.T, c.S, c.Hq, c.Hkv, c.D},
                              true,       c.scale(),  o.data(),   lse.data()};
   try {
-    detail::vulkan::run(dev, "nv_coopmat_f16", a);
+    test::launch_vulkan(dev, "nv_coopmat_f16", a);
     ADD_FAILURE() << "ran on a device without VK_NV_cooperative_matrix";
   } catch (const detail::BackendFailure& e) {
     std::string what = e.what();
@@ -566,7 +567,7 @@ TEST(AttentionCoopmatLaunch, ForcedOnADeviceWithoutCoopmatFailsAndWritesNothing)
   for (float x : lse)
     ASSERT_EQ(x, -7.0f) << "lse written on failure";
   a.d.D = 72; // not a multiple of 16: refused before the device is looked at
-  EXPECT_THROW(detail::vulkan::run(dev, "nv_coopmat_f16", a), detail::BackendFailure);
+  EXPECT_THROW(test::launch_vulkan(dev, "nv_coopmat_f16", a), detail::BackendFailure);
   EXPECT_EQ(o[0], -7.0f);
 }
 
@@ -602,7 +603,7 @@ TEST(AttentionCoopmatLaunch, EmulatedMatrixOpsRunTheTileLogicWithinTheBound) {
                                  c.scale(),
                                  o[rep].data(),
                                  lse[rep].data()};
-      detail::vulkan::run(dev, "nv_coopmat_f16.emulated", a);
+      detail::vulkan::run_attention_coopmat_emulated(dev, a);
     }
     std::vector<float> want(c.q.size()), want_lse(static_cast<size_t>(c.T * c.Hq));
     ref::attention(c.q.data(), c.k.data(), c.v.data(), c.gate.data(), nullptr, nullptr, 1, c.dims(),

@@ -142,7 +142,7 @@ const Backend kVulkan{"vulkan",
                       [] { return !vk::devices().empty(); },
                       [] {
                         vk::reopen_pipeline_cache(0);
-                        convert_on([](const auto& args) { vk::run(0, "elementwise", args); });
+                        convert_on([](const auto& args) { test::launch_vulkan(0, "elementwise", args); });
                       },
                       [] {
                         auto s = vk::pipeline_cache_stats();

@@ -390,7 +390,7 @@ TEST(TensorCorePortable, VulkanRefusesADeviceWithoutCooperativeMatrices) {
       continue; // an NVIDIA device: the conformance suite runs the variant there
     std::vector<uint8_t> a(64 * 32, 0x38), c(64 * 64 * 4, 0xA5);
     const std::vector<uint8_t> before = c;
-    EXPECT_THROW(detail::vulkan::run(static_cast<int>(i), "nv_coopmat_f16",
+    EXPECT_THROW(test::launch_vulkan(static_cast<int>(i), "nv_coopmat_f16",
                                      detail::GemmFp8Args{a.data(), a.data(), 64, 64, 32, 1.0f,
                                                          nullptr, ref::OutType::F32, c.data()}),
                  detail::BackendFailure);

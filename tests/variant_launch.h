@@ -32,4 +32,9 @@ void launch_opencl(int device, std::string_view name, const Args& a) {
   launch_variant("opencl", device, name, a);
 }
 
+template <class Args>
+void launch_vulkan(int device, std::string_view name, const Args& a) {
+  launch_variant("vulkan", device, name, a);
+}
+
 } // namespace tessera::test

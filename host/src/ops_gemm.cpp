@@ -1,4 +1,6 @@
 // NVFP4 x NVFP4 and FP8 x FP8 GEMMs (numerics.md section 4).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -53,6 +55,22 @@ std::array<int64_t, 3> check_operands(std::string_view op, const TensorView& a, 
 namespace detail {
 dispatch::Problem gemm_problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled) {
   return problem(op, M, N, K, block_scaled);
+}
+
+const core::Variant& exact_gemm(std::string_view backend, int device, std::string_view op, int64_t M, int64_t N,
+                                int64_t K, bool block_scaled) {
+  const core::Problem p = gemm_problem(op, M, N, K, block_scaled);
+  const core::DeviceRef* d = nullptr;
+  for (const core::DeviceRef& r : dispatch::devices())
+    if (r.backend == backend && r.index == device) d = &r;
+  const core::Variant* best = nullptr;
+  for (const core::Variant& v : dispatch::variants())
+    if (d && v.op == op && v.backend == backend && v.conformance.exact && (!best || v.priority > best->priority) &&
+        v.requirements(v, *d, p).empty())
+      best = &v;
+  if (!best)
+    throw BackendFailure(fmt::format("{}: no exact {} variant can run M = {} on device {}", backend, op, M, device));
+  return *best;
 }
 
 GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,

@@ -3,7 +3,7 @@
 // "gemm_nvfp4_act" / "gemm_fp8_act" (host/src/gemm_act.h). The CPU reference is literally the
 // reference quantizer followed by the reference GEMM, so "bit-exact with quantize then GEMM"
 // holds by construction there and the conformance tests hold every device variant to it.
-#include "gemm_act.h" // before execute.h: execute()'s calls must see these run() overloads
+#include "gemm_act.h"
 
 #include <algorithm>
 #include <cmath>

@@ -43,12 +43,13 @@
 // ~0.05 GFLOP/s there, far below PoCL: what is left to find on lavapipe.
 //
 // Defines (defaults): WG 256 (invocations; any size the host specializes works), CHUNK 64 (the
-// host's chunk table uses it), MAX_DK 128 (shared state rows; the registry refuses more),
-// DV_SLICE 32 (state columns a scan workgroup owns; the host's group count assumes it), CPT 8
+// host's chunk table uses it), // DV_SLICE 32 (state columns a scan workgroup owns; the host's group count assumes it), CPT 8
 // (adjacent columns one invocation computes together: independent sums in flight, each still
 // in ascending order; divides DV_SLICE), and one
 // of DN_PASS_NORMALIZE, DN_PASS_WY, DN_PASS_SCAN (default: DN_PASS_SCAN).
-// Specialization constants: 0 = workgroup size.
+// Specialization constants: 0 = workgroup size, 1 = MAX_DK (shared state rows of the scan), the
+// record's manifest max_dk, which the registry checks Dk against: the host sets it at pipeline
+// creation, so the number is written once.
 
 #extension GL_EXT_control_flow_attributes : require
 
@@ -58,9 +59,8 @@
 #ifndef CHUNK
 #define CHUNK 64
 #endif
-#ifndef MAX_DK
-#define MAX_DK 128
-#endif
+// The default only lets the shader compile; every pipeline gets the manifest's max_dk.
+layout(constant_id = 1) const int MAX_DK = 1;
 #ifndef DV_SLICE
 #define DV_SLICE 32
 #endif

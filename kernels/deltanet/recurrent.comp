@@ -31,9 +31,10 @@
 // Measured: docs/perf.md "DeltaNet recurrent and conv1d on PoCL / lavapipe".
 //
 // Defines (defaults): WG 256 (invocations; the host specializes exactly this size), COLS 32
-// (state columns a workgroup owns; the host's task count assumes it), DK_MAX 128 (largest Dk the
-// register arrays hold; the host refuses larger).
-// Specialization constants: 0 = workgroup size.
+// (state columns a workgroup owns; the host's task count assumes it).
+// Specialization constants: 0 = workgroup size, 1 = DK_MAX (largest Dk the register arrays and
+// the k / q staging hold), the record's manifest max_dk, which the registry checks Dk against:
+// the host sets it at pipeline creation, so the number is written once.
 // Bindings: 0 qk (q [tokens, H, Dk], then k at k_off), 1 v [tokens, HV, Dv], 2 gates (g
 // [tokens, HV], beta at beta_off, the n_seqs + 1 token offsets as uint at cu_off), 3 h0
 // [n_seqs, HV, Dk, Dv] (a placeholder without flag 1), 4 out (o [tokens, HV, Dv], ht at ht_off,
@@ -49,9 +50,8 @@
 #ifndef COLS
 #define COLS 32
 #endif
-#ifndef DK_MAX
-#define DK_MAX 128
-#endif
+// The default only lets the shader compile; every pipeline gets the manifest's max_dk.
+layout(constant_id = 1) const int DK_MAX = 1;
 #define SPLIT (WG / COLS)                      // row slices of a column
 #define ROWS ((DK_MAX + SPLIT - 1) / SPLIT)    // state rows per invocation
 

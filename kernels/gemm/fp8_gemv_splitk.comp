@@ -16,10 +16,11 @@
 // work.)
 //
 // Defines (defaults): WG 64 (invocations; the host must specialize exactly this size), COLS 8
-// (columns a workgroup owns; the host's group count assumes it), MAX_M 16
-// (rows of A; the registry offers the variant for M <= 16). FP8_BLOCK (default undefined): the
+// (columns a workgroup owns; the host's group count assumes it). FP8_BLOCK (default undefined): the
 // block-scaled form. FP32_RN_HW_RTE (default undefined): the ".rte" build (common/fp32_rn.glsl).
-// Specialization constants: 0 = workgroup size. Bindings and push constants: common/gemm.glsl.
+// Specialization constants: 0 = workgroup size, 1 = MAX_M (rows of A, at most 32: one bit a row
+// in nan_rows), the record's manifest max_m (core::kDecodeRows), which the registry checks M
+// against: the host sets it at pipeline creation, so the number is written once. Bindings and push constants: common/gemm.glsl.
 // Conformance: exact.
 // Measured on lavapipe (docs/perf.md "GEMM on lavapipe"): 1 x 4096 x 4096 0.05 GFLOP/s per-tensor,
 // 0.03 block-scaled; 16 x 4096 x 4096 0.29 and 0.14 (the block form is slower than the forced
@@ -34,9 +35,9 @@
 #ifndef COLS
 #define COLS 8
 #endif
-#ifndef MAX_M
-#define MAX_M 16
-#endif
+// MAX_M sizes the per-row sums and the shared partials: a specialization constant (above); the
+// default only lets the shader compile, every pipeline gets the manifest's value.
+layout(constant_id = 1) const int MAX_M = 1;
 #define SPLIT (WG / COLS) // invocations splitting K for one column
 #define ROWS_PER ((MAX_M + SPLIT - 1) / SPLIT) // rows of C an invocation finishes
 

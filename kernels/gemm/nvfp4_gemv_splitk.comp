@@ -11,13 +11,15 @@
 //
 // Defines (defaults): WG 64 (invocations; the host must specialize exactly this size), COLS 8
 // (columns a workgroup owns: lavapipe pays tens of microseconds a workgroup, so one column per
-// workgroup lost, see below), MAX_M 16 (rows of A; the registry offers the variant for M <= 16).
+// workgroup lost, see below).
 // FP32_RN_HW_RTE (default undefined): the ".rte" build (common/fp32_rn.glsl).
 // Push-constant flag bit 3 (this shader only): B in the "gemv_kblock_interleaved" prepack layout
 // (tessera/weights.h): per group of 8 consecutive 16-blocks of a row (the last may be shorter, gs
 // blocks), the gs low words, then the gs high words, so neighbouring invocations read
 // neighbouring words. Measured: docs/perf.md "Weight prepack".
-// Specialization constants: 0 = workgroup size. Bindings and push constants: common/gemm.glsl.
+// Specialization constants: 0 = workgroup size, 1 = MAX_M (rows of A, at most 32: one bit a row
+// in nan_rows), the record's manifest max_m (core::kDecodeRows), which the registry checks M
+// against: the host sets it at pipeline creation, so the number is written once. Bindings and push constants: common/gemm.glsl.
 // Conformance: exact.
 // Measured on lavapipe (docs/perf.md "GEMM on lavapipe"): 1 x 4096 x 4096 0.56 GFLOP/s (60 ms),
 // 16 x 4096 x 4096 1.3 GFLOP/s. Lost: `if (m < M)` in the fixed 16-row loop instead of `break`
@@ -31,9 +33,9 @@
 #ifndef COLS
 #define COLS 8
 #endif
-#ifndef MAX_M
-#define MAX_M 16
-#endif
+// MAX_M sizes the per-row sums and the shared partials: a specialization constant (above); the
+// default only lets the shader compile, every pipeline gets the manifest's value.
+layout(constant_id = 1) const int MAX_M = 1;
 #define SPLIT (WG / COLS) // invocations splitting K for one column
 
 layout(local_size_x = WG, local_size_x_id = 0) in;

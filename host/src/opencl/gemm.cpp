@@ -167,28 +167,7 @@ void gemm_fp8_block_tiled(int device, const core::Variant& v, const GemmFp8Block
 // GEMM kernel, in one Session: x is uploaded once, the quantized activations stay in device
 // buffers, and c is read back once. W4A4 reads back the 4-byte activation scale_2 between the
 // two, because the GEMM's alpha = RN(a_scale_2 * b_scale_2) is a kernel argument.
-namespace {
-// The GEMM record that multiplies the quantized activations: among this backend's records of
-// `op` (gemm_nvfp4 / gemm_fp8) only the exact ones, since the fused operation is declared exact
-// and a bounded tensor-core GEMM may not serve it; of those, the highest-priority one whose
-// requirement holds on this device for this shape, the same test the registry applies when it
-// selects `op` itself. So the decode kernel (gemv_splitk_exact) takes M up to its manifest's
-// max_m, and tiled_exact the rest.
-const core::Variant& exact_gemm(int device, std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled) {
-  const core::Problem p = gemm_problem(op, M, N, K, block_scaled);
-  const core::DeviceRef* d = nullptr;
-  for (const core::DeviceRef& r : dispatch::devices())
-    if (r.backend == "opencl" && r.index == device) d = &r;
-  const core::Variant* best = nullptr;
-  for (const core::Variant& v : dispatch::variants())
-    if (d && v.op == op && v.backend == "opencl" && v.conformance.exact && (!best || v.priority > best->priority) &&
-        v.requirements(v, *d, p).empty())
-      best = &v;
-  if (!best) throw BackendFailure(fmt::format("opencl: no exact {} variant can run M = {} on device {}", op, M, device));
-  return *best;
-}
-} // namespace
-
+// The inner GEMM is exact_gemm("opencl", ...)'s record (host/src/gemm_act.h).
 void gemm_nvfp4_act(int device, const core::Variant& v, const GemmNvfp4ActArgs& a) {
   constexpr std::string_view op = "gemm_nvfp4_act";
   set_last_device_ms(0.0);
@@ -197,7 +176,7 @@ void gemm_nvfp4_act(int device, const core::Variant& v, const GemmNvfp4ActArgs& 
     *a.a_scale_2 = a.static_a_scale_2 ? *a.static_a_scale_2 : ref::nvfp4_scale_2(a.x, n, false);
     return;
   }
-  const core::Variant& gemm = exact_gemm(device, "gemm_nvfp4", a.M, a.N, a.K, false);
+  const core::Variant& gemm = exact_gemm("opencl", device, "gemm_nvfp4", a.M, a.N, a.K, false);
   Session s(device, op);
   Mem q = s.upload_any(nullptr, 0, "q"), sa = s.upload_any(nullptr, 0, "a_scale");
   float s2 = a.static_a_scale_2.value_or(1.0f); // amax of nothing is 0: scale_2 1.0
@@ -227,7 +206,7 @@ void gemm_fp8_act(int device, const core::Variant& v, const GemmFp8ActArgs& a) {
   constexpr std::string_view op = "gemm_fp8_act";
   set_last_device_ms(0.0);
   if (a.M == 0 || a.N == 0) return;
-  const core::Variant& gemm = exact_gemm(device, "gemm_fp8", a.M, a.N, a.K, true);
+  const core::Variant& gemm = exact_gemm("opencl", device, "gemm_fp8", a.M, a.N, a.K, true);
   Session s(device, op);
   const int64_t n = a.M * a.K, kbs = (a.K + 127) / 128;
   Mem q = s.upload_any(nullptr, 0, "q"), sa = s.upload_any(nullptr, 0, "a_scale");

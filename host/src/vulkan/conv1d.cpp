@@ -1,8 +1,9 @@
-// The vulkan conv1d variant "direct_silu" (kernels/conv/conv1d.comp): causal depthwise conv1d +
-// SiLU, one invocation per output reading its W taps, the new state written in the same
-// dispatch. The args arrive validated; outputs are copied out only after the batch succeeded, so
-// a failure writes nothing. An unknown variant, extents past 32-bit indexing or a Vulkan error is
-// a BackendFailure (the dispatcher disables the variant and falls back).
+// The vulkan launch function of conv1d "direct_silu" (kernels/conv/conv1d.comp): causal
+// depthwise conv1d + SiLU, one invocation per output reading its W taps, the new state written
+// in the same dispatch. The args arrive validated; outputs are copied out only after the batch
+// succeeded, so a failure writes nothing. Outputs and new state past 32-bit indexing together
+// (the shader indexes them as one range; the registry's "elements" sees each alone) or a Vulkan
+// error is a BackendFailure (the dispatcher disables the variant and falls back).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,13 +11,12 @@
 #include <limits>
 
 #include "batch.h"
+#include "launch.h"
 
 namespace tessera::detail::vulkan {
 
-void run(int device_index, std::string_view variant, const Conv1dRunArgs& a) {
+void conv1d_direct_silu(int device_index, const core::Variant&, const Conv1dRunArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
-  if (variant != "direct_silu")
-    backend_failure(fmt::format("conv1d has no vulkan variant '{}' (known: direct_silu)", variant));
   Device& d = device(device_index);
   const int64_t keep = a.W - 1;
   const int64_t outputs = a.B * a.T * a.C, states = a.B * a.C * keep;

@@ -1,8 +1,5 @@
-// The vulkan Gated DeltaNet entry point: routes the registry's variant name to its launcher, and
-// the dispatch window both launchers share (deltanet.h).
+// The dispatch window both vulkan Gated DeltaNet launch functions share (deltanet.h).
 #include "host/src/vulkan/deltanet.h"
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -39,12 +36,6 @@ void dispatch_windows(Batch& batch, const Kernel& k, std::initializer_list<const
       else batch.redispatch(push, groups);
       first = false;
     }
-}
-
-void run(int device, std::string_view variant, const DeltaNetRunArgs& a) {
-  if (variant == "recurrent") return deltanet_recurrent(device, a);
-  if (variant == "chunked") return deltanet_chunked(device, a);
-  throw BackendFailure(fmt::format("vulkan: deltanet has no variant '{}' (known: recurrent, chunked)", variant));
 }
 
 } // namespace tessera::detail::vulkan

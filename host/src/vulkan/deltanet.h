@@ -1,5 +1,6 @@
-// The vulkan Gated DeltaNet launchers, one per variant file: deltanet_recurrent.cpp ("recurrent":
-// decode and short prefill) and deltanet_chunked.cpp ("chunked": prefill in chunks of 64).
+// What the vulkan Gated DeltaNet launch functions share (launch.h: deltanet_recurrent.cpp,
+// "recurrent", decode and short prefill; deltanet_chunked.cpp, "chunked", prefill in chunks of
+// 64): the dispatch window.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +10,6 @@
 #include "host/src/backends.h"
 
 namespace tessera::detail::vulkan {
-void deltanet_recurrent(int device, const DeltaNetRunArgs& a);
-void deltanet_chunked(int device, const DeltaNetRunArgs& a);
 
 // How far one dispatch advances a sequence, in tokens (32 chunks of 64): both launchers cut the
 // sequential time loop into windows of at most this many tokens, one dispatch each, the state

@@ -1,5 +1,6 @@
-// The vulkan "chunked" Gated DeltaNet variant (numerics.md section 5), kernels/deltanet/
-// chunked.comp built once per pass: normalize q and k, the per-chunk WY / UT transform of every
+// The vulkan launch function of the "chunked" Gated DeltaNet variant (numerics.md section 5),
+// kernels/deltanet/chunked.comp built once per pass, the scan specialized for the manifest's
+// max_dk state rows (MAX_DK): normalize q and k, the per-chunk WY / UT transform of every
 // chunk of every (sequence, value head) in parallel, then the sequential chunk-to-chunk scan per
 // (sequence, value head, 32 state columns); kernels/deltanet/chunked.cl explains the math. The
 // scan advances every sequence by at most deltanet_window_tokens() tokens (whole chunks) a
@@ -7,9 +8,11 @@
 // WY and scan passes give a workgroup one unit a dispatch, so units past the device's group
 // count take more dispatches. The args arrive validated and widened. Buffers are packed (see the
 // shader's header) so that no pass binds more than five. Outputs are copied out only after the
-// batch succeeded, so a failure writes nothing; a head past 128, extents past 32-bit indexing, a
-// pass whose loops the driver cut short (its status word) or any Vulkan error is a
-// BackendFailure (the registry's requirement refuses the shapes first).
+// batch succeeded, so a failure writes nothing. The registry has refused heads past the
+// manifest's max_dk / max_dv and the per-chunk scratch past 32-bit indexing; the shared buffers
+// the registry does not see (q with k, o with ht, the gates with the chunk table) past 32-bit
+// indexing, a pass whose loops the driver cut short (its status word) or any Vulkan error is a
+// BackendFailure.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,13 +22,13 @@
 
 #include "batch.h"
 #include "host/src/vulkan/deltanet.h"
+#include "launch.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
 constexpr uint32_t kWorkgroup = 256; // WG of chunked.comp (any size the device takes works)
 constexpr int64_t kChunk = 64;       // CHUNK
-constexpr int64_t kMaxHead = 128;    // MAX_DK (and the Dv the registry allows)
 constexpr int64_t kDvSlice = 32;     // DV_SLICE
 
 struct Push {
@@ -41,13 +44,9 @@ void put(const Buffer& b, size_t at_words, const void* src, int64_t n) {
 size_t words(int64_t n) { return static_cast<size_t>(std::max<int64_t>(1, n)) * 4; }
 } // namespace
 
-void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
+void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRunArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
   const ref::DeltaNetDims& d = a.d;
-  if (d.Dk > kMaxHead || d.Dv > kMaxHead)
-    backend_failure(fmt::format("deltanet chunked: Dk = {}, Dv = {}; the shader holds at most {} "
-                                "of each",
-                                d.Dk, d.Dv, kMaxHead));
   Device& dev = device(device_index);
   const int64_t tokens = d.B * d.T;
 
@@ -111,7 +110,9 @@ void deltanet_chunked(int device_index, const DeltaNetRunArgs& a) {
   const uint32_t wg = workgroup_size(dev, kWorkgroup);
   const Kernel& k_norm = kernel(dev, "deltanet/chunked.normalize.spv", 2, sizeof push, wg);
   const Kernel& k_wy = kernel(dev, "deltanet/chunked.wy.spv", 4, sizeof push, wg);
-  const Kernel& k_scan = kernel(dev, "deltanet/chunked.scan.spv", 5, sizeof push, wg);
+  // Specialization constant 1 of the scan: MAX_DK, the state rows it keeps in shared memory.
+  const Kernel& k_scan = kernel(dev, "deltanet/chunked.scan.spv", 5, sizeof push, wg,
+                                {static_cast<uint32_t>(v.manifest.limits.max_dk)});
   // Buffer rounds sizes up and checks the device's limits; empty parts still get a word.
   Buffer qk_in(dev, words(2 * qk)), qk_norm(dev, words(2 * qk)), vb(dev, words(vn));
   Buffer gates(dev, words(gates_n)), scratch(dev, words(scratch_n + 1)); // + its status word

@@ -1,14 +1,16 @@
-// The vulkan "recurrent" Gated DeltaNet variant (kernels/deltanet/recurrent.comp): one workgroup
-// per (sequence, value head, slice of 32 state columns), the state in registers for a window of
+// The vulkan launch function of the "recurrent" Gated DeltaNet variant
+// (kernels/deltanet/recurrent.comp): one workgroup per (sequence, value head, slice of 32 state
+// columns), DK_MAX = the manifest's max_dk rows of it per column (a specialization constant; the
+// registry refuses larger key heads), the state in registers for a window of
 // at most deltanet_window_tokens() tokens a dispatch (deltanet.h says why: lavapipe cuts longer
 // loops), carried through ht from window to window; one task a workgroup a dispatch, so tasks
 // past the device's group count take more dispatches. The args arrive validated and widened. q
 // and k share one buffer, as do g, beta and the token offsets, and o, ht and the status word
 // (five bindings: within every device's limits). Outputs are copied out only after the batch
-// succeeded, so a failure writes nothing; a key head past the shader's DK_MAX, a device that
-// cannot run 256 invocations, extents past 32-bit indexing, a shader whose loops the driver cut
-// short (the status word) or any Vulkan error is a BackendFailure (the dispatcher disables the
-// variant and falls back).
+// succeeded, so a failure writes nothing; a device that cannot run 256 invocations, shared
+// buffers past 32-bit indexing (q with k, o with ht: the registry's "elements" sees each tensor
+// alone), a shader whose loops the driver cut short (the status word) or any Vulkan error is a
+// BackendFailure (the dispatcher disables the variant and falls back).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,13 +20,13 @@
 
 #include "batch.h"
 #include "host/src/vulkan/deltanet.h"
+#include "launch.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
 constexpr uint32_t kWorkgroup = 256; // WG of recurrent.comp
 constexpr int64_t kCols = 32;        // COLS of recurrent.comp
-constexpr int64_t kDkMax = 128;      // DK_MAX of recurrent.comp
 
 struct Push {
   uint32_t n_seqs, H, HV, Dk, Dv;
@@ -39,13 +41,9 @@ void put(const Buffer& b, size_t at_floats, const void* src, int64_t n) {
 }
 } // namespace
 
-void deltanet_recurrent(int device_index, const DeltaNetRunArgs& a) {
+void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNetRunArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
   const ref::DeltaNetDims& d = a.d;
-  if (d.Dk > kDkMax)
-    backend_failure(fmt::format("deltanet recurrent keeps at most {} state rows per column in "
-                                "registers; Dk = {}",
-                                kDkMax, d.Dk));
   Device& dev = device(device_index);
   const int64_t tokens = d.B * d.T;
   const int64_t qk = tokens * d.H * d.Dk, vn = tokens * d.HV * d.Dv, gn = tokens * d.HV;
@@ -91,7 +89,9 @@ void deltanet_recurrent(int device_index, const DeltaNetRunArgs& a) {
     backend_failure(fmt::format("deltanet recurrent: the shader needs {} invocations a workgroup; "
                                 "the device takes {}",
                                 kWorkgroup, wg));
-  const Kernel& k = kernel(dev, "deltanet/recurrent.spv", 5, sizeof push, wg);
+  // Specialization constant 1: DK_MAX, the state rows a column keeps in registers.
+  const Kernel& k = kernel(dev, "deltanet/recurrent.spv", 5, sizeof push, wg,
+                           {static_cast<uint32_t>(v.manifest.limits.max_dk)});
   // Buffer rounds sizes up and checks the device's limits; empty parts still get a word.
   Buffer qkb(dev, static_cast<size_t>(std::max<int64_t>(1, 2 * qk)) * 4);
   Buffer vb(dev, static_cast<size_t>(std::max<int64_t>(1, vn)) * 4);

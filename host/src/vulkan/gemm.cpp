@@ -1,22 +1,25 @@
-// The vulkan GEMM launchers (numerics.md section 4): kernels/gemm/*.comp, two variants per GEMM,
-// "tiled_exact" (any M) and "gemv_splitk_exact" (M <= 16). All four shaders share one interface
-// (kernels/common/gemm.glsl): six storage buffers and the same push constants, so one routine
-// launches them. As in ops.cpp, outputs are copied out only after the batch succeeded, so a
-// failure (an unknown variant, a size past the device's limits, a Vulkan error) writes nothing
-// and throws BackendFailure.
-// Also here: gemm_nvfp4_act / gemm_fp8_act ("quantize_then_gemm", host/src/gemm_act.h), and
-// flag bit 3 of the nvfp4 gemv for prepacked weights (tessera/weights.h).
+// The vulkan launch functions of the exact GEMMs (numerics.md section 4), kernels/gemm/*.comp:
+// "gemv_splitk_exact" (decode: at most the manifest's max_m rows of A, which the shader is
+// specialized for as MAX_M) and "tiled_exact" (any M), each for NVFP4 x NVFP4 and both FP8 scale
+// forms. All four shaders share one interface (kernels/common/gemm.glsl): six storage buffers
+// and the same push constants, so one routine launches them, the shader named by the record's
+// manifest. The args arrive validated and within the records' limits (the registry checks M
+// against max_m and 32-bit indexing against the problem's "elements"). As in ops.cpp, outputs
+// are copied out only after the batch succeeded, so a failure (a device that cannot run the
+// shader's workgroup, a Vulkan error) writes nothing and throws BackendFailure.
+// Also here: gemm_nvfp4_act / gemm_fp8_act ("quantize_then_gemm", host/src/gemm_act.h), which
+// quantize on the device and then run the exact GEMM record exact_gemm() picks, and flag bit 3
+// of the nvfp4 gemv for prepacked weights (tessera/weights.h).
 #include <fmt/format.h>
 
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "batch.h"
-#include "gemm_tensor_core.h"
+#include "core/error.h"
 #include "host/src/gemm_act.h"
-#include "host/src/validate.h"
+#include "launch.h"
 #include "reference/quantize.h"
 
 namespace tessera::detail::vulkan {
@@ -28,7 +31,6 @@ namespace {
 constexpr uint32_t kTiledWorkgroup = 128; // (BM/TM) * (BN/TN) = (64/8) * (64/4)
 constexpr uint32_t kGemvWorkgroup = 64;
 constexpr uint32_t kTiledBM = 64, kTiledBN = 64;
-constexpr int64_t kGemvMaxM = 16; // MAX_M of the gemv shaders
 constexpr int64_t kGemvCols = 8;  // COLS: columns of C a gemv workgroup owns
 
 struct GemmPush {
@@ -37,60 +39,54 @@ struct GemmPush {
 
 enum class Kind { Tiled, Gemv };
 
+// The decode shader is the exact GEMM whose manifest bounds M: it keeps max_m rows of A (its
+// specialization constant MAX_M). For the fused GEMMs, which pick a record at launch.
+Kind kind_of(const core::Variant& v) { return v.manifest.limits.max_m > 0 ? Kind::Gemv : Kind::Tiled; }
+
 // One operand of a launch: host bytes and their count (nullptr: a 4-byte placeholder binding).
 struct Input {
   const void* data;
   size_t bytes;
 };
 
-Kind parse_variant(std::string_view op, std::string_view variant, int64_t M) {
-  if (variant == "tiled_exact") return Kind::Tiled;
-  if (variant == "gemv_splitk_exact") {
-    if (M > kGemvMaxM)
-      backend_failure(fmt::format("{} gemv_splitk_exact: M = {} exceeds {}", op, M, kGemvMaxM));
-    return Kind::Gemv;
-  }
-  backend_failure(fmt::format("{} has no vulkan variant '{}' (known: tiled_exact, "
-                              "gemv_splitk_exact)",
-                              op, variant));
-}
-
-// The shaders index with 32-bit unsigned integers, and every extent travels as uint32.
-void check_extents(std::string_view op, int64_t M, int64_t N, int64_t K) {
-  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  if (M < 0 || N < 0 || K < 0 || M > kMax || N > kMax || K > kMax ||
-      (K > 0 && (M > kMax / K || N > kMax / K)) || (N > 0 && M > kMax / N))
-    backend_failure(fmt::format("{}: M = {}, N = {}, K = {}: the kernels index with 32-bit "
-                                "integers (at most 2^31 - 1 elements a tensor)",
-                                op, M, N, K));
-}
-
 uint32_t out_flags(ref::OutType t, bool bias) {
   uint32_t type = t == ref::OutType::F32 ? 0u : t == ref::OutType::BF16 ? 1u : 2u;
   return type | (bias ? 4u : 0u);
 }
 
-// Uploads a, sa, b, sb (bindings 0-3) and the bias, runs shader `base` ("gemm/nvfp4_tiled") in
-// its plain or ".rte" build, and writes c.
-void launch(int device_index, std::string_view op, Kind kind, std::string_view base,
-            const Input (&in)[4], int64_t M, int64_t N, int64_t K, float alpha, const float* bias,
-            ref::OutType out, void* c, uint32_t extra_flags = 0) {
+// The pipeline of exact GEMM record v's shader in its build `build` ("" for NVFP4, "tensor" or
+// "block" for FP8), plain or ".rte": the gemv specialized for the manifest's max_m rows.
+const Kernel& exact_kernel(Device& d, const core::Variant& v, std::string_view build) {
+  const Kind kind = kind_of(v);
+  const uint32_t want = kind == Kind::Tiled ? kTiledWorkgroup : kGemvWorkgroup;
+  const uint32_t wg = workgroup_size(d, want);
+  if (wg != want)
+    backend_failure(fmt::format("{} {}: the shader needs {} invocations a workgroup; the device takes {}", v.op,
+                                v.name, want, wg));
+  const std::string spv = fp32_shader(d, shader_base(v, 0, build));
+  if (kind == Kind::Gemv) return kernel(d, spv, 6, sizeof(GemmPush), wg, {static_cast<uint32_t>(v.manifest.limits.max_m)});
+  return kernel(d, spv, 6, sizeof(GemmPush), wg);
+}
+
+uint32_t exact_groups(const Device& d, const core::Variant& v, int64_t M, int64_t N, uint32_t wg) {
+  uint64_t groups = kind_of(v) == Kind::Tiled ? uint64_t((M + kTiledBM - 1) / kTiledBM) * uint64_t((N + kTiledBN - 1) / kTiledBN)
+                                              : uint64_t((N + kGemvCols - 1) / kGemvCols);
+  return group_count(d, groups * wg, wg);
+}
+
+// Uploads a, sa, b, sb (bindings 0-3) and the bias, runs record v's shader in build `build`, and
+// writes c.
+void launch(int device_index, const core::Variant& v, std::string_view build, const Input (&in)[4], int64_t M,
+            int64_t N, int64_t K, float alpha, const float* bias, ref::OutType out, void* c, uint32_t extra_flags = 0) {
   set_last_device_ms(0.0); // also when this run fails
   Device& d = device(device_index);
-  check_extents(op, M, N, K);
   if (M == 0 || N == 0) return;
   size_t out_bytes = static_cast<size_t>(M * N) * (out == ref::OutType::F32 ? 4 : 2);
   GemmPush push{static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                 std::bit_cast<uint32_t>(alpha), out_flags(out, bias != nullptr) | extra_flags};
 
   std::lock_guard lock(d.mutex);
-  uint32_t want = kind == Kind::Tiled ? kTiledWorkgroup : kGemvWorkgroup;
-  uint32_t wg = workgroup_size(d, want);
-  if (wg != want)
-    backend_failure(fmt::format("{}: the shader needs {} invocations a workgroup; the device "
-                                "takes {}",
-                                op, want, wg));
-  const Kernel& k = kernel(d, fp32_shader(d, base), 6, sizeof push, wg);
+  const Kernel& k = exact_kernel(d, v, build);
   // Buffer checks maxStorageBufferRange and maxMemoryAllocationSize for every size.
   Buffer a(d, in[0].bytes), sa(d, in[1].bytes), b(d, in[2].bytes), sb(d, in[3].bytes);
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
@@ -99,12 +95,9 @@ void launch(int device_index, std::string_view op, Kind kind, std::string_view b
     if (in[i].data && in[i].bytes) std::memcpy(bufs[i]->data(), in[i].data, in[i].bytes);
   if (bias) std::memcpy(bias_buf.data(), bias, static_cast<size_t>(N) * 4);
 
-  uint64_t groups = kind == Kind::Tiled ? uint64_t((M + kTiledBM - 1) / kTiledBM) *
-                                              uint64_t((N + kTiledBN - 1) / kTiledBN)
-                                        : uint64_t((N + kGemvCols - 1) / kGemvCols);
   Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
-  batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push, group_count(d, groups * wg, wg));
+  batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push, exact_groups(d, v, M, N, k.workgroup));
   batch.submit();
   std::memcpy(c, cbuf.data(), out_bytes);
 }
@@ -113,73 +106,59 @@ size_t bytes(int64_t rows, int64_t cols, size_t size) {
   return static_cast<size_t>(rows) * static_cast<size_t>(cols) * size;
 }
 
-} // namespace
-
-void run(int device_index, std::string_view variant, const GemmNvfp4Args& a) {
-  if (variant.starts_with("nv_")) return run_tensor_core(device_index, variant, a); // gemm_tensor_core.cpp
-  constexpr std::string_view op = "gemm_nvfp4";
-  Kind kind = parse_variant(op, variant, a.M);
-  if (a.K % 16 != 0) backend_failure(fmt::format("{}: K = {} is not a multiple of 16", op, a.K));
-  if (a.b_kblock_interleaved && kind != Kind::Gemv)
-    backend_failure(fmt::format("{} {} reads B in checkpoint layout only", op, variant));
+void nvfp4(int device_index, const core::Variant& v, const GemmNvfp4Args& a) {
   Input in[4] = {{a.a, bytes(a.M, a.K / 2, 1)},
                  {a.a_scale, bytes(a.M, a.K / 16, 1)},
                  {a.b, bytes(a.N, a.K / 2, 1)},
                  {a.b_scale, bytes(a.N, a.K / 16, 1)}};
-  launch(device_index, op, kind,
-         kind == Kind::Tiled ? "gemm/nvfp4_tiled" : "gemm/nvfp4_gemv_splitk", in, a.M, a.N, a.K,
-         a.alpha, a.bias, a.out, a.c, a.b_kblock_interleaved ? 8u : 0u); // flag bit 3: nvfp4_gemv_splitk.comp
+  launch(device_index, v, "", in, a.M, a.N, a.K, a.alpha, a.bias, a.out, a.c,
+         a.b_kblock_interleaved ? 8u : 0u); // flag bit 3: nvfp4_gemv_splitk.comp
 }
 
-void run(int device_index, std::string_view variant, const GemmFp8Args& a) {
-  if (variant.starts_with("nv_")) return run_tensor_core(device_index, variant, a); // gemm_tensor_core.cpp
-  constexpr std::string_view op = "gemm_fp8";
-  Kind kind = parse_variant(op, variant, a.M);
+void fp8(int device_index, const core::Variant& v, const GemmFp8Args& a) {
   Input in[4] = {{a.a, bytes(a.M, a.K, 1)}, {nullptr, 4}, {a.b, bytes(a.N, a.K, 1)}, {nullptr, 4}};
-  launch(device_index, op, kind,
-         kind == Kind::Tiled ? "gemm/fp8_tiled.tensor" : "gemm/fp8_gemv_splitk.tensor", in, a.M,
-         a.N, a.K, a.alpha, a.bias, a.out, a.c);
+  launch(device_index, v, "tensor", in, a.M, a.N, a.K, a.alpha, a.bias, a.out, a.c);
 }
 
-void run(int device_index, std::string_view variant, const GemmFp8BlockArgs& a) {
-  if (variant.starts_with("nv_")) return run_tensor_core(device_index, variant, a); // gemm_tensor_core.cpp
-  constexpr std::string_view op = "gemm_fp8";
-  Kind kind = parse_variant(op, variant, a.M);
+void fp8_block(int device_index, const core::Variant& v, const GemmFp8BlockArgs& a) {
   int64_t kbs = (a.K + 127) / 128;
   Input in[4] = {{a.a, bytes(a.M, a.K, 1)},
                  {a.a_scale, bytes(a.M, kbs, 4)},
                  {a.b, bytes(a.N, a.K, 1)},
                  {a.b_scale, bytes((a.N + 127) / 128, kbs, 4)}};
-  launch(device_index, op, kind,
-         kind == Kind::Tiled ? "gemm/fp8_tiled.block" : "gemm/fp8_gemv_splitk.block", in, a.M,
-         a.N, a.K, 1.0f, a.bias, a.out, a.c);
+  launch(device_index, v, "block", in, a.M, a.N, a.K, 1.0f, a.bias, a.out, a.c);
 }
 
+} // namespace
+
+void gemm_nvfp4_gemv(int device, const core::Variant& v, const GemmNvfp4Args& a) { nvfp4(device, v, a); }
+
+void gemm_nvfp4_tiled(int device, const core::Variant& v, const GemmNvfp4Args& a) {
+  // Only the prepacked call sets the flag, and only for the gemv (host/src/weights.cpp).
+  if (a.b_kblock_interleaved) backend_failure(fmt::format("{} {} reads B in checkpoint layout only", v.op, v.name));
+  nvfp4(device, v, a);
+}
+
+void gemm_fp8_gemv(int device, const core::Variant& v, const GemmFp8Args& a) { fp8(device, v, a); }
+void gemm_fp8_tiled(int device, const core::Variant& v, const GemmFp8Args& a) { fp8(device, v, a); }
+void gemm_fp8_block_gemv(int device, const core::Variant& v, const GemmFp8BlockArgs& a) { fp8_block(device, v, a); }
+void gemm_fp8_block_tiled(int device, const core::Variant& v, const GemmFp8BlockArgs& a) { fp8_block(device, v, a); }
+
 // ---- GEMMs with the activation quantized in front (host/src/gemm_act.h) --------------------
-// Variant "quantize_then_gemm": the quantize shaders of kernels/quant/ and then the exact GEMM
-// shader above on the device buffers they wrote, under one device lock: x is copied in once and
+// Variant "quantize_then_gemm": the quantize shaders of kernels/quant/ and then the shader of
+// the exact GEMM record exact_gemm() picks (the decode gemv up to its manifest's max_m rows, as
+// the registry would select for gemm_nvfp4 / gemm_fp8) on the device buffers they wrote, under one device lock: x is copied in once and
 // c out once. Two batches, because the W4A4 GEMM's alpha = RN(a_scale_2 * b_scale_2) is a push
 // constant and a_scale_2 comes out of the first (FP8 uses the same shape for simplicity).
 namespace {
 constexpr uint32_t kActNoIndex = 0xFFFFFFFFu; // "no non-finite element" in stats[1] (ops.cpp)
 
-void expect_act_variant(std::string_view op, std::string_view variant) {
-  if (variant != "quantize_then_gemm")
-    backend_failure(fmt::format("{} has no vulkan variant '{}' (known: quantize_then_gemm)", op, variant));
-}
-
-// The GEMM half: q, sa on the device already; b, sb, bias copied in; c copied out.
-void act_gemm(Device& d, std::string_view op, std::string_view base, const Buffer& q, const Buffer& sa,
+// The GEMM half on exact GEMM record `gemm` (build `build` of its shader): q, sa on the device
+// already; b, sb, bias copied in; c copied out.
+void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, const Buffer& q, const Buffer& sa,
               const void* b, size_t b_bytes, const void* sb, size_t sb_bytes, int64_t M, int64_t N, int64_t K,
               float alpha, const float* bias, ref::OutType out, void* c) {
-  Kind kind = M <= kGemvMaxM ? Kind::Gemv : Kind::Tiled;
-  uint32_t want = kind == Kind::Tiled ? kTiledWorkgroup : kGemvWorkgroup;
-  uint32_t wg = workgroup_size(d, want);
-  if (wg != want)
-    backend_failure(fmt::format("{}: the GEMM shader needs {} invocations a workgroup; the device takes {}", op, want, wg));
-  std::string name = std::string(base) + (kind == Kind::Tiled ? "_tiled" : "_gemv_splitk") +
-                     (base == "gemm/fp8" ? ".block" : "");
-  const Kernel& k = kernel(d, fp32_shader(d, name), 6, sizeof(GemmPush), wg);
+  const Kernel& k = exact_kernel(d, gemm, build);
   size_t out_bytes = static_cast<size_t>(M * N) * (out == ref::OutType::F32 ? 4 : 2);
   GemmPush push{static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                 std::bit_cast<uint32_t>(alpha), out_flags(out, bias != nullptr)};
@@ -187,29 +166,26 @@ void act_gemm(Device& d, std::string_view op, std::string_view base, const Buffe
   if (b_bytes) std::memcpy(bb.data(), b, b_bytes);
   if (sb_bytes) std::memcpy(sbb.data(), sb, sb_bytes);
   if (bias) std::memcpy(bias_buf.data(), bias, static_cast<size_t>(N) * 4);
-  uint64_t groups = kind == Kind::Tiled ? uint64_t((M + kTiledBM - 1) / kTiledBM) * uint64_t((N + kTiledBN - 1) / kTiledBN)
-                                        : uint64_t((N + kGemvCols - 1) / kGemvCols);
   double quantize_ms = last_device_ms();
   Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
-  batch.dispatch(k, {&q, &sa, &bb, &sbb, &bias_buf, &cbuf}, &push, group_count(d, groups * wg, wg));
+  batch.dispatch(k, {&q, &sa, &bb, &sbb, &bias_buf, &cbuf}, &push, exact_groups(d, gemm, M, N, k.workgroup));
   batch.submit();
   set_last_device_ms(quantize_ms + last_device_ms());
   std::memcpy(c, cbuf.data(), out_bytes);
 }
 } // namespace
 
-void run(int device_index, std::string_view variant, const GemmNvfp4ActArgs& a) {
+void gemm_nvfp4_act(int device_index, const core::Variant&, const GemmNvfp4ActArgs& a) {
   constexpr std::string_view op = "gemm_nvfp4_act";
   set_last_device_ms(0.0);
-  expect_act_variant(op, variant);
   Device& d = device(device_index);
-  check_extents(op, a.M, a.N, a.K);
   int64_t n = a.M * a.K;
   if (a.M == 0 || a.N == 0) { // no output: scale_2 as the reference defines it, on the host
     *a.a_scale_2 = a.static_a_scale_2 ? *a.static_a_scale_2 : ref::nvfp4_scale_2(a.x, n, false);
     return;
   }
+  const core::Variant& gemm = exact_gemm("vulkan", device_index, "gemm_nvfp4", a.M, a.N, a.K, false);
   uint32_t nblocks = static_cast<uint32_t>(n / 16);
   struct {
     uint32_t nblocks, flags, static_scale_2;
@@ -239,18 +215,17 @@ void run(int device_index, std::string_view variant, const GemmNvfp4ActArgs& a) 
   float alpha = s2 * a.b_scale_2;
   if (!std::isfinite(alpha))
     detail::fail(ErrorCode::InvalidArgument, "{}: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", op, s2, a.b_scale_2);
-  act_gemm(d, op, "gemm/nvfp4", q, sa, a.b, bytes(a.N, a.K / 2, 1), a.b_scale, bytes(a.N, a.K / 16, 1), a.M, a.N,
+  act_gemm(d, gemm, "", q, sa, a.b, bytes(a.N, a.K / 2, 1), a.b_scale, bytes(a.N, a.K / 16, 1), a.M, a.N,
            a.K, alpha, a.bias, a.out, a.c);
   *a.a_scale_2 = s2;
 }
 
-void run(int device_index, std::string_view variant, const GemmFp8ActArgs& a) {
+void gemm_fp8_act(int device_index, const core::Variant&, const GemmFp8ActArgs& a) {
   constexpr std::string_view op = "gemm_fp8_act";
   set_last_device_ms(0.0);
-  expect_act_variant(op, variant);
   Device& d = device(device_index);
-  check_extents(op, a.M, a.N, a.K);
   if (a.M == 0 || a.N == 0) return;
+  const core::Variant& gemm = exact_gemm("vulkan", device_index, "gemm_fp8", a.M, a.N, a.K, true);
   int64_t n = a.M * a.K, kbs = (a.K + 127) / 128;
   struct {
     uint32_t rows, cols, grouping; // Fp8Push of ops.cpp; grouping 1 = token128
@@ -273,7 +248,7 @@ void run(int device_index, std::string_view variant, const GemmFp8ActArgs& a) {
     if (st[1] != kActNoIndex)
       backend_failure(fmt::format("{}: the device reports x[{}] non-finite; the host found none", op, st[1]));
   }
-  act_gemm(d, op, "gemm/fp8", q, sa, a.b, bytes(a.N, a.K, 1), a.b_scale, bytes((a.N + 127) / 128, kbs, 4), a.M,
+  act_gemm(d, gemm, "block", q, sa, a.b, bytes(a.N, a.K, 1), a.b_scale, bytes((a.N + 127) / 128, kbs, 4), a.M,
            a.N, a.K, 1.0f, a.bias, a.out, a.c);
 }
 

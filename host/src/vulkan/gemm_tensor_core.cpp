@@ -1,30 +1,32 @@
-// The vulkan launcher of "nv_coopmat_f16" (kernels/gemm/nv_coopmat.comp, numerics.md section 4,
-// conformance bounded): NVIDIA tensor cores through GL_NV_cooperative_matrix, one shader built
-// three ways (NVFP4, FP8 per-tensor, FP8 block-scaled) with common/gemm.glsl's interface, so the
-// launch mirrors gemm.cpp's: six storage buffers, the same push constants, 16-bit outputs OR-ed
-// into a zero-filled buffer. Before anything is uploaded the device is checked for what the
-// shader declares (the cooperative-matrix and fp16 features enabled at device creation, a
-// 16x16x16 fp16 x fp16 -> fp32 subgroup-scope shape among the driver's cooperative matrix
-// properties, subgroups of 32); outputs are copied out only after the batch succeeded, and
-// every failure is a BackendFailure (the dispatcher disables the variant and falls back).
+// The vulkan launch functions of "nv_coopmat_f16" (kernels/gemm/nv_coopmat.comp, numerics.md
+// section 4, conformance bounded): NVIDIA tensor cores through GL_NV_cooperative_matrix, one
+// shader built three ways (NVFP4, FP8 per-tensor, FP8 block-scaled; the builds the manifest
+// names) with common/gemm.glsl's interface, so the launch mirrors gemm.cpp's: six storage
+// buffers, the same push constants, 16-bit outputs OR-ed into a zero-filled buffer. The registry
+// has checked the record's limits (min_m, the 128-invocation workgroup, 32-bit indexing) and its
+// requirement (tensor_core::vk_coopmat: the extension, fp16, subgroups of 32). Before anything
+// is uploaded the device is checked for what the registry does not know and the shader declares:
+// the cooperative-matrix and fp16 features enabled at device creation, and a 16x16x16 fp16 x
+// fp16 -> fp32 subgroup-scope shape among the driver's cooperative matrix properties. Outputs
+// are copied out only after the batch succeeded, and every failure is a BackendFailure (the
+// dispatcher disables the variant and falls back).
 #include "gemm_tensor_core.h"
 
 #include <fmt/format.h>
 
 #include <bit>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "batch.h"
 #include "instance.h"
+#include "launch.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
 
-constexpr uint32_t kWorkgroup = 128; // WG of nv_coopmat.comp: 4 subgroups of 32
-constexpr int64_t kTile = 64;        // BM = BN
+constexpr int64_t kTile = 64; // BM = BN of nv_coopmat.comp
 
 struct GemmPush {
   uint32_t M, N, K, alpha, flags;
@@ -34,12 +36,6 @@ struct Input {
   const void* data;
   size_t bytes;
 };
-
-void check_variant(std::string_view op, std::string_view variant) {
-  if (variant != "nv_coopmat_f16")
-    backend_failure(fmt::format("{} has no vulkan tensor-core variant '{}' (known: nv_coopmat_f16)",
-                                op, variant));
-}
 
 // Whether the driver lists the shape the shader uses: 16x16x16, fp16 A/B, fp32 C/D, subgroup scope.
 bool has_coopmat_shape(VkPhysicalDevice pd) {
@@ -71,15 +67,6 @@ void check_coopmat_device(Device& d, std::string_view op) {
     backend_failure(fmt::format("{} nv_coopmat_f16: {} has no VK_NV_cooperative_matrix", op, name));
   if (!d.features.shader_float16)
     backend_failure(fmt::format("{} nv_coopmat_f16: {} has no shaderFloat16", op, name));
-  auto sub = make<VkPhysicalDeviceSubgroupProperties>(
-      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
-  auto p2 = make<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
-  p2.pNext = &sub;
-  vkGetPhysicalDeviceProperties2(d.physical, &p2);
-  if (sub.subgroupSize != 32)
-    backend_failure(fmt::format("{} nv_coopmat_f16: {} has subgroups of {}; the shader tiles 128 "
-                                "invocations as 4 subgroups of 32",
-                                op, name, sub.subgroupSize));
   if (!has_coopmat_shape(d.physical))
     backend_failure(fmt::format("{} nv_coopmat_f16: {} lists no 16x16x16 fp16 x fp16 -> fp32 "
                                 "subgroup cooperative matrix",
@@ -88,28 +75,21 @@ void check_coopmat_device(Device& d, std::string_view op) {
 
 namespace {
 
-void launch(int device_index, std::string_view op, std::string_view spv, const Input (&in)[4],
-            int64_t M, int64_t N, int64_t K, float alpha, const float* bias, ref::OutType out,
-            void* c) {
+// Record v's shader in build `build` (the manifest's "gemm/nv_coopmat.comp (nvfp4)": "nvfp4"),
+// with the manifest's workgroup (WG of nv_coopmat.comp: 4 subgroups of 32).
+void launch(int device_index, const core::Variant& v, std::string_view build, const Input (&in)[4], int64_t M,
+            int64_t N, int64_t K, float alpha, const float* bias, ref::OutType out, void* c) {
   set_last_device_ms(0.0); // also when this run fails
-  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  if (M > kMax || N > kMax || K > kMax || (K > 0 && (M > kMax / K || N > kMax / K)) ||
-      (N > 0 && M > kMax / N))
-    backend_failure(fmt::format("{}: M = {}, N = {}, K = {}: the shader indexes with 32-bit "
-                                "integers",
-                                op, M, N, K));
   Device& d = device(device_index);
   std::lock_guard lock(d.mutex);
-  check_coopmat_device(d, op);
+  check_coopmat_device(d, v.op);
   if (M == 0 || N == 0) return;
   size_t out_bytes = static_cast<size_t>(M * N) * (out == ref::OutType::F32 ? 4 : 2);
   uint32_t type = out == ref::OutType::F32 ? 0u : out == ref::OutType::BF16 ? 1u : 2u;
   GemmPush push{static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                 std::bit_cast<uint32_t>(alpha), type | (bias ? 4u : 0u)};
-  if (workgroup_size(d, kWorkgroup) != kWorkgroup)
-    backend_failure(fmt::format("{} nv_coopmat_f16: the device does not take workgroups of {}", op,
-                                kWorkgroup));
-  const Kernel& k = kernel(d, spv, 6, sizeof push, kWorkgroup);
+  const auto wg = static_cast<uint32_t>(v.manifest.limits.workgroup);
+  const Kernel& k = kernel(d, shader_base(v, 0, build) + ".spv", 6, sizeof push, wg);
   Buffer a(d, in[0].bytes), sa(d, in[1].bytes), b(d, in[2].bytes), sb(d, in[3].bytes);
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
   const Buffer* bufs[4] = {&a, &sa, &b, &sb};
@@ -121,7 +101,7 @@ void launch(int device_index, std::string_view op, std::string_view spv, const I
   Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push,
-                 group_count(d, tiles * kWorkgroup, kWorkgroup));
+                 group_count(d, tiles * wg, wg));
   batch.submit();
   std::memcpy(c, cbuf.data(), out_bytes);
 }
@@ -134,36 +114,26 @@ size_t bytes(int64_t rows, int64_t cols, size_t size) {
 
 } // namespace
 
-void run_tensor_core(int device_index, std::string_view variant, const GemmNvfp4Args& a) {
-  constexpr std::string_view op = "gemm_nvfp4";
-  check_variant(op, variant);
-  if (a.K % 16 != 0) backend_failure(fmt::format("{}: K = {} is not a multiple of 16", op, a.K));
+void gemm_nvfp4_coopmat(int device_index, const core::Variant& v, const GemmNvfp4Args& a) {
   Input in[4] = {{a.a, bytes(a.M, a.K / 2, 1)},
                  {a.a_scale, bytes(a.M, a.K / 16, 1)},
                  {a.b, bytes(a.N, a.K / 2, 1)},
                  {a.b_scale, bytes(a.N, a.K / 16, 1)}};
-  launch(device_index, op, "gemm/nv_coopmat.nvfp4.spv", in, a.M, a.N, a.K, a.alpha, a.bias, a.out,
-         a.c);
+  launch(device_index, v, "nvfp4", in, a.M, a.N, a.K, a.alpha, a.bias, a.out, a.c);
 }
 
-void run_tensor_core(int device_index, std::string_view variant, const GemmFp8Args& a) {
-  constexpr std::string_view op = "gemm_fp8";
-  check_variant(op, variant);
+void gemm_fp8_coopmat(int device_index, const core::Variant& v, const GemmFp8Args& a) {
   Input in[4] = {{a.a, bytes(a.M, a.K, 1)}, {nullptr, 4}, {a.b, bytes(a.N, a.K, 1)}, {nullptr, 4}};
-  launch(device_index, op, "gemm/nv_coopmat.fp8_tensor.spv", in, a.M, a.N, a.K, a.alpha, a.bias,
-         a.out, a.c);
+  launch(device_index, v, "fp8_tensor", in, a.M, a.N, a.K, a.alpha, a.bias, a.out, a.c);
 }
 
-void run_tensor_core(int device_index, std::string_view variant, const GemmFp8BlockArgs& a) {
-  constexpr std::string_view op = "gemm_fp8";
-  check_variant(op, variant);
+void gemm_fp8_block_coopmat(int device_index, const core::Variant& v, const GemmFp8BlockArgs& a) {
   int64_t kbs = (a.K + 127) / 128;
   Input in[4] = {{a.a, bytes(a.M, a.K, 1)},
                  {a.a_scale, bytes(a.M, kbs, 4)},
                  {a.b, bytes(a.N, a.K, 1)},
                  {a.b_scale, bytes((a.N + 127) / 128, kbs, 4)}};
-  launch(device_index, op, "gemm/nv_coopmat.fp8_block.spv", in, a.M, a.N, a.K, 1.0f, a.bias, a.out,
-         a.c);
+  launch(device_index, v, "fp8_block", in, a.M, a.N, a.K, 1.0f, a.bias, a.out, a.c);
 }
 
 } // namespace tessera::detail::vulkan

@@ -1,6 +1,7 @@
-// The run() launchers of backends.h: validate what only this backend limits, upload, record the
-// passes of the operation, submit, and copy results out only after everything succeeded, so a
-// failure (a refused input or a Vulkan error) leaves the caller's outputs untouched.
+// The vulkan launch functions of the conversions and quantizers (launch.h, kernels/quant/):
+// validate what only this backend limits, upload, record the passes of the operation, submit,
+// and copy results out only after everything succeeded, so a failure (a refused input or a
+// Vulkan error) leaves the caller's outputs untouched.
 #include <fmt/format.h>
 
 #include <bit>
@@ -9,6 +10,7 @@
 #include <limits>
 
 #include "batch.h"
+#include "launch.h"
 #include "host/src/validate.h"
 #include "reference/quantize.h"
 #include "testing.h"
@@ -18,11 +20,6 @@ namespace tessera::detail::vulkan {
 namespace {
 
 constexpr uint32_t kNoIndex = 0xFFFFFFFFu; // "no non-finite element" in stats[1]
-
-void expect_variant(std::string_view op, std::string_view variant, std::string_view known) {
-  if (variant != known)
-    backend_failure(fmt::format("{} has no variant '{}' (known: {})", op, variant, known));
-}
 
 // The kernels index with 32-bit integers; larger tensors are refused (and run elsewhere).
 uint32_t element_count(std::string_view op, int64_t rows, int64_t cols) {
@@ -73,9 +70,8 @@ struct Fp8Push { // push constants of the fp8 kernels
 
 } // namespace
 
-void run(int device_index, std::string_view variant, const ConvertArgs& a) {
+void convert_elementwise(int device_index, const core::Variant&, const ConvertArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
-  expect_variant("convert", variant, "elementwise");
   Device& d = device(device_index);
   uint32_t n = element_count("convert", 1, a.n);
   if (n == 0) return;
@@ -96,10 +92,9 @@ void run(int device_index, std::string_view variant, const ConvertArgs& a) {
   std::memcpy(a.y, y.data(), out_bytes);
 }
 
-void run(int device_index, std::string_view variant, const QuantizeNvfp4Args& a) {
+void quantize_nvfp4_block16(int device_index, const core::Variant&, const QuantizeNvfp4Args& a) {
   set_last_device_ms(0.0); // also when this run fails
   constexpr std::string_view op = "quantize_nvfp4";
-  expect_variant(op, variant, "block16");
   Device& d = device(device_index);
   uint32_t n = element_count(op, a.rows, a.cols);
   if (a.cols % 16 != 0)
@@ -136,10 +131,9 @@ void run(int device_index, std::string_view variant, const QuantizeNvfp4Args& a)
   *a.scale_2 = std::bit_cast<float>(st[2]);
 }
 
-void run(int device_index, std::string_view variant, const DequantizeNvfp4Args& a) {
+void dequantize_nvfp4_elementwise(int device_index, const core::Variant&, const DequantizeNvfp4Args& a) {
   set_last_device_ms(0.0); // also when this run fails
   constexpr std::string_view op = "dequantize_nvfp4";
-  expect_variant(op, variant, "elementwise");
   Device& d = device(device_index);
   uint32_t n = element_count(op, a.rows, a.cols);
   if (a.cols % 16 != 0)
@@ -161,10 +155,9 @@ void run(int device_index, std::string_view variant, const DequantizeNvfp4Args& 
   std::memcpy(a.y, y.data(), size_t{n} * 4);
 }
 
-void run(int device_index, std::string_view variant, const QuantizeFp8Args& a) {
+void quantize_fp8_group_amax(int device_index, const core::Variant&, const QuantizeFp8Args& a) {
   set_last_device_ms(0.0); // also when this run fails
   constexpr std::string_view op = "quantize_fp8";
-  expect_variant(op, variant, "group_amax");
   Device& d = device(device_index);
   uint32_t n = element_count(op, a.rows, a.cols);
   size_t ns = static_cast<size_t>(ref::fp8_scale_count(a.grouping, a.rows, a.cols));
@@ -205,10 +198,9 @@ void run(int device_index, std::string_view variant, const QuantizeFp8Args& a) {
   std::memcpy(a.scales, scales.data(), ns * 4);
 }
 
-void run(int device_index, std::string_view variant, const DequantizeFp8Args& a) {
+void dequantize_fp8_elementwise(int device_index, const core::Variant&, const DequantizeFp8Args& a) {
   set_last_device_ms(0.0); // also when this run fails
   constexpr std::string_view op = "dequantize_fp8";
-  expect_variant(op, variant, "elementwise");
   Device& d = device(device_index);
   uint32_t n = element_count(op, a.rows, a.cols);
   size_t ns = static_cast<size_t>(ref::fp8_scale_count(a.grouping, a.rows, a.cols));

@@ -1,6 +1,7 @@
 #include "pipelines.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <atomic>
 #include <cstring>
@@ -89,8 +90,11 @@ void open_pipeline_cache(Device& d) {
 }
 
 const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
-                     uint32_t workgroup) {
-  std::string key = fmt::format("{}@{}", spv, workgroup);
+                     uint32_t workgroup, std::initializer_list<uint32_t> constants) {
+  // Specialization constant 0 is the workgroup size, 1.. the caller's constants.
+  std::vector<uint32_t> values{workgroup};
+  values.insert(values.end(), constants.begin(), constants.end());
+  std::string key = fmt::format("{}@{}", spv, fmt::join(values, ","));
   if (auto it = d.kernels.find(key); it != d.kernels.end()) return *it->second;
 
   const EmbeddedFile* file = find_embedded(tessera_embedded_vulkan_spirv(), spv);
@@ -137,8 +141,11 @@ const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_
   check(vkCreatePipelineLayout(dev, &pl, nullptr, &layout), "vkCreatePipelineLayout");
   k->layout = OwnedPipelineLayout(dev, layout);
 
-  VkSpecializationMapEntry entry{0, 0, sizeof(uint32_t)};
-  VkSpecializationInfo spec{1, &entry, sizeof(uint32_t), &workgroup};
+  std::vector<VkSpecializationMapEntry> entries(values.size());
+  for (uint32_t i = 0; i < values.size(); ++i)
+    entries[i] = VkSpecializationMapEntry{i, i * uint32_t{sizeof(uint32_t)}, sizeof(uint32_t)};
+  VkSpecializationInfo spec{static_cast<uint32_t>(values.size()), entries.data(),
+                            values.size() * sizeof(uint32_t), values.data()};
   auto cp = make<VkComputePipelineCreateInfo>(VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO);
   cp.stage =
       make<VkPipelineShaderStageCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO);

@@ -1,15 +1,17 @@
-// Compute pipelines from the embedded SPIR-V, memoized per device by (shader, workgroup size),
-// and the device's VkPipelineCache, persisted on disk unless the overrides say
+// Compute pipelines from the embedded SPIR-V, memoized per device by (shader, workgroup size,
+// specialization constants), and the device's VkPipelineCache, persisted on disk unless the overrides say
 // program_cache=off.
 #pragma once
 
+#include <initializer_list>
 #include <string_view>
 
 #include "device.h"
 
 namespace tessera::detail::vulkan {
 
-// One shader specialized for one workgroup size: `bindings` storage buffers at set 0, bindings
+// One shader specialized for one workgroup size (and its other specialization constants):
+// `bindings` storage buffers at set 0, bindings
 // 0..bindings-1, and `push_bytes` of push constants.
 struct Kernel {
   OwnedSetLayout set_layout;
@@ -21,10 +23,13 @@ struct Kernel {
 };
 
 // The kernel of embedded SPIR-V `spv` ("quant/convert.spv") with its workgroup size in
-// specialization constant 0. The caller holds d.mutex. Throws BackendFailure when the shader is
-// not embedded or the driver refuses it.
+// specialization constant 0 and `constants` in specialization constants 1, 2, ...: the numbers
+// a shader is sized by that are also its record's limits (the gemv's MAX_M, DeltaNet's DK_MAX),
+// which the launcher reads from the record's manifest, so that each is written once. The cache
+// key holds all of them. The caller holds d.mutex. Throws BackendFailure when the shader is not
+// embedded or the driver refuses it.
 const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
-                     uint32_t workgroup);
+                     uint32_t workgroup, std::initializer_list<uint32_t> constants = {});
 
 // Creates d.pipeline_cache, seeded from disk when a valid file for this driver build is there
 // (device.cpp calls this once per device). A bad file never makes the device unusable: it starts

@@ -1,7 +1,6 @@
 // The vulkan backend when it is not built (its SDK was not found at configure time): no devices,
 // and no variant records, so nothing of it is ever launched.
 #include "host/src/backends.h"
-#include "host/src/gemm_act.h"
 #include "host/src/vulkan/testing.h"
 
 namespace tessera::detail::vulkan {
@@ -29,5 +28,6 @@ void run_fp32_rn_test(int, Fp32Build, Fp32Op, const uint32_t*, const uint32_t*, 
 PipelineCacheStats pipeline_cache_stats() { return {}; }
 std::string reopen_pipeline_cache(int) { not_built(); }
 void set_deltanet_window_for_testing(int64_t) {}
+void run_attention_coopmat_emulated(int, const AttentionRunArgs&) { not_built(); }
 
 } // namespace tessera::detail::vulkan

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/op_args.h"
+
 namespace tessera::detail::vulkan {
 
 // Div..Sub are the correctly rounded operations of kernels/common/fp32_rn.glsl; Hw* are the
@@ -48,5 +50,10 @@ std::string reopen_pipeline_cache(int device);
 // sequence) while > 0, chunked taking it in whole chunks; 0 restores it. For tests that run a
 // whole long sequence in one dispatch, to see a driver's cut loop reported (test_deltanet_kernels).
 void set_deltanet_window_for_testing(int64_t tokens);
+
+// Attention's flash_coopmat.comp built with its matrix operations emulated (FC_EMULATE, D <= 64),
+// which is no variant record: for tests that check its tile logic on a device without
+// cooperative matrices (test_attention_tensor_core). BackendFailure like a launch function.
+void run_attention_coopmat_emulated(int device, const AttentionRunArgs& a);
 
 } // namespace tessera::detail::vulkan

@@ -71,9 +71,16 @@ void show_progress(const tb::Progress& p) {
 }
 
 void list_everything() {
+  // Every operation by name (core/op_table.h), with its sweep's axes where kbench has one.
   fmt::print("Operations (axes with their defaults):\n");
-  for (const tb::BenchOp& op : tb::bench_ops()) {
-    fmt::print("  {}\n", op.name);
+  for (const tessera::NamedOp& named : tessera::named_ops()) {
+    fmt::print("  {}\n", named.name);
+    const tb::BenchOp* found = tb::find_bench_op(named.name);
+    if (!found) {
+      fmt::print("    no sweep yet: time it with krun {}\n", named.name);
+      continue;
+    }
+    const tb::BenchOp& op = *found;
     for (const tb::Axis& a : op.axes)
       fmt::print("    {:<7} = {:<13} {}{}\n", a.name, tb::to_string(a.def), a.help,
                  a.is_text() ? fmt::format(" ({})", fmt::join(a.choices, ", ")) : "");

@@ -1,4 +1,4 @@
-// The C API (tessera/tessera.h) over tessera::Context. Every entry point runs inside guard(),
+// The C API (tessera/tessera.h) over tessera::Context (and weights.h's host-only functions). Every entry point runs inside guard(),
 // which turns any exception into a status and a thread-local message, so nothing unwinds into C
 // or a foreign runtime. The C layer checks only what the C++ types cannot carry (NULL pointers,
 // ndim, enum values); everything else is the core's validation, with the core's messages.
@@ -20,6 +20,10 @@
 
 struct tessera_context {
   tessera::Context ctx;
+};
+
+struct tessera_packed_weight {
+  tessera::PackedWeight w;
 };
 
 namespace {
@@ -154,6 +158,25 @@ Fp8Recipe to_recipe(const char* fn, tessera_fp8_recipe r) {
   }
   fail(ErrorCode::InvalidArgument, "{}: recipe {} is no tessera_fp8_recipe", fn,
        static_cast<int>(r));
+}
+
+ScaleLayout to_scale_layout(const char* fn, tessera_scale_layout l) {
+  switch (l) {
+  case TESSERA_SCALE_LINEAR: return ScaleLayout::Linear;
+  case TESSERA_SCALE_SWIZZLED_128X4: return ScaleLayout::Swizzled128x4;
+  default: break;
+  }
+  fail(ErrorCode::InvalidArgument, "{}: scale_layout {} is no tessera_scale_layout", fn,
+       static_cast<int>(l));
+}
+
+static_assert(TESSERA_WEIGHT_NVFP4 == static_cast<int>(WeightFormat::Nvfp4) &&
+                  TESSERA_WEIGHT_FP8_TENSOR == static_cast<int>(WeightFormat::Fp8Tensor) &&
+                  TESSERA_WEIGHT_FP8_BLOCK128 == static_cast<int>(WeightFormat::Fp8Block128),
+              "tessera_weight_format follows tessera::WeightFormat");
+
+const PackedWeight& packed(const char* fn, const char* name, const tessera_packed_weight* w) {
+  return deref(fn, name, w).w;
 }
 
 // A string output: NULL with size 0 skips it; checked before anything is written.
@@ -330,6 +353,128 @@ tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor
     context(fn, ctx).gemm_fp8_block(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
                                     to_view(fn, "b", b), to_view(fn, "b_scale", b_scale),
                                     to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_nvfp4_act(tessera_context* ctx, const tessera_tensor* x,
+                                      const float* a_scale_2, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, float b_scale_2,
+                                      const tessera_tensor* bias, const tessera_tensor* c,
+                                      float* a_scale_2_used) {
+  return guard("tessera_gemm_nvfp4_act", [&](const char* fn) {
+    const Context& k = context(fn, ctx);
+    float& out = deref(fn, "a_scale_2_used", a_scale_2_used); // checked before the call writes c
+    out = k.gemm_nvfp4_act(to_view(fn, "x", x), optional_scalar(a_scale_2), to_view(fn, "b", b),
+                           to_view(fn, "b_scale", b_scale), b_scale_2, to_optional(fn, "bias", bias),
+                           to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_act(tessera_context* ctx, const tessera_tensor* x,
+                                    const tessera_tensor* b, const tessera_tensor* b_scale,
+                                    const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_act", [&](const char* fn) {
+    context(fn, ctx).gemm_fp8_act(to_view(fn, "x", x), to_view(fn, "b", b),
+                                  to_view(fn, "b_scale", b_scale), to_optional(fn, "bias", bias),
+                                  to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_pack_nvfp4_weight(tessera_context* ctx, const tessera_tensor* b,
+                                         const tessera_tensor* b_scale, float scale_2,
+                                         tessera_scale_layout scale_layout, int64_t M,
+                                         const char* layout, tessera_packed_weight** out) {
+  return guard("tessera_pack_nvfp4_weight", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    tessera_packed_weight*& result = deref(fn, "out", out);
+    result = new tessera_packed_weight{c.pack_nvfp4_weight(to_view(fn, "b", b),
+                                                           to_view(fn, "b_scale", b_scale), scale_2,
+                                                           to_scale_layout(fn, scale_layout), M,
+                                                           layout ? layout : "")};
+  });
+}
+
+tessera_status tessera_pack_fp8_weight(tessera_context* ctx, const tessera_tensor* b,
+                                       const tessera_tensor* scales, int64_t M, const char* layout,
+                                       tessera_packed_weight** out) {
+  return guard("tessera_pack_fp8_weight", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    tessera_packed_weight*& result = deref(fn, "out", out);
+    result = new tessera_packed_weight{c.pack_fp8_weight(to_view(fn, "b", b),
+                                                         to_view(fn, "scales", scales), M,
+                                                         layout ? layout : "")};
+  });
+}
+
+void tessera_packed_weight_destroy(tessera_packed_weight* w) { delete w; }
+
+tessera_status tessera_packed_weight_describe(const tessera_packed_weight* w,
+                                              tessera_weight_format* format, int64_t* N,
+                                              int64_t* K, float* scale, char* layout,
+                                              size_t layout_size, char* variant,
+                                              size_t variant_size) {
+  return guard("tessera_packed_weight_describe", [&](const char* fn) {
+    const PackedWeight& p = packed(fn, "w", w);
+    check_string_out(fn, "layout", layout, layout_size);
+    check_string_out(fn, "variant", variant, variant_size);
+    if (format) *format = static_cast<tessera_weight_format>(p.format);
+    if (N) *N = p.N;
+    if (K) *K = p.K;
+    if (scale) *scale = p.scale;
+    copy_string(layout, layout_size, p.layout);
+    copy_string(variant, variant_size, p.variant);
+  });
+}
+
+tessera_status tessera_unpack_weight(const tessera_packed_weight* w, const tessera_tensor* b,
+                                     const tessera_tensor* scales) {
+  return guard("tessera_unpack_weight", [&](const char* fn) {
+    unpack_weight(packed(fn, "w", w), to_view(fn, "b", b), to_view(fn, "scales", scales));
+  });
+}
+
+tessera_status tessera_gemm_nvfp4_packed(tessera_context* ctx, const tessera_tensor* a,
+                                         const tessera_tensor* a_scale,
+                                         const tessera_packed_weight* b, float alpha,
+                                         const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_nvfp4_packed", [&](const char* fn) {
+    context(fn, ctx).gemm_nvfp4_packed(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                                       packed(fn, "b", b), alpha, to_optional(fn, "bias", bias),
+                                       to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_packed(tessera_context* ctx, const tessera_tensor* a,
+                                       const tessera_packed_weight* b, float alpha,
+                                       const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_packed", [&](const char* fn) {
+    context(fn, ctx).gemm_fp8_packed(to_view(fn, "a", a), packed(fn, "b", b), alpha,
+                                     to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_block_packed(tessera_context* ctx, const tessera_tensor* a,
+                                             const tessera_tensor* a_scale,
+                                             const tessera_packed_weight* b,
+                                             const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_block_packed", [&](const char* fn) {
+    context(fn, ctx).gemm_fp8_block_packed(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                                           packed(fn, "b", b), to_optional(fn, "bias", bias),
+                                           to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_to_swizzled_scales(const tessera_tensor* linear,
+                                          const tessera_tensor* swizzled) {
+  return guard("tessera_to_swizzled_scales", [&](const char* fn) {
+    to_swizzled_scales(to_view(fn, "linear", linear), to_view(fn, "swizzled", swizzled));
+  });
+}
+
+tessera_status tessera_from_swizzled_scales(const tessera_tensor* swizzled,
+                                            const tessera_tensor* linear) {
+  return guard("tessera_from_swizzled_scales", [&](const char* fn) {
+    from_swizzled_scales(to_view(fn, "swizzled", swizzled), to_view(fn, "linear", linear));
   });
 }
 

@@ -250,4 +250,47 @@ void Context::attention(const AttentionArgs& args, const TensorView& o_,
   run([&](const RunOptions& o, RunInfo* i) { tessera::attention(args, o_, lse, o, i); });
 }
 
+float Context::gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
+                              const TensorView& b_scale, float b_scale_2,
+                              const std::optional<TensorView>& bias, const TensorView& c) const {
+  return run([&](const RunOptions& o, RunInfo* i) {
+    return tessera::gemm_nvfp4_act(x, a_scale_2, b, b_scale, b_scale_2, bias, c, o, i);
+  });
+}
+
+void Context::gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
+                           const std::optional<TensorView>& bias, const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8_act(x, b, b_scale, bias, c, o, i); });
+}
+
+PackedWeight Context::pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, float scale_2,
+                                        ScaleLayout scale_layout, int64_t M, std::string layout) const {
+  return tessera::pack_nvfp4_weight(b, b_scale, scale_2, scale_layout, PackTarget{options(), M, std::move(layout)});
+}
+
+PackedWeight Context::pack_fp8_weight(const TensorView& b, const TensorView& scales, int64_t M,
+                                      std::string layout) const {
+  return tessera::pack_fp8_weight(b, scales, PackTarget{options(), M, std::move(layout)});
+}
+
+void Context::unpack_weight(const PackedWeight& w, const TensorView& b, const TensorView& scales) const {
+  tessera::unpack_weight(w, b, scales);
+}
+
+void Context::gemm_nvfp4_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
+                                float alpha, const std::optional<TensorView>& bias,
+                                const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_nvfp4(a, a_scale, b, alpha, bias, c, o, i); });
+}
+
+void Context::gemm_fp8_packed(const TensorView& a, const PackedWeight& b, float alpha,
+                              const std::optional<TensorView>& bias, const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8(a, b, alpha, bias, c, o, i); });
+}
+
+void Context::gemm_fp8_block_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
+                                    const std::optional<TensorView>& bias, const TensorView& c) const {
+  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8_block(a, a_scale, b, bias, c, o, i); });
+}
+
 } // namespace tessera

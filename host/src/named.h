@@ -50,17 +50,8 @@ DType out_dtype(NamedCall& call);
 
 using NamedAdapter = TensorMap (*)(NamedCall&, const RunOptions&, RunInfo*);
 
-TensorMap named_convert(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_quantize_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_dequantize_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_quantize_fp8(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_dequantize_fp8(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_gemm_nvfp4(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_gemm_fp8(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_gemm_nvfp4_act(NamedCall&, const RunOptions&, RunInfo*); // ops_gemm_act.cpp
-TensorMap named_gemm_fp8_act(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_deltanet(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_conv1d(NamedCall&, const RunOptions&, RunInfo*);
-TensorMap named_attention(NamedCall&, const RunOptions&, RunInfo*);
+// One adapter per TESSERA_OP row of core/op_table.h, defined in the ops_*.cpp of its operation.
+#define TESSERA_OP(name, inputs, params, outputs, ref) TensorMap named_##name(NamedCall&, const RunOptions&, RunInfo*);
+#include "core/op_table.h"
 
 } // namespace tessera::detail

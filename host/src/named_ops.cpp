@@ -13,34 +13,10 @@ struct Entry {
 
 const std::vector<Entry>& entries() {
   using namespace detail;
+  // One entry per TESSERA_OP row of core/op_table.h, in its order.
   static const std::vector<Entry> table = {
-      {{"convert", "x F32", "to=e4m3|e5m2|e2m1|bf16|f16", "y"}, named_convert},
-      {{"quantize_nvfp4", "x F32/BF16/F16 [R, C]", "recipe=nvfp4|nvfp4-4over6, scale_2=F",
-        "x U8, x_scale F8_E4M3, x_scale_2 F32"},
-       named_quantize_nvfp4},
-      {{"dequantize_nvfp4", "x, x_scale, x_scale_2", "", "y F32"}, named_dequantize_nvfp4},
-      {{"quantize_fp8", "x F32/BF16/F16 [R, C]", "recipe=fp8-tensor|fp8-token128|fp8-block128",
-        "x F8_E4M3, x_scale F32"},
-       named_quantize_fp8},
-      {{"dequantize_fp8", "x F8_E4M3, x_scale F32", "recipe=fp8-tensor|fp8-token128|fp8-block128",
-        "y F32"},
-       named_dequantize_fp8},
-      {{"gemm_nvfp4", "a, a_scale, a_scale_2, b, b_scale, b_scale_2, [bias]",
-        "alpha=F, out=f32|bf16|f16", "c"},
-       named_gemm_nvfp4},
-      {{"gemm_fp8", "a, a_scale, b, b_scale, [bias]", "out=f32|bf16|f16", "c"}, named_gemm_fp8},
-      {{"gemm_nvfp4_act", "x F32/BF16/F16 [M, K], [a_scale_2], b, b_scale, b_scale_2, [bias]", "out=f32|bf16|f16",
-        "c, a_scale_2"},
-       named_gemm_nvfp4_act},
-      {{"gemm_fp8_act", "x F32/BF16/F16 [M, K], b F8_E4M3, b_scale F32 (block128), [bias]", "out=f32|bf16|f16", "c"},
-       named_gemm_fp8_act},
-      {{"deltanet", "q, k, v, g, beta (or a, b, A_log, dt_bias), [h0], [cu_seqlens]",
-        "scale=F, l2norm=0|1, out=f32|bf16|f16", "o, ht"},
-       named_deltanet},
-      {{"conv1d", "x, w, [bias], [state]", "out=f32|bf16|f16", "y, state"}, named_conv1d},
-      {{"attention", "q, k, v, [gate], [k_scale], [v_scale], [cu_seqlens_q, cu_seqlens_k]",
-        "causal=0|1, scale=F, out=f32|bf16|f16, lse=0|1", "o, [lse]"},
-       named_attention},
+#define TESSERA_OP(name, inputs, params, outputs, ref) {{#name, inputs, params, outputs}, named_##name},
+#include "core/op_table.h"
   };
   return table;
 }

@@ -1,5 +1,5 @@
 // tessera::Context: what an engine holds. A context is opened once on one device and then runs
-// every operation of ops.h there, so the engine names its device once instead of in each call.
+// every operation of ops.h and weights.h there (core/op_table.h lists them), so the engine names its device once instead of in each call.
 //
 //   tessera::Context ctx = tessera::Context::open("opencl", 0);
 //   tessera::Buffer xb = ctx.alloc(rows * cols * 4);
@@ -25,6 +25,7 @@
 #include <string>
 
 #include "tessera/ops.h"
+#include "tessera/weights.h"
 
 namespace tessera {
 
@@ -107,6 +108,31 @@ public:
               const TensorView& state_out) const;
   void attention(const AttentionArgs& args, const TensorView& o,
                  const std::optional<TensorView>& lse = std::nullopt) const;
+  float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
+                       const TensorView& b_scale, float b_scale_2,
+                       const std::optional<TensorView>& bias, const TensorView& c) const;
+  void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
+                    const std::optional<TensorView>& bias, const TensorView& c) const;
+
+  // weights.h, for this context's device: a weight packed for calls with `M` rows (PackTarget;
+  // `layout` empty: the registry's choice), and the GEMMs of weights.h on a packed weight (the
+  // free functions are overloads of gemm_nvfp4, gemm_fp8, gemm_fp8_block). Packing and
+  // unpacking run no kernel: last_run() keeps the last operation's record.
+  PackedWeight pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, float scale_2,
+                                 ScaleLayout scale_layout = ScaleLayout::Linear, int64_t M = 1,
+                                 std::string layout = {}) const;
+  PackedWeight pack_fp8_weight(const TensorView& b, const TensorView& scales, int64_t M = 1,
+                               std::string layout = {}) const;
+  void unpack_weight(const PackedWeight& w, const TensorView& b, const TensorView& scales) const;
+  void gemm_nvfp4_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
+                         float alpha, const std::optional<TensorView>& bias,
+                         const TensorView& c) const;
+  void gemm_fp8_packed(const TensorView& a, const PackedWeight& b, float alpha,
+                       const std::optional<TensorView>& bias, const TensorView& c) const;
+  void gemm_fp8_block_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
+                             const std::optional<TensorView>& bias, const TensorView& c) const;
+  // The scale layout conversions of weights.h (to_swizzled_scales, from_swizzled_scales) run on
+  // the host for every device: they are free functions only.
 
   struct State; // the shared state behind the handle (context.cpp)
 

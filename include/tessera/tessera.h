@@ -1,5 +1,6 @@
-/* Tessera's C API: the operations of tessera/ops.h for C and for other languages through their
- * FFI. Plain C99: no C++ types, every enum value spelled out (they are ABI), one opaque handle.
+/* Tessera's C API: the operations of tessera/ops.h and tessera/weights.h for C and for other
+ * languages through their FFI. Plain C99: no C++ types, every enum value spelled out (they are
+ * ABI), two opaque handles (a context, a packed weight).
  *
  * Conventions
  * - Every function that can fail returns a tessera_status; TESSERA_OK is 0. Nothing throws or
@@ -167,6 +168,88 @@ tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor
                                       const tessera_tensor* a_scale, const tessera_tensor* b,
                                       const tessera_tensor* b_scale, const tessera_tensor* bias,
                                       const tessera_tensor* c);
+
+/* The GEMMs with the activation quantized in front, bit-exact with the quantizer followed by the
+ * GEMM (tessera/ops.h). x: F32/BF16/F16 [M, K], finite. NVFP4: b U8 [N, K/2], b_scale F8_E4M3
+ * [N, K/16], K % 16 == 0; a_scale_2: NULL for the dynamic activation scale, else the static one
+ * (the checkpoint's input_scale); a_scale_2_used: out, the activation scale_2 used. FP8: b
+ * F8_E4M3 [N, K], b_scale F32 [ceil(N/128), ceil(K/128)]; x is quantized per 1x128. */
+tessera_status tessera_gemm_nvfp4_act(tessera_context* ctx, const tessera_tensor* x,
+                                      const float* a_scale_2, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, float b_scale_2,
+                                      const tessera_tensor* bias, const tessera_tensor* c,
+                                      float* a_scale_2_used);
+tessera_status tessera_gemm_fp8_act(tessera_context* ctx, const tessera_tensor* x,
+                                    const tessera_tensor* b, const tessera_tensor* b_scale,
+                                    const tessera_tensor* bias, const tessera_tensor* c);
+
+/* ---- packed weights: tessera/weights.h ------------------------------------------------------ */
+typedef enum tessera_weight_format {
+  TESSERA_WEIGHT_NVFP4 = 0,
+  TESSERA_WEIGHT_FP8_TENSOR = 1,
+  TESSERA_WEIGHT_FP8_BLOCK128 = 2,
+  TESSERA_WEIGHT_FORMAT_MAX_ENUM = 0x7fffffff
+} tessera_weight_format;
+
+/* How NVFP4 block scales are laid out: row-major [N, K/16], or the 128x4 swizzled tiles of
+ * cuBLASLt, CUTLASS, vLLM and FlashInfer. */
+typedef enum tessera_scale_layout {
+  TESSERA_SCALE_LINEAR = 0,
+  TESSERA_SCALE_SWIZZLED_128X4 = 1,
+  TESSERA_SCALE_LAYOUT_MAX_ENUM = 0x7fffffff
+} tessera_scale_layout;
+
+/* A GEMM weight repacked once for the context's device (tessera::PackedWeight). It owns a copy
+ * of the weight's bytes: the tensors it was packed from may be freed. */
+typedef struct tessera_packed_weight tessera_packed_weight;
+
+/* b: U8 [N, K/2]; b_scale: F8_E4M3 [N, K/16] (linear) or its swizzled form; scale_2 finite,
+ * > 0. M: the rows the GEMMs will be called with (1 = decode), which picks the variant the weight
+ * is packed for. layout: NULL or "" for the registry's choice, else a layout name of
+ * tessera/weights.h that variant reads ("checkpoint" always). *out is set only on success. */
+tessera_status tessera_pack_nvfp4_weight(tessera_context* ctx, const tessera_tensor* b,
+                                         const tessera_tensor* b_scale, float scale_2,
+                                         tessera_scale_layout scale_layout, int64_t M,
+                                         const char* layout, tessera_packed_weight** out);
+/* b: F8_E4M3 [N, K]; scales: F32 [] or [1] (per tensor, finite, > 0) or [ceil(N/128),
+ * ceil(K/128)] (block128, finite). M and layout as above. */
+tessera_status tessera_pack_fp8_weight(tessera_context* ctx, const tessera_tensor* b,
+                                       const tessera_tensor* scales, int64_t M, const char* layout,
+                                       tessera_packed_weight** out);
+/* NULL is a no-op, as for free(). The weight must not be in use by another thread. */
+void tessera_packed_weight_destroy(tessera_packed_weight* w);
+/* What a packed weight holds: each output may be NULL (size 0) when not wanted. scale: NVFP4
+ * scale_2, the FP8 per-tensor scale, 1 for block128. */
+tessera_status tessera_packed_weight_describe(const tessera_packed_weight* w,
+                                              tessera_weight_format* format, int64_t* N,
+                                              int64_t* K, float* scale, char* layout,
+                                              size_t layout_size, char* variant,
+                                              size_t variant_size);
+/* Back to checkpoint layout: b U8 [N, K/2] or F8_E4M3 [N, K]; scales F8_E4M3 [N, K/16] (NVFP4),
+ * F32 [] or [1] (FP8 per tensor), F32 [ceil(N/128), ceil(K/128)] (block128). */
+tessera_status tessera_unpack_weight(const tessera_packed_weight* w, const tessera_tensor* b,
+                                     const tessera_tensor* scales);
+/* The GEMMs above on a packed weight of the matching format (another is TESSERA_DTYPE_MISMATCH),
+ * bit-exact with the same call on the checkpoint bytes. NVFP4: alpha = a_scale_2 * the weight's
+ * scale; FP8 per tensor: alpha = a's scale * the weight's scale. */
+tessera_status tessera_gemm_nvfp4_packed(tessera_context* ctx, const tessera_tensor* a,
+                                         const tessera_tensor* a_scale,
+                                         const tessera_packed_weight* b, float alpha,
+                                         const tessera_tensor* bias, const tessera_tensor* c);
+tessera_status tessera_gemm_fp8_packed(tessera_context* ctx, const tessera_tensor* a,
+                                       const tessera_packed_weight* b, float alpha,
+                                       const tessera_tensor* bias, const tessera_tensor* c);
+tessera_status tessera_gemm_fp8_block_packed(tessera_context* ctx, const tessera_tensor* a,
+                                             const tessera_tensor* a_scale,
+                                             const tessera_packed_weight* b,
+                                             const tessera_tensor* bias, const tessera_tensor* c);
+/* The 128x4 swizzled block-scale layout, both ways, on the host (no context). linear: U8 or
+ * F8_E4M3 [rows, cols]; swizzled: the same dtype, [rows rounded up to 128, cols rounded up to 4]
+ * or flat [that many bytes]; padding is written as zero and ignored when read. */
+tessera_status tessera_to_swizzled_scales(const tessera_tensor* linear,
+                                          const tessera_tensor* swizzled);
+tessera_status tessera_from_swizzled_scales(const tessera_tensor* swizzled,
+                                            const tessera_tensor* linear);
 
 /* Gated DeltaNet (tessera::DeltaNetArgs). Start from tessera_deltanet_args_init. */
 typedef struct tessera_deltanet_args {

@@ -40,5 +40,7 @@ void run_fp32_rn_test(int, Fp32Build, Fp32Op, const uint32_t*, const uint32_t*, 
 PipelineCacheStats pipeline_cache_stats() { return {}; }
 std::string reopen_pipeline_cache(int) { not_built(); }
 void set_deltanet_window_for_testing(int64_t) {}
+void set_attention_window_for_testing(int64_t) {}
+void set_dispatch_groups_for_testing(uint32_t) {}
 
 } // namespace tessera::detail::vulkan

@@ -1,4 +1,4 @@
-// Hooks for tests (test_vulkan_runtime.cpp, test_cache_faults.cpp), not part of any operation.
+// Hooks for tests (test_vulkan_runtime.cpp, test_cache_faults.cpp, ...), not part of any operation.
 #pragma once
 
 #include <cstddef>
@@ -48,5 +48,15 @@ std::string reopen_pipeline_cache(int device);
 // sequence) while > 0, chunked taking it in whole chunks; 0 restores it. For tests that run a
 // whole long sequence in one dispatch, to see a driver's cut loop reported (test_deltanet_kernels).
 void set_deltanet_window_for_testing(int64_t tokens);
+
+// Replaces kAttentionWindowKeys (attention.cpp: how many keys of a work unit one attention
+// dispatch sweeps) while > 0, rounded up to whole 16-key tiles; 0 restores it. For tests that cut
+// short key ranges into many windows (test_attention_kernels, test_attention_tensor_core).
+void set_attention_window_for_testing(int64_t keys);
+
+// Caps the workgroups of one dispatch_windows() dispatch (batch.h) at `groups` in place of the
+// device's maxComputeWorkGroupCount while > 0; 0 restores it. So that tests reach the slicing of
+// work units over several dispatches without 65536 workgroups (minutes on lavapipe).
+void set_dispatch_groups_for_testing(uint32_t groups);
 
 } // namespace tessera::detail::vulkan

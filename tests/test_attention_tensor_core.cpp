@@ -571,40 +571,48 @@ TEST(AttentionCoopmatLaunch, ForcedOnADeviceWithoutCoopmatFailsAndWritesNothing)
   EXPECT_EQ(o[0], -7.0f);
 }
 
+// A Vulkan device that runs nv_coopmat_f16.emulated (fp16 arithmetic), or -1.
+int emulation_device() {
+  const auto& devs = detail::vulkan::devices();
+  for (size_t i = 0; i < devs.size(); ++i)
+    if (classify(devs[i]).fp16) return static_cast<int>(i);
+  return -1;
+}
+
+// Causal, gated, lse: o and lse start at -7.
+void run_emulated(int dev, const Case& c, std::vector<float>& o, std::vector<float>& lse) {
+  o.assign(c.q.size(), -7.0f), lse.assign(static_cast<size_t>(c.T * c.Hq), -7.0f);
+  detail::AttentionRunArgs a{c.q.data(),
+                             c.e4m3 ? static_cast<const void*>(c.k8.data()) : c.k.data(),
+                             c.e4m3 ? static_cast<const void*>(c.v8.data()) : c.v.data(),
+                             c.e4m3 ? DType::F8_E4M3 : DType::F32,
+                             c.e4m3 ? DType::F8_E4M3 : DType::F32,
+                             c.e4m3 ? c.k_scale : 1.0f,
+                             c.e4m3 ? c.v_scale : 1.0f,
+                             c.gate.data(),
+                             nullptr,
+                             nullptr,
+                             1,
+                             {1, c.T, c.S, c.Hq, c.Hkv, c.D},
+                             true,
+                             c.scale(),
+                             o.data(),
+                             lse.data()};
+  detail::vulkan::run_attention_coopmat_emulated(dev, a);
+}
+
 // The shader itself with its matrix operations emulated (FC_EMULATE, D <= 64) on a Vulkan device
 // without cooperative matrices: staging, masks, online softmax, GQA rows over two row tiles,
 // gate, lse and E4M3 K/V as the real variant computes them, within the bound and deterministic.
 TEST(AttentionCoopmatLaunch, EmulatedMatrixOpsRunTheTileLogicWithinTheBound) {
   if (!dispatch::backend_built("vulkan")) GTEST_SKIP() << "vulkan backend not built";
-  const auto& devs = detail::vulkan::devices();
-  int dev = -1;
-  for (size_t i = 0; i < devs.size() && dev < 0; ++i)
-    if (classify(devs[i]).fp16) dev = static_cast<int>(i);
+  const int dev = emulation_device();
   if (dev < 0) GTEST_SKIP() << "no Vulkan device with fp16 arithmetic";
   for (const Case& c : {Case(36, 40, 4, 2, 64, false, 41), Case(17, 24, 2, 1, 32, true, 42),
                         Case(20, 20, 3, 3, 48, false, 43)}) {
     SCOPED_TRACE(fmt::format("T {} S {} D {} e4m3 {}", c.T, c.S, c.D, c.e4m3));
     std::vector<float> o[2], lse[2];
-    for (int rep = 0; rep < 2; ++rep) {
-      o[rep].assign(c.q.size(), -7.0f), lse[rep].assign(static_cast<size_t>(c.T * c.Hq), -7.0f);
-      detail::AttentionRunArgs a{c.q.data(),
-                                 c.e4m3 ? static_cast<const void*>(c.k8.data()) : c.k.data(),
-                                 c.e4m3 ? static_cast<const void*>(c.v8.data()) : c.v.data(),
-                                 c.e4m3 ? DType::F8_E4M3 : DType::F32,
-                                 c.e4m3 ? DType::F8_E4M3 : DType::F32,
-                                 c.e4m3 ? c.k_scale : 1.0f,
-                                 c.e4m3 ? c.v_scale : 1.0f,
-                                 c.gate.data(),
-                                 nullptr,
-                                 nullptr,
-                                 1,
-                                 {1, c.T, c.S, c.Hq, c.Hkv, c.D},
-                                 true,
-                                 c.scale(),
-                                 o[rep].data(),
-                                 lse[rep].data()};
-      detail::vulkan::run_attention_coopmat_emulated(dev, a);
-    }
+    for (int rep = 0; rep < 2; ++rep) run_emulated(dev, c, o[rep], lse[rep]);
     std::vector<float> want(c.q.size()), want_lse(static_cast<size_t>(c.T * c.Hq));
     ref::attention(c.q.data(), c.k.data(), c.v.data(), c.gate.data(), nullptr, nullptr, 1, c.dims(),
                    true, c.scale(), want.data(), want_lse.data());
@@ -617,6 +625,40 @@ TEST(AttentionCoopmatLaunch, EmulatedMatrixOpsRunTheTileLogicWithinTheBound) {
     EXPECT_LT(err, 3 * emu + 1e-4); // the same roundings as the CPU emulation of its order
     EXPECT_LE(ratio(lse[0], want_lse, b.lse), tensor_core::kBoundAttnF16.bound);
     EXPECT_EQ(0, std::memcmp(o[0].data(), o[1].data(), o[0].size() * 4)) << "not deterministic";
+  }
+}
+
+// The same shader with its key range cut into windows (kAttentionWindowKeys, numerics.md
+// "Attention on Vulkan: long key ranges": the fp32 O shares, row maxima and sums carried between
+// dispatches through part_o / part_ml) and its row tiles into dispatches of one workgroup
+// (testing.h): the bytes of o and lse equal one window's, and stay within the bound.
+TEST(AttentionCoopmatLaunch, EmulatedWindowsChangeNoBit) {
+  if (!dispatch::backend_built("vulkan")) GTEST_SKIP() << "vulkan backend not built";
+  const int dev = emulation_device();
+  if (dev < 0) GTEST_SKIP() << "no Vulkan device with fp16 arithmetic";
+  struct Cut {
+    Case c;
+    int64_t window;
+  };
+  // Two row tiles and 300 keys (19 windows of 16; causal, so the first tile sees a window less);
+  // GQA 3 and E4M3 with 10 windows of 32, the last one partial.
+  for (const Cut& w : {Cut{Case(80, 300, 2, 2, 64, false, 51), 16}, Cut{Case(30, 310, 6, 2, 32, true, 52), 32}}) {
+    const Case& c = w.c;
+    SCOPED_TRACE(fmt::format("T {} S {} D {} window {}", c.T, c.S, c.D, w.window));
+    std::vector<float> o, lse, o_cut, lse_cut;
+    run_emulated(dev, c, o, lse);
+    detail::vulkan::set_attention_window_for_testing(w.window);
+    detail::vulkan::set_dispatch_groups_for_testing(1);
+    run_emulated(dev, c, o_cut, lse_cut);
+    detail::vulkan::set_attention_window_for_testing(0);
+    detail::vulkan::set_dispatch_groups_for_testing(0);
+    EXPECT_EQ(0, std::memcmp(o.data(), o_cut.data(), o.size() * 4)) << "o";
+    EXPECT_EQ(0, std::memcmp(lse.data(), lse_cut.data(), lse.size() * 4)) << "lse";
+    std::vector<float> want(c.q.size()), want_lse(static_cast<size_t>(c.T * c.Hq));
+    ref::attention(c.q.data(), c.k.data(), c.v.data(), c.gate.data(), nullptr, nullptr, 1, c.dims(),
+                   true, c.scale(), want.data(), want_lse.data());
+    EXPECT_LT(rel_l2(o_cut, want), tensor_core::kBoundAttnF16.bound);
+    EXPECT_LT(rel_l2(lse_cut, want_lse), tensor_core::kBoundAttnF16.bound);
   }
 }
 

@@ -9,8 +9,20 @@
 //
 // Interface (all three shaders): bindings 0 q (fp32), 1 k, 2 v (stored bytes as uint words),
 // 3 gate (fp32; a placeholder without gate), 4 cu (int32: cu_q [n_seqs + 1] then cu_k
-// [n_seqs + 1]), 5 o, 6 lse (fp32), 7 part_o, 8 part_ml (fp32, split-KV partials; placeholders
-// for flash_prefill). Push constants: struct Push below.
+// [n_seqs + 1]), 5 o, 6 lse (fp32 [rows], then the status word at index rows, also seen as
+// uint), 7 part_o, 8 part_ml (fp32: a row's online-softmax state, the split-KV partials and what
+// one window hands to the next; placeholders for flash_prefill in one window). Push constants:
+// struct Push below.
+//
+// Windows and work units (host/src/vulkan/attention.cpp, kAttentionWindowKeys): llvmpipe
+// (lavapipe) gives every shader invocation one counter of 65535 loop iterations, shared by all
+// its loops, and once it runs out every loop leaves after its current iteration, silently (see
+// docs/numerics.md, "Attention on Vulkan: long key ranges"). So a dispatch takes one work unit a
+// workgroup (units [unit_base, unit_end)) and only the keys [k_first, k_first + k_count) of each
+// unit's key range (k_count a multiple of ATT_BC, so the tiles are those of one sweep); the
+// online-softmax state (acc, m, l) of a row crosses from one window to the next through part_o /
+// part_ml as the fp32 values it had (att_state_*), so the result does not depend on the window.
+// Every unit ends with att_canary().
 //
 // Defines (defaults; the shader may set ATT_LPR first): WG 64 (invocations; the host specializes
 // exactly this), ATT_LPR 4 lanes per row, ATT_BC 16 keys per tile, ATT_DMAX 256. Shared memory:
@@ -48,6 +60,7 @@ layout(std430, binding = 3) readonly buffer Gate { float gate_buf[]; };
 layout(std430, binding = 4) readonly buffer Cu { int cu_buf[]; };
 layout(std430, binding = 5) buffer O { float o_buf[]; };
 layout(std430, binding = 6) buffer Lse { float lse_buf[]; };
+layout(std430, binding = 6) buffer LseStatus { uint lse_words[]; }; // the same buffer
 layout(std430, binding = 7) buffer PartO { float part_o[]; };
 layout(std430, binding = 8) buffer PartML { float part_ml[]; };
 layout(push_constant) uniform Push {
@@ -64,7 +77,12 @@ layout(push_constant) uniform Push {
   float scale;
   int n_split; // split-KV: splits per row and keys per split
   int chunk;
-  int rows;    // combine: query rows in all
+  int rows;    // query rows in all (the combine's elements; the status word's index in lse)
+  int k_first; // this window: keys [k_first, k_first + k_count) of each unit's key range
+  int k_count;
+  int unit_base; // this dispatch's work units, one a workgroup
+  int unit_end;
+  int two;     // the canary's trip count (2)
 } pc;
 
 const int ATT_F32 = 0, ATT_BF16 = 1, ATT_F16 = 2, ATT_E4M3 = 3;
@@ -100,7 +118,9 @@ int att_visible(int t, int Tn, int Sn) {
 // while V is staged over K; every lane takes the tile max, the owner writes p_jj; accumulate.
 // Every loop inside a tile has a constant trip count and is unrolled: lavapipe (llvmpipe) stops
 // a shader after 65535 loop iterations in all, counted over every loop of an invocation, and
-// with rolled inner loops a sweep past ~1000 keys got cut off (wrong results, no error).
+// with rolled inner loops a sweep past ~1000 keys got cut off (wrong results, no error). So a
+// call counts one iteration per tile of ATT_BC keys (and one exit), and the host bounds the
+// range a dispatch passes here (the windows above).
 void att_rows_vs_keys(uint kv_base, uint kv_stride, int k_lo, int k_hi, bool live, int visible,
                       float qv[ATT_DPL], inout float acc[ATT_DPL], inout float m, inout float l) {
   const int lid = int(gl_LocalInvocationID.x);
@@ -182,6 +202,38 @@ void att_rows_vs_keys(uint kv_base, uint kv_stride, int k_lo, int k_hi, bool liv
     }
     barrier();
   }
+}
+
+// A row's online-softmax state at `slot` of part_o [slot * D + d] / part_ml [2 slot] (m),
+// [2 slot + 1] (l): a split's partial (splitkv_decode: slot = row * n_split + split), or what a
+// window leaves for the next (slot = row). Stored as the fp32 values, so a sweep cut into windows
+// computes the bits of one sweep. Lane `lane` of the row holds dims lane + ATT_LPR * i.
+void att_state_store(uint slot, int lane, float acc[ATT_DPL], float m, float l) {
+  [[unroll]] for (int i = 0; i < ATT_DPL; ++i) {
+    int d = lane + ATT_LPR * i;
+    if (d < pc.D) part_o[slot * uint(pc.D) + uint(d)] = acc[i];
+  }
+  if (lane == 0) {
+    part_ml[slot * 2u] = m;
+    part_ml[slot * 2u + 1u] = l;
+  }
+}
+void att_state_load(uint slot, int lane, inout float acc[ATT_DPL], out float m, out float l) {
+  [[unroll]] for (int i = 0; i < ATT_DPL; ++i) {
+    int d = lane + ATT_LPR * i;
+    if (d < pc.D) acc[i] = part_o[slot * uint(pc.D) + uint(d)];
+  }
+  m = part_ml[slot * 2u];
+  l = part_ml[slot * 2u + 1u];
+}
+
+// The canary, run by every invocation at the end of every work unit: a loop of pc.two (= 2)
+// iterations, which a driver that cut this invocation's loops short (llvmpipe, see above) leaves
+// after one; the status word then tells the host, which throws instead of returning the outputs.
+void att_canary() {
+  int runs = 0;
+  for (int x = 0; x < pc.two; ++x) ++runs;
+  if (runs != pc.two) atomicOr(lse_words[pc.rows], 1u);
 }
 
 float att_sigmoid(float x) { return 1.0 / (1.0 + exp(-x)); }

@@ -13,8 +13,22 @@
 // fp32 online softmax (scale on the finished dot product, causal mask j <= t + S_n - T_n,
 // p = RN_fp16(exp(s - m_new)), l summed in key order); then for each 16-wide slice of D,
 // P V is summed from zero by the matrix unit and added to this lane's fp32 share of O after the
-// rescale O * exp(m_old - m_new). Gate, 1 / l and lse in the epilogue. Work units (sequence,
-// KV head, row tile) are taken grid-stride.
+// rescale O * exp(m_old - m_new). Gate, 1 / l and lse in the epilogue. A workgroup takes one
+// work unit (sequence, KV head, row tile) a dispatch.
+//
+// Long key ranges, as flash_prefill.comp: a dispatch sweeps only the window [k_first, k_first +
+// k_count) of the unit's keys (kAttentionWindowKeys, host/src/vulkan/attention.cpp: llvmpipe's
+// loop guard of 65535 iterations an invocation, which any driver may have), the fp32 state (this
+// lane's share of O, and row_m / row_l) carried to the next window through part_o / part_ml as
+// the values it had, so windows do not change the result; the last window writes o and lse.
+// The loops of constant trip count are unrolled, so the loop iterations one window costs an
+// invocation are at most: the key-tile loop k_count / FC_BC + 1 (8193 at the default 131072
+// keys), the Q staging loop FC_ROWS * D / WG + 1 (129 at D = 256), the row-statistics loop 2,
+// the unit loop 2, the canary 3: ~8.3 K of the 65535. (FC_EMULATE's own small loops are left to
+// the compiler: lavapipe unrolls them, one window of 128000 keys was not cut, while [[unroll]] on
+// them made it compile 9 times slower.) Every unit ends with the canary: a loop of
+// pc.two (= 2) iterations, which a cut invocation leaves after one, setting the status word (the
+// host then throws instead of returning the outputs).
 //
 // Rounding against the reference: q, k, v and p to fp16 (2^-11 relative each), fp32 sums: the
 // error model of flash_mma.cl, whose emulation in tests/test_attention_tensor_core.cpp justifies
@@ -34,6 +48,7 @@
 // halves of P + 3 * 64 floats: 41,728 bytes at the defaults.
 // Specialization constants: 0 = workgroup size (must equal WG).
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #ifndef FC_EMULATE
 #extension GL_NV_cooperative_matrix : require
@@ -61,6 +76,7 @@
 #define FC_SD (ATT_DMAX + 8)  // staged row stride in halves (16-byte aligned rows)
 #define FC_SP (FC_BC + 8)     // P row stride in halves
 #define FC_DS (ATT_DMAX / 16) // 16-wide slices of a head
+#define FC_STAGE (2 * FC_BC * ATT_DMAX / WG) // K / V staging steps per tile and invocation
 
 layout(local_size_x = WG, local_size_x_id = 0) in;
 
@@ -71,8 +87,9 @@ layout(std430, binding = 3) readonly buffer Gate { float gate_buf[]; };
 layout(std430, binding = 4) readonly buffer Cu { int cu_buf[]; };
 layout(std430, binding = 5) buffer O { float o_buf[]; };
 layout(std430, binding = 6) buffer Lse { float lse_buf[]; };
-layout(std430, binding = 7) buffer PartO { float part_o[]; };   // unused (split-KV only)
-layout(std430, binding = 8) buffer PartML { float part_ml[]; }; // unused (split-KV only)
+layout(std430, binding = 6) buffer LseStatus { uint lse_words[]; }; // the same buffer: status at rows
+layout(std430, binding = 7) buffer PartO { float part_o[]; };   // a window's state: O [row][d]
+layout(std430, binding = 8) buffer PartML { float part_ml[]; }; // and m, l [row][2]
 layout(push_constant) uniform Push {
   int n_seqs;
   int Hq;
@@ -88,6 +105,11 @@ layout(push_constant) uniform Push {
   int n_split;
   int chunk;
   int rows;
+  int k_first; // this window: keys [k_first, k_first + k_count) of each unit's key range
+  int k_count;
+  int unit_base; // this dispatch's work units, one a workgroup
+  int unit_end;
+  int two; // the canary's trip count (2)
 } pc;
 
 const int ATT_F32 = 0, ATT_BF16 = 1, ATT_F16 = 2, ATT_E4M3 = 3;
@@ -210,8 +232,7 @@ void main() {
   const uint sg = SG_ID, lane = SG_LANE, lanes = SG_SIZE;
   const int G = pc.Hq / pc.Hkv, D = pc.D, nds = D / 16;
   const int tiles = (pc.t_max * G + FC_ROWS - 1) / FC_ROWS;
-  const int units = pc.n_seqs * pc.Hkv * tiles;
-  for (int u = int(gl_WorkGroupID.x); u < units; u += int(gl_NumWorkGroups.x)) {
+  for (int u = pc.unit_base + int(gl_WorkGroupID.x); u < pc.unit_end; u += int(gl_NumWorkGroups.x)) {
     const int tile = u % tiles, hkv = (u / tiles) % pc.Hkv, n = u / (tiles * pc.Hkv);
     const int q0 = cu_buf[n], Tn = cu_buf[n + 1] - q0;
     const int k0 = cu_buf[pc.n_seqs + 1 + n], Sn = cu_buf[pc.n_seqs + 2 + n] - k0;
@@ -219,6 +240,11 @@ void main() {
     if (r0 >= Tn * G) continue; // workgroup-uniform: this sequence has fewer rows
     const int t_last = (min(r0 + FC_ROWS, Tn * G) - 1) / G;
     const int k_hi = att_visible(t_last, Tn, Sn);
+    // This window's keys [kb, ke) (workgroup-uniform); a window after the first carries state.
+    const int kb = pc.k_first;
+    if (kb > 0 && kb >= k_hi) continue; // finished in an earlier window
+    const int ke = kb + min(k_hi - kb, pc.k_count);
+    const bool carried = kb > 0;
     const uint kv_base = (uint(k0) * uint(pc.Hkv) + uint(hkv)) * uint(D);
     const uint kv_stride = uint(pc.Hkv * D);
 
@@ -233,37 +259,50 @@ void main() {
       sx[uint(rl) * uint(FC_SD) + uint(d)] = float16_t(x);
     }
     for (uint i = tid; i < uint(FC_ROWS); i += uint(WG)) {
-      row_m[i] = ATT_NEG_INF;
-      row_l[i] = 0.0;
+      int r = r0 + int(i);
+      bool from = carried && r < Tn * G;
+      uint qrow = uint(q0 + r / G) * uint(pc.Hq) + uint(hkv * G + r % G);
+      row_m[i] = from ? part_ml[qrow * 2u] : ATT_NEG_INF;
+      row_l[i] = from ? part_ml[qrow * 2u + 1u] : 0.0;
     }
     barrier();
     F16MAT qf[FC_DS];
-    for (int ds = 0; ds < nds; ++ds)
-      LOAD_SX(qf[ds], sg * 16u * uint(FC_SD) + uint(ds * 16), uint(FC_SD), false);
+    [[unroll]] for (int ds = 0; ds < FC_DS; ++ds)
+      if (ds < nds) LOAD_SX(qf[ds], sg * 16u * uint(FC_SD) + uint(ds * 16), uint(FC_SD), false);
     float o[FC_DS][8]; // this lane's elements lane + 32 e of each 16 x 16 slice of O
-    for (int ds = 0; ds < FC_DS; ++ds)
-      for (int e = 0; e < 8; ++e) o[ds][e] = 0.0;
+    [[unroll]] for (int ds = 0; ds < FC_DS; ++ds)
+      [[unroll]] for (uint e = 0u; e < 8u; ++e) {
+        uint idx = lane + e * lanes;
+        int r = r0 + int(sg * 16u + idx / 16u), d = ds * 16 + int(idx % 16u);
+        uint qrow = uint(q0 + r / G) * uint(pc.Hq) + uint(hkv * G + r % G);
+        o[ds][e] = carried && ds < nds && idx < 256u && r < Tn * G ? part_o[qrow * uint(D) + uint(d)] : 0.0;
+      }
 
     // This lane's softmax row (lanes 0..15 of each subgroup).
     const int my_r = r0 + int(sg) * 16 + int(lane);
     const bool my_live = lane < 16u && my_r < Tn * G;
     const int my_vis = my_live ? att_visible(my_r / G, Tn, Sn) : 0;
 
-    for (int j0 = 0; j0 < k_hi; j0 += FC_BC) {
-      const int nk = min(FC_BC, k_hi - j0);
+    for (int j0 = kb; j0 < ke; j0 += FC_BC) {
+      const int nk = min(FC_BC, ke - j0);
       barrier(); // everyone is done with sx (the Q tile, or the previous K / V)
-      for (uint i = tid; i < uint(2 * FC_BC * D); i += uint(WG)) {
-        int which = int(i) / (FC_BC * D), e = int(i) - which * FC_BC * D;
-        int jj = e / D, dd = e - jj * D;
-        float x = jj < nk ? att_load(which, kv_base + uint(j0 + jj) * kv_stride + uint(dd)) : 0.0;
-        sx[uint(which * FC_BC + jj) * uint(FC_SD) + uint(dd)] = float16_t(x);
+      [[unroll]] for (int it = 0; it < FC_STAGE; ++it) {
+        int i = int(tid) + it * WG;
+        if (i < 2 * FC_BC * D) {
+          int which = i / (FC_BC * D), e = i - which * FC_BC * D;
+          int jj = e / D, dd = e - jj * D;
+          float x = jj < nk ? att_load(which, kv_base + uint(j0 + jj) * kv_stride + uint(dd)) : 0.0;
+          sx[uint(which * FC_BC + jj) * uint(FC_SD) + uint(dd)] = float16_t(x);
+        }
       }
       barrier();
       F32MAT s = F32_ZERO;
-      for (int ds = 0; ds < nds; ++ds) {
-        F16MAT kt;
-        LOAD_SX(kt, uint(ds * 16), uint(FC_SD), true); // K^T: column-major [d][key]
-        s = MULADD(qf[ds], kt, s);
+      [[unroll]] for (int ds = 0; ds < FC_DS; ++ds) {
+        if (ds < nds) {
+          F16MAT kt;
+          LOAD_SX(kt, uint(ds * 16), uint(FC_SD), true); // K^T: column-major [d][key]
+          s = MULADD(qf[ds], kt, s);
+        }
       }
       STORE_PATCH(s, sg * 256u);
       sg_sync();
@@ -271,14 +310,14 @@ void main() {
         const uint rl = sg * 16u + lane;
         float m = row_m[rl], m_new = m, alpha = 1.0;
         float sv[FC_BC];
-        for (int jj = 0; jj < FC_BC; ++jj) {
+        [[unroll]] for (int jj = 0; jj < FC_BC; ++jj) {
           // The scale multiplies the finished dot product, as in the reference.
           bool seen = my_live && jj < nk && j0 + jj < my_vis;
           sv[jj] = seen ? pc.scale * sg_patch[sg * 256u + lane * 16u + uint(jj)] : ATT_NEG_INF;
           m_new = max(m_new, sv[jj]);
         }
         float sum = 0.0;
-        for (int jj = 0; jj < FC_BC; ++jj) {
+        [[unroll]] for (int jj = 0; jj < FC_BC; ++jj) {
           // exp(-inf) is not pinned down by GLSL's precision rules: masked keys are explicit.
           float16_t p = sv[jj] == ATT_NEG_INF ? float16_t(0.0) : float16_t(exp(sv[jj] - m_new));
           sp[(sg * 16u + lane) * uint(FC_SP) + uint(jj)] = p;
@@ -294,38 +333,63 @@ void main() {
       sg_sync();
       F16MAT pm;
       LOAD_SP(pm, sg * 16u * uint(FC_SP), uint(FC_SP));
-      for (int ds = 0; ds < nds; ++ds) {
-        F16MAT vm;
-        LOAD_SX(vm, uint(FC_BC * FC_SD + ds * 16), uint(FC_SD), false); // V [key][d]
-        F32MAT pv = MULADD(pm, vm, F32_ZERO);
-        sg_sync(); // the previous slice's sg_patch has been read
-        STORE_PATCH(pv, sg * 256u);
-        sg_sync();
-        for (uint e = 0u; e < 8u && lane + e * lanes < 256u; ++e) {
-          uint idx = lane + e * lanes;
-          o[ds][e] = o[ds][e] * row_alpha[sg * 16u + idx / 16u] + sg_patch[sg * 256u + idx];
+      [[unroll]] for (int ds = 0; ds < FC_DS; ++ds) {
+        if (ds < nds) {
+          F16MAT vm;
+          LOAD_SX(vm, uint(FC_BC * FC_SD + ds * 16), uint(FC_SD), false); // V [key][d]
+          F32MAT pv = MULADD(pm, vm, F32_ZERO);
+          sg_sync(); // the previous slice's sg_patch has been read
+          STORE_PATCH(pv, sg * 256u);
+          sg_sync();
+          [[unroll]] for (uint e = 0u; e < 8u; ++e) {
+            uint idx = lane + e * lanes;
+            if (idx < 256u)
+              o[ds][e] = o[ds][e] * row_alpha[sg * 16u + idx / 16u] + sg_patch[sg * 256u + idx];
+          }
         }
       }
       sg_sync();
     }
 
-    for (int ds = 0; ds < nds; ++ds)
-      for (uint e = 0u; e < 8u && lane + e * lanes < 256u; ++e) {
-        uint idx = lane + e * lanes, rl = sg * 16u + idx / 16u;
-        int r = r0 + int(rl), d = ds * 16 + int(idx % 16u);
-        if (r < Tn * G) {
-          uint qrow = uint(q0 + r / G) * uint(pc.Hq) + uint(hkv * G + r % G);
-          uint at = qrow * uint(D) + uint(d);
-          float l = row_l[rl];
-          float od = l > 0.0 ? o[ds][e] / l : 0.0;
-          if ((pc.flags & ATT_FLAG_GATE) != 0) od = od * (1.0 / (1.0 + exp(-gate_buf[at])));
-          o_buf[at] = isnan(od) ? uintBitsToFloat(0x7FC00000u) : od;
+    if (ke < k_hi) {
+      // Not this unit's last window: the state for the next one (the rows' statistics were
+      // written by lanes 0..15 of this subgroup, the same lanes that store them).
+      [[unroll]] for (int ds = 0; ds < FC_DS; ++ds)
+        [[unroll]] for (uint e = 0u; e < 8u; ++e) {
+          uint idx = lane + e * lanes;
+          int r = r0 + int(sg * 16u + idx / 16u), d = ds * 16 + int(idx % 16u);
+          if (ds < nds && idx < 256u && r < Tn * G) {
+            uint qrow = uint(q0 + r / G) * uint(pc.Hq) + uint(hkv * G + r % G);
+            part_o[qrow * uint(D) + uint(d)] = o[ds][e];
+          }
         }
+      if (my_live) {
+        uint qrow = uint(q0 + my_r / G) * uint(pc.Hq) + uint(hkv * G + my_r % G);
+        part_ml[qrow * 2u] = row_m[sg * 16u + lane];
+        part_ml[qrow * 2u + 1u] = row_l[sg * 16u + lane];
       }
-    if (my_live && (pc.flags & ATT_FLAG_LSE) != 0) {
-      uint qrow = uint(q0 + my_r / G) * uint(pc.Hq) + uint(hkv * G + my_r % G);
-      float l = row_l[sg * 16u + lane], x = l > 0.0 ? row_m[sg * 16u + lane] + log(l) : ATT_NEG_INF;
-      lse_buf[qrow] = isnan(x) ? uintBitsToFloat(0x7FC00000u) : x;
+    } else {
+      [[unroll]] for (int ds = 0; ds < FC_DS; ++ds)
+        [[unroll]] for (uint e = 0u; e < 8u; ++e) {
+          uint idx = lane + e * lanes, rl = sg * 16u + idx / 16u;
+          int r = r0 + int(rl), d = ds * 16 + int(idx % 16u);
+          if (ds < nds && idx < 256u && r < Tn * G) {
+            uint qrow = uint(q0 + r / G) * uint(pc.Hq) + uint(hkv * G + r % G);
+            uint at = qrow * uint(D) + uint(d);
+            float l = row_l[rl];
+            float od = l > 0.0 ? o[ds][e] / l : 0.0;
+            if ((pc.flags & ATT_FLAG_GATE) != 0) od = od * (1.0 / (1.0 + exp(-gate_buf[at])));
+            o_buf[at] = isnan(od) ? uintBitsToFloat(0x7FC00000u) : od;
+          }
+        }
+      if (my_live && (pc.flags & ATT_FLAG_LSE) != 0) {
+        uint qrow = uint(q0 + my_r / G) * uint(pc.Hq) + uint(hkv * G + my_r % G);
+        float l = row_l[sg * 16u + lane], x = l > 0.0 ? row_m[sg * 16u + lane] + log(l) : ATT_NEG_INF;
+        lse_buf[qrow] = isnan(x) ? uintBitsToFloat(0x7FC00000u) : x;
+      }
     }
+    int runs = 0; // the canary (see the header)
+    for (int x = 0; x < pc.two; ++x) ++runs;
+    if (runs != pc.two) atomicOr(lse_words[pc.rows], 1u);
   }
 }

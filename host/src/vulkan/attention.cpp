@@ -1,18 +1,22 @@
 // The vulkan attention launchers (numerics.md section 6), kernels/attention/*.comp:
-// "flash_prefill" (any T; one dispatch), "splitkv_decode" (T <= 16; a partial dispatch over
-// key splits, then a combine dispatch merging them in a fixed order) and "nv_coopmat_f16"
+// "flash_prefill" (any T), "splitkv_decode" (T <= 16; a partial pass over key splits, then a
+// combine pass merging them in a fixed order) and "nv_coopmat_f16"
 // (flash_coopmat.comp: NVIDIA tensor cores through GL_NV_cooperative_matrix, 128 invocations and
 // 64 query rows a workgroup, D a multiple of 16; the device is checked for the cooperative
 // matrix shape before anything is uploaded, as the GEMM's). "nv_coopmat_f16.emulated" is not a
 // registered variant: the same shader with the matrix operations emulated (FC_EMULATE, D <= 64),
 // which tests run on lavapipe to check the tile logic. All four shaders share one
 // interface (kernels/attention/attn_tile.glsl): nine storage buffers and one push-constant block.
-// K and V are copied at their stored width and widened in the shader. Outputs are copied out only
-// after the batch succeeded, so a failure writes nothing; an unknown variant, a shape past the
-// shaders' limits, too little shared memory or a Vulkan error is a BackendFailure.
+// K and V are copied at their stored width and widened in the shader. Every pass sweeps at most
+// attention_window_keys() keys of a work unit a dispatch, one unit a workgroup (see
+// kAttentionWindowKeys), the online-softmax state carried in part_o / part_ml between windows.
+// Outputs are copied out only after the batch succeeded, so a failure writes nothing; an unknown
+// variant, a shape past the shaders' limits, too little shared memory, a shader whose loops the
+// driver cut short (the status word) or a Vulkan error is a BackendFailure.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -24,7 +28,31 @@
 
 namespace tessera::detail::vulkan {
 
+// How many keys of a work unit's key range one dispatch sweeps at most (a multiple of the
+// 16-key tile): every attention pass cuts its key loop into windows of this many keys, one
+// dispatch each, the online-softmax state (running max m, sum l, the fp32 accumulator) of every
+// row carried from one window to the next in part_o / part_ml; the last window writes o and lse
+// (splitkv_decode: its partials, merged by the combine pass as before). The reason is llvmpipe
+// (lavapipe): every loop of a shader invocation shares one counter of 65535 iterations
+// (LP_MAX_TGSI_LOOP_ITERATIONS in gallivm, an infinite-loop guard), and once it runs out every
+// loop of that invocation leaves after its current iteration, with no error. One sweep counts an
+// iteration per 16 keys, so a workgroup that saw more than ~1.05M keys returned garbage
+// (flash_prefill at S = 1.1M: rel L2 0.11; docs/numerics.md "Attention on Vulkan: long key
+// ranges"). What a window counts, per invocation, at most (D <= 256; the shaders' loops of
+// constant trip count are unrolled): flash_prefill and the split-KV partial 131072 / 16 + 6 =
+// ~8.2 K, nv_coopmat_f16 ~8.3 K (its Q staging loop adds up to 129), the split-KV combine
+// (not windowed) <= 135: an eighth of the guard. A workgroup takes one work unit a dispatch
+// (units past the device's group count go to more dispatches), so no count grows with the
+// problem's width. Each unit ends with a canary loop that reports a cut anyway (the launcher
+// throws BackendFailure), should a driver count differently. Ordinary lengths take one window:
+// flash_prefill and nv_coopmat_f16 to S = 131072; splitkv_decode while a split is at most that,
+// so the whole cache to 64 x 131072 keys with one work unit (64 splits), to 131072 with 64 units
+// or more (one split). The result does not depend on the window (numerics.md).
+constexpr int64_t kAttentionWindowKeys = 131072;
+
 namespace {
+std::atomic<int64_t> g_window_for_testing{0};
+
 constexpr uint32_t kWorkgroup = 64;     // WG of the shaders
 constexpr int64_t kDMax = 256;          // ATT_DMAX
 constexpr int64_t kKeyTile = 16;        // ATT_BC
@@ -51,7 +79,15 @@ struct Push {
   int32_t n_seqs, Hq, Hkv, D, t_max, flags, k_dtype, v_dtype;
   float k_scale, v_scale, scale;
   int32_t n_split, chunk, rows;
+  int32_t k_first, k_count, unit_base, unit_end, two; // window, units, the canary's 2
 };
+
+// kAttentionWindowKeys, or what set_attention_window_for_testing put in its place (rounded up to
+// whole tiles, so the tiles, and the result, are those of one sweep).
+int64_t attention_window_keys() {
+  const int64_t t = g_window_for_testing;
+  return t > 0 ? (t + kKeyTile - 1) / kKeyTile * kKeyTile : kAttentionWindowKeys;
+}
 
 int32_t dtype_code(DType t) {
   switch (t) {
@@ -66,6 +102,8 @@ int32_t dtype_code(DType t) {
 size_t kv_bytes(DType t) { return t == DType::F32 ? 4 : t == DType::F8_E4M3 ? 1 : 2; }
 
 } // namespace
+
+void set_attention_window_for_testing(int64_t keys) { g_window_for_testing = keys > 0 ? keys : 0; }
 
 namespace {
 // Which shader a launch function runs: the body below is shared, the launch functions (launch.h)
@@ -120,11 +158,17 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
     chunk = ((key_tiles + n_split - 1) / n_split) * kKeyTile;
     n_split = std::max<int64_t>(1, (s_max + chunk - 1) / chunk);
   }
+  // Windows of at most `window` keys of a unit's range (a split's, or the whole sequence's).
+  const int64_t span = decode ? std::min(chunk, s_max) : s_max;
+  const int64_t window = attention_window_keys();
+  const int64_t windows = std::max<int64_t>(1, (span + window - 1) / window);
+  const bool carry = decode || windows > 1; // part_o / part_ml hold state
   Push push{static_cast<int32_t>(a.n_seqs), static_cast<int32_t>(dm.Hq), static_cast<int32_t>(dm.Hkv),
             static_cast<int32_t>(dm.D), static_cast<int32_t>(t_max),
             (a.causal ? 1 : 0) | (a.gate ? 2 : 0) | (a.lse ? 4 : 0), dtype_code(a.k_dtype),
             dtype_code(a.v_dtype), a.k_scale, a.v_scale, a.scale, static_cast<int32_t>(n_split),
-            static_cast<int32_t>(chunk), static_cast<int32_t>(rows)};
+            static_cast<int32_t>(chunk), static_cast<int32_t>(rows), 0,
+            static_cast<int32_t>(window), 0, 0, 2};
 
   const size_t o_bytes = static_cast<size_t>(rows * dm.D) * 4, lse_bytes = static_cast<size_t>(rows) * 4;
   const size_t kv_n = static_cast<size_t>(dm.B * dm.S * dm.Hkv * dm.D);
@@ -143,9 +187,9 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
                                 variant, want_wg, wg));
   Buffer q(d, o_bytes), k(d, std::max<size_t>(4, kv_n * kv_bytes(a.k_dtype))),
       v(d, std::max<size_t>(4, kv_n * kv_bytes(a.v_dtype))), gate(d, a.gate ? o_bytes : 4),
-      cu_buf(d, cu.size() * 4), o(d, o_bytes), lse(d, lse_bytes);
-  Buffer part_o(d, decode ? static_cast<size_t>(rows * n_split * dm.D) * 4 : 4),
-      part_ml(d, decode ? static_cast<size_t>(rows * n_split) * 8 : 4);
+      cu_buf(d, cu.size() * 4), o(d, o_bytes), lse(d, lse_bytes + 4); // lse, the status word
+  Buffer part_o(d, carry ? static_cast<size_t>(rows * n_split * dm.D) * 4 : 4),
+      part_ml(d, carry ? static_cast<size_t>(rows * n_split) * 8 : 4);
   std::memcpy(q.data(), a.q, o_bytes);
   if (kv_n) std::memcpy(k.data(), a.k, kv_n * kv_bytes(a.k_dtype));
   if (kv_n) std::memcpy(v.data(), a.v, kv_n * kv_bytes(a.v_dtype));
@@ -161,12 +205,27 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
                                 9, sizeof push, wg);
   const Kernel* k_combine = decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg) : nullptr;
   Batch b(d);
-  // Zeros, as the reference leaves a row no sequence covers.
+  // Zeros, as the reference leaves a row no sequence covers (and the status word).
   b.fill(o, 0, o.size(), 0);
   b.fill(lse, 0, lse.size(), 0);
-  b.dispatch(k_main, bufs, &push, group_count(d, static_cast<uint64_t>(base * n_split) * wg, wg));
-  if (k_combine) b.dispatch(*k_combine, bufs, &push, group_count(d, static_cast<uint64_t>(rows * dm.D), wg));
+  dispatch_windows(b, k_main, bufs, &push, windows, base * n_split,
+                   [&](int64_t w, uint32_t first, uint32_t end) {
+                     push.k_first = static_cast<int32_t>(w * window);
+                     push.unit_base = static_cast<int32_t>(first);
+                     push.unit_end = static_cast<int32_t>(end);
+                   });
+  if (k_combine) // one element an invocation, WG a unit
+    dispatch_windows(b, *k_combine, bufs, &push, 1, (rows * dm.D + wg - 1) / wg,
+                     [&](int64_t, uint32_t first, uint32_t end) {
+                       push.unit_base = static_cast<int32_t>(first);
+                       push.unit_end = static_cast<int32_t>(end);
+                     });
   b.submit();
+  if (lse.as<uint32_t>()[rows] != 0)
+    backend_failure(fmt::format("attention {}: the driver cut the shader's loops short (a window of "
+                                "{} keys a dispatch; llvmpipe stops an invocation's loops after "
+                                "65535 iterations in all); the outputs are not used",
+                                variant, window));
   std::memcpy(a.o, o.data(), o_bytes);
   if (a.lse) std::memcpy(a.lse, lse.data(), lse_bytes);
 }

@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
+
+#include "testing.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
 thread_local double t_last_ms = 0.0;
+std::atomic<uint32_t> g_groups_for_testing{0}; // set_dispatch_groups_for_testing (testing.h)
 } // namespace
 
 double last_device_ms() { return t_last_ms; }
@@ -18,6 +22,25 @@ uint32_t group_count(const Device& d, uint64_t items, uint32_t workgroup) {
   uint64_t g = (items + workgroup - 1) / workgroup;
   uint64_t cap = d.properties.limits.maxComputeWorkGroupCount[0];
   return static_cast<uint32_t>(std::clamp<uint64_t>(g, 1, cap));
+}
+
+void set_dispatch_groups_for_testing(uint32_t groups) { g_groups_for_testing = groups; }
+
+void dispatch_windows(Batch& batch, const Kernel& k, std::initializer_list<const Buffer*> buffers,
+                      const void* push, int64_t windows, int64_t units,
+                      const std::function<void(int64_t w, uint32_t base, uint32_t end)>& set) {
+  const uint32_t test_cap = g_groups_for_testing;
+  const int64_t cap = test_cap > 0 ? test_cap : batch.device().properties.limits.maxComputeWorkGroupCount[0];
+  bool first = true;
+  for (int64_t w = 0; w < windows; ++w)
+    for (int64_t base = 0; base < units; base += cap) {
+      const int64_t end = std::min(units, base + cap);
+      set(w, static_cast<uint32_t>(base), static_cast<uint32_t>(end));
+      const auto groups = static_cast<uint32_t>(end - base);
+      if (first) batch.dispatch(k, buffers, push, groups);
+      else batch.redispatch(push, groups);
+      first = false;
+    }
 }
 
 Batch::Batch(Device& d) : d_(d) {

@@ -2,6 +2,8 @@
 // barrier (the passes of an operation depend on each other), with timestamps around them.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <initializer_list>
 
 #include "memory.h"
@@ -37,5 +39,15 @@ private:
 // Workgroups for `items` work items at `workgroup` a group, capped by the device's limit (every
 // kernel loops when it gets fewer groups than items need).
 uint32_t group_count(const Device& d, uint64_t items, uint32_t workgroup);
+
+// Records `k` over `units` units (tasks), one a workgroup, in slices of at most the device's
+// group count, once per window w = 0 .. windows - 1, in that order: set(w, base, end) writes the
+// window and the slice [base, end) into the push constants at `push` before each dispatch. The
+// first dispatch binds `buffers`, the others reuse them (Batch::redispatch). For shaders that
+// must bound the loop iterations of an invocation (deltanet.h, attention.cpp: llvmpipe's loop
+// guard), so that no workgroup's count grows with the problem.
+void dispatch_windows(Batch& batch, const Kernel& k, std::initializer_list<const Buffer*> buffers,
+                      const void* push, int64_t windows, int64_t units,
+                      const std::function<void(int64_t w, uint32_t base, uint32_t end)>& set);
 
 } // namespace tessera::detail::vulkan

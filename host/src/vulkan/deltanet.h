@@ -4,8 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <initializer_list>
 
 #include "host/src/backends.h"
 
@@ -34,15 +32,4 @@ constexpr int64_t kDeltaNetWindowTokens = 2048;
 
 // kDeltaNetWindowTokens, or what set_deltanet_window_for_testing (testing.h) put in its place.
 int64_t deltanet_window_tokens();
-
-class Batch;
-class Buffer;
-struct Kernel;
-// Records `k` over `units` units (tasks), one a workgroup, in slices of at most the device's
-// group count, once per window w = 0 .. windows - 1, in that order: set(w, base, end) writes the
-// window and the slice [base, end) into the push constants at `push` before each dispatch. The
-// first dispatch binds `buffers`, the others reuse them (Batch::redispatch).
-void dispatch_windows(Batch& batch, const Kernel& k, std::initializer_list<const Buffer*> buffers,
-                      const void* push, int64_t windows, int64_t units,
-                      const std::function<void(int64_t w, uint32_t base, uint32_t end)>& set);
 } // namespace tessera::detail::vulkan

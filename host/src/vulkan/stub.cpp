@@ -29,5 +29,7 @@ PipelineCacheStats pipeline_cache_stats() { return {}; }
 std::string reopen_pipeline_cache(int) { not_built(); }
 void set_deltanet_window_for_testing(int64_t) {}
 void run_attention_coopmat_emulated(int, const AttentionRunArgs&) { not_built(); }
+void set_attention_window_for_testing(int64_t) {}
+void set_dispatch_groups_for_testing(uint32_t) {}
 
 } // namespace tessera::detail::vulkan

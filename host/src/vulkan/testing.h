@@ -1,4 +1,4 @@
-// Hooks for tests (test_vulkan_runtime.cpp, test_cache_faults.cpp), not part of any operation.
+// Hooks for tests (test_vulkan_runtime.cpp, test_cache_faults.cpp, ...), not part of any operation.
 #pragma once
 
 #include <cstddef>
@@ -55,5 +55,15 @@ void set_deltanet_window_for_testing(int64_t tokens);
 // which is no variant record: for tests that check its tile logic on a device without
 // cooperative matrices (test_attention_tensor_core). BackendFailure like a launch function.
 void run_attention_coopmat_emulated(int device, const AttentionRunArgs& a);
+
+// Replaces kAttentionWindowKeys (attention.cpp: how many keys of a work unit one attention
+// dispatch sweeps) while > 0, rounded up to whole 16-key tiles; 0 restores it. For tests that cut
+// short key ranges into many windows (test_attention_kernels, test_attention_tensor_core).
+void set_attention_window_for_testing(int64_t keys);
+
+// Caps the workgroups of one dispatch_windows() dispatch (batch.h) at `groups` in place of the
+// device's maxComputeWorkGroupCount while > 0; 0 restores it. So that tests reach the slicing of
+// work units over several dispatches without 65536 workgroups (minutes on lavapipe).
+void set_dispatch_groups_for_testing(uint32_t groups);
 
 } // namespace tessera::detail::vulkan

@@ -16,7 +16,6 @@ if(OpenCL_FOUND)
     ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet_chunked.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/conv1d.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/attention.cpp
-    # GEMM sources: insert below this line.
     ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm_tensor_core.cpp
     )
   target_link_libraries(tessera PRIVATE OpenCL::OpenCL)

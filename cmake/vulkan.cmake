@@ -73,14 +73,11 @@ set(TESSERA_VK_SHADERS
   "gemm/fp8_gemv_splitk.tensor.rte|gemm/fp8_gemv_splitk.comp|FP32_RN_HW_RTE"
   "gemm/fp8_gemv_splitk.block|gemm/fp8_gemv_splitk.comp|FP8_BLOCK"
   "gemm/fp8_gemv_splitk.block.rte|gemm/fp8_gemv_splitk.comp|FP8_BLOCK,FP32_RN_HW_RTE"
-  # GEMM tensor-core and fused-activation shaders: insert below this line.
-  # DeltaNet and conv1d shaders: insert below this line.
   "deltanet/chunked.normalize|deltanet/chunked.comp|DN_PASS_NORMALIZE"
   "deltanet/chunked.wy|deltanet/chunked.comp|DN_PASS_WY"
   "deltanet/chunked.scan|deltanet/chunked.comp|DN_PASS_SCAN"
   "deltanet/recurrent|deltanet/recurrent.comp|"
   "conv/conv1d|conv/conv1d.comp|"
-  # Attention shaders: insert below this line.
   # nv_coopmat_f16's tile logic with the cooperative matrices emulated (tests on lavapipe).
   "attention/flash_coopmat.emulated|attention/flash_coopmat.comp|FC_EMULATE,ATT_DMAX=64"
   "attention/flash_prefill|attention/flash_prefill.comp|"
@@ -147,7 +144,6 @@ target_sources(tessera PRIVATE
   host/src/vulkan/deltanet_chunked.cpp
   host/src/vulkan/conv1d.cpp
   host/src/vulkan/attention.cpp
-  # GEMM sources: insert below this line.
   host/src/vulkan/gemm_tensor_core.cpp
   )
 target_link_libraries(tessera PRIVATE Vulkan::Vulkan)

@@ -21,6 +21,15 @@
 
 namespace tessera::detail {
 
+// Past this K the exact NVFP4 sum may leave int64 (numerics.md section 4): gemm_nvfp4, its
+// prepacked and fused forms.
+inline constexpr int64_t kMaxNvfp4K = 65536;
+// The reference's output type for c's dtype (F32, BF16 or F16).
+ref::OutType out_type(DType t);
+// The checks every GEMM shares once M, N and K are known: bias [N] and c [M, N].
+void check_epilogue(std::string_view op, const std::optional<TensorView>& bias, const TensorView& c, int64_t M,
+                    int64_t N);
+
 // gemm_nvfp4's validation (ops_gemm.cpp), shared with the prepacked call (weights.cpp): every
 // check of tessera::gemm_nvfp4, then its arguments; and the Problem the GEMMs select on.
 GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,

@@ -14,12 +14,9 @@
 namespace tessera {
 
 namespace {
-// Past this K the exact NVFP4 sum may leave int64 (numerics.md section 4).
-constexpr int64_t kMaxNvfp4K = 65536;
-
-ref::OutType out_type(DType t) {
-  return t == DType::F32 ? ref::OutType::F32 : t == DType::BF16 ? ref::OutType::BF16 : ref::OutType::F16;
-}
+using detail::check_epilogue;
+using detail::kMaxNvfp4K;
+using detail::out_type;
 
 // What the registry selects GEMM variants on: decode vs prefill by M, the scale form.
 dispatch::Problem problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled) {
@@ -28,13 +25,6 @@ dispatch::Problem problem(std::string_view op, int64_t M, int64_t N, int64_t K, 
 
 void check_alpha(std::string_view op, float alpha) {
   if (!std::isfinite(alpha)) detail::fail(ErrorCode::InvalidArgument, "{}: alpha = {} is not finite", op, alpha);
-}
-
-// The checks every GEMM shares once M, N and K are known: bias [N] and c [M, N].
-void check_epilogue(std::string_view op, const std::optional<TensorView>& bias, const TensorView& c,
-                    int64_t M, int64_t N) {
-  if (bias) detail::check_arg(op, "bias", *bias, {DType::F32}, {N});
-  detail::check_arg(op, "c", c, detail::kFloatTypes, {M, N});
 }
 
 // Rank-2 operands A [M, Ka] and B [N, Kb] of one dtype with Ka == Kb; returns {M, N, Ka}.
@@ -53,6 +43,16 @@ std::array<int64_t, 3> check_operands(std::string_view op, const TensorView& a, 
 } // namespace
 
 namespace detail {
+ref::OutType out_type(DType t) {
+  return t == DType::F32 ? ref::OutType::F32 : t == DType::BF16 ? ref::OutType::BF16 : ref::OutType::F16;
+}
+
+void check_epilogue(std::string_view op, const std::optional<TensorView>& bias, const TensorView& c, int64_t M,
+                    int64_t N) {
+  if (bias) check_arg(op, "bias", *bias, {DType::F32}, {N});
+  check_arg(op, "c", c, kFloatTypes, {M, N});
+}
+
 dispatch::Problem gemm_problem(std::string_view op, int64_t M, int64_t N, int64_t K, bool block_scaled) {
   return problem(op, M, N, K, block_scaled);
 }

@@ -17,11 +17,9 @@
 namespace tessera {
 
 namespace {
-constexpr int64_t kMaxNvfp4K = 65536; // the exact W4A4 sum fits in int64 up to here
-
-ref::OutType out_type(DType t) {
-  return t == DType::F32 ? ref::OutType::F32 : t == DType::BF16 ? ref::OutType::BF16 : ref::OutType::F16;
-}
+using detail::check_epilogue;
+using detail::kMaxNvfp4K; // the exact W4A4 sum fits in int64 up to here
+using detail::out_type;
 
 dispatch::Problem problem(std::string_view op, int64_t M, int64_t N, int64_t K) {
   return dispatch::Problem{op, {{"M", M}, {"N", N}, {"K", K}, {"elements", std::max({M * K, N * K, M * N})}}};
@@ -50,10 +48,6 @@ void check_weight(std::string_view op, const TensorView& b, DType dtype, int64_t
     detail::fail(ErrorCode::ShapeMismatch, "{}: b is {} but x has K = {}: expected [N, {}]", op, shape_str(b.shape), K, k_cols);
 }
 
-void check_epilogue(std::string_view op, const std::optional<TensorView>& bias, const TensorView& c, int64_t M, int64_t N) {
-  if (bias) detail::check_arg(op, "bias", *bias, {DType::F32}, {N});
-  detail::check_arg(op, "c", c, detail::kFloatTypes, {M, N});
-}
 } // namespace
 
 float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,

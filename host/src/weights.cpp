@@ -20,7 +20,7 @@ namespace tessera {
 namespace {
 
 constexpr int64_t kTileRows = 128, kTileCols = 4, kTileBytes = kTileRows * kTileCols;
-constexpr int64_t kMaxNvfp4K = 65536; // as gemm_nvfp4: the exact sum must fit in int64
+using detail::kMaxNvfp4K; // as gemm_nvfp4: the exact sum must fit in int64
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 

@@ -26,10 +26,21 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 constexpr std::string_view kInterleaved = "gemv_kblock_interleaved";
 
+// Whether variant `variant` of `op` on `backend` reads B in `layout`: every variant reads the
+// checkpoint layout; another layout only where the record's manifest lists it (weight_layouts).
 bool can_read(std::string_view op, std::string_view backend, std::string_view variant, std::string_view layout) {
   if (layout == "checkpoint") return true;
-  return layout == kInterleaved && op == "gemm_nvfp4" && (backend == "opencl" || backend == "vulkan") &&
-         variant == "gemv_splitk_exact";
+  for (const core::Variant& v : dispatch::variants()) {
+    if (v.op != op || v.backend != backend || v.name != variant) continue;
+    for (std::string_view rest = v.manifest.weight_layouts; !rest.empty();) {
+      size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      if (item == layout) return true;
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  return false;
 }
 
 // gemv_kblock_interleaved (tessera/weights.h): per row of kbs 8-byte blocks, groups of 8 blocks

@@ -7,8 +7,9 @@
 // y_t[c] = silu(bias[c] + sum_j w[c][j] * ext[t + j]), taps summed in j order from 0 as the
 // reference does, silu(z) = z / (1 + exp(-z)).
 //
-// Conformance: bounded: the reference's operations in its order, but the device's exp() and
-// division (Vulkan: 3 + 2|x| ulp, 2.5 ulp) may move y's last bits; the state is copied exactly.
+// Conformance: bounded: the reference's operations in its order; exp is exp_accurate (about 1
+// ulp: Vulkan's exp() may be 3 + 2|x| ulp off, which put single SiLU-tail outputs past 1e-6 on
+// lavapipe, randomized seed 17), division the device's (2.5 ulp); the state is copied exactly.
 // Deterministic. Measured: docs/perf.md "DeltaNet recurrent and conv1d on PoCL / lavapipe".
 //
 // Defines: none. Specialization constants: 0 = workgroup size (default 256).
@@ -16,6 +17,8 @@
 // [B, C, W - 1] (placeholder without flag 2), 4 y [B, T, C], 5 state_out [B, C, W - 1].
 // Push constants: B, T, C, W, flags (bit 0 bias given, bit 1 state given).
 #extension GL_GOOGLE_include_directive : require
+
+#include "common/exp_accurate.glsl"
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size
 
@@ -52,7 +55,7 @@ void main() {
       float acc = 0.0;
       for (uint j = 0u; j < pc.W; ++j) acc = acc + w[c * pc.W + j] * ext(b, c, t + j, keep);
       const float z = (pc.flags & 1u) != 0u ? bias[c] + acc : acc;
-      y[idx] = canonical(z / (1.0 + exp(-z)));
+      y[idx] = canonical(z / (1.0 + exp_accurate(-z)));
     } else {
       const uint s = idx - outputs; // [B, C, keep] flat
       const uint i = s % keep, bc = s / keep;

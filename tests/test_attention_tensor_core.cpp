@@ -38,23 +38,6 @@
 namespace tessera {
 namespace {
 
-// What the registry's record op/backend/name says of device d for problem p ("" when it can run).
-// The tensor-core variants have not passed conformance on NVIDIA hardware, so by default the
-// registry ranks them below the exact ones (test_numerics_policy.cpp); these tests check their own
-// selection rules and opt in.
-RunOptions opt_in_unproven() {
-  RunOptions o;
-  o.policy.unproven = true;
-  return o;
-}
-
-std::string requirement(std::string_view op, std::string_view backend, std::string_view name,
-                        const dispatch::DeviceRef& d, const dispatch::Problem& p) {
-  for (const auto& v : dispatch::variants())
-    if (v.op == op && v.backend == backend && v.name == name) return v.requirements(v, d, p);
-  return "no variant " + std::string(name);
-}
-
 namespace fs = std::filesystem;
 namespace tensor_core = detail::tensor_core;
 
@@ -76,7 +59,7 @@ struct Picked {
 Picked pick(const std::string& file, int64_t T, int64_t D) {
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file(file)));
   Picked out;
-  for (const auto& v : dispatch::explain("attention", d, attn_problem(T, D), opt_in_unproven())) {
+  for (const auto& v : dispatch::explain("attention", d, attn_problem(T, D), test::opt_in_unproven())) {
     if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
     if (v.variant->name == "nv_mma_f16" && v.variant->backend == "opencl") {
       out.accepted = v.accepted;
@@ -110,11 +93,11 @@ TEST(AttentionTensorCoreSelection, PoclAndDisabledPtxReject) {
   EXPECT_EQ(p.chosen, "flash_prefill");
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file("h100-sxm-opencl.json")));
   d.caps.nv_inline_ptx = false; // what "disable=cap:nv_inline_ptx" does
-  EXPECT_NE(requirement("attention", "opencl", "nv_mma_f16", d, attn_problem(512, 128)).find("no inline PTX"),
+  EXPECT_NE(test::requirement("attention", "opencl", "nv_mma_f16", d, attn_problem(512, 128)).find("no inline PTX"),
             std::string::npos);
   d.caps.nv_inline_ptx = true;
   d.caps.cc_major = 7, d.caps.cc_minor = 5;
-  EXPECT_NE(requirement("attention", "opencl", "nv_mma_f16", d, attn_problem(512, 128)).find("7.5 < 8.0"),
+  EXPECT_NE(test::requirement("attention", "opencl", "nv_mma_f16", d, attn_problem(512, 128)).find("7.5 < 8.0"),
             std::string::npos);
 }
 
@@ -396,7 +379,7 @@ namespace {
 Picked pick_vk(const std::string& file, int64_t T, int64_t D) {
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file(file)));
   Picked out;
-  for (const auto& v : dispatch::explain("attention", d, attn_problem(T, D), opt_in_unproven())) {
+  for (const auto& v : dispatch::explain("attention", d, attn_problem(T, D), test::opt_in_unproven())) {
     if (v.variant->backend != "vulkan") continue;
     if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
     if (v.variant->name == "nv_coopmat_f16") {

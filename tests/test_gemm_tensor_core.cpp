@@ -26,26 +26,10 @@
 #include "host/src/requirements.h"
 #include "host/src/backends.h"
 #include "host/src/opencl/source.h"
+#include "variant_launch.h"
 
 namespace tessera {
 namespace {
-
-// What the registry's record op/backend/name says of device d for problem p ("" when it can run).
-// The tensor-core variants have not passed conformance on NVIDIA hardware, so by default the
-// registry ranks them below the exact ones (test_numerics_policy.cpp); these tests check their own
-// selection rules and opt in.
-RunOptions opt_in_unproven() {
-  RunOptions o;
-  o.policy.unproven = true;
-  return o;
-}
-
-std::string requirement(std::string_view op, std::string_view backend, std::string_view name,
-                        const dispatch::DeviceRef& d, const dispatch::Problem& p) {
-  for (const auto& v : dispatch::variants())
-    if (v.op == op && v.backend == backend && v.name == name) return v.requirements(v, d, p);
-  return "no variant " + std::string(name);
-}
 
 namespace fs = std::filesystem;
 using dispatch::Problem;
@@ -73,7 +57,7 @@ struct Picked {
 Picked pick(const std::string& file, std::string_view op, std::string_view name, int64_t M) {
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file(file)));
   Picked out;
-  for (const auto& v : dispatch::explain(op, d, gemm_problem(op, M, 5120, 5120), opt_in_unproven())) {
+  for (const auto& v : dispatch::explain(op, d, gemm_problem(op, M, 5120, 5120), test::opt_in_unproven())) {
     if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
     if (v.variant->name == name) {
       out.accepted = v.accepted;
@@ -165,7 +149,7 @@ TEST(TensorCoreSelection, DisablingInlinePtxFallsBackToExact) {
   if (!dispatch::backend_built("opencl")) GTEST_SKIP() << "opencl backend not built";
   dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file("h100-sxm-opencl.json")));
   d.caps.nv_inline_ptx = false; // what "disable=cap:nv_inline_ptx" does to a device
-  std::string reason = requirement("gemm_fp8", "opencl", "nv_mma_f16", d, gemm_problem("gemm_fp8", 4096, 5120, 5120));
+  std::string reason = test::requirement("gemm_fp8", "opencl", "nv_mma_f16", d, gemm_problem("gemm_fp8", 4096, 5120, 5120));
   EXPECT_NE(reason.find("no inline PTX"), std::string::npos) << reason;
 }
 

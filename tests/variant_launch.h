@@ -37,4 +37,21 @@ void launch_vulkan(int device, std::string_view name, const Args& a) {
   launch_variant("vulkan", device, name, a);
 }
 
+// What record op/backend/name's requirement says of device d for problem p ("" when it can run).
+inline std::string requirement(std::string_view op, std::string_view backend, std::string_view name,
+                               const dispatch::DeviceRef& d, const dispatch::Problem& p) {
+  for (const auto& v : dispatch::variants())
+    if (v.op == op && v.backend == backend && v.name == name) return v.requirements(v, d, p);
+  return "no variant " + std::string(name);
+}
+
+// The tensor-core variants have not passed conformance on NVIDIA hardware, so by default the
+// registry ranks them below the exact ones (test_numerics_policy.cpp); tests of their own
+// selection rules opt in with these options.
+inline RunOptions opt_in_unproven() {
+  RunOptions o;
+  o.policy.unproven = true;
+  return o;
+}
+
 } // namespace tessera::test

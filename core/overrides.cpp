@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/device.h"
 #include "core/error.h"
 
 namespace tessera {
@@ -76,10 +77,21 @@ void apply_entry(Overrides& o, std::string_view entry) {
     o.program_cache = value == "on";
   } else if (key == "cache_dir") {
     o.cache_dir = value;
+  } else if (key == "tune_as") {
+    std::string known;
+    for (int c = 0; c <= static_cast<int>(ArchClass::Intel); ++c) {
+      std::string_view name = arch_class_name(static_cast<ArchClass>(c));
+      if (value == name) {
+        o.tune_as = std::string(value);
+        return;
+      }
+      known += fmt::format("{}{}", known.empty() ? "" : ", ", name);
+    }
+    bad(fmt::format("unknown device class (known: {})", known));
   } else {
     bad(fmt::format(
         "unknown key '{}' (known: backend, variant, disable, fail, numerics, strict, unproven, "
-        "program_cache, cache_dir)",
+        "program_cache, cache_dir, tune_as)",
         key));
   }
 }

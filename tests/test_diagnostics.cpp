@@ -203,7 +203,7 @@ TEST(Overrides, ABadEnvironmentEntryIsReportedOnceAndTheOthersApply) {
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string warning = "tessera: TESSERA_OVERRIDE: ignoring override 'colour=red': unknown "
                               "key 'colour' (known: backend, variant, "
-                              "disable, fail, numerics, strict, unproven, program_cache, cache_dir); the other "
+                              "disable, fail, numerics, strict, unproven, program_cache, cache_dir, tune_as); the other "
                               "entries apply\n";
   EXPECT_EQ(r.err, warning); // once, though kinfo asks for the overrides many times
   auto j = nlohmann::json::parse(r.out);

@@ -12,6 +12,7 @@
 
 #include "dispatch/registry.h"
 #include "core/overrides.h"
+#include "core/tuning.h"
 #include "tessera/error.h"
 #include "tessera/named_ops.h"
 
@@ -85,6 +86,10 @@ ordered_json selections(const DeviceRef& d) {
                 {"proven_on", v.variant->conformance.proven_on}};
       if (!v.accepted) rejected += fmt::format("{}{}: {}", rejected.empty() ? "" : "; ", v.variant->name, v.reason);
     }
+    if (!pick.is_null())
+      if (const auto* t = tessera::core::find_tuning(d.backend, op.name, pick["variant"].get<std::string>(),
+                                                     tessera::core::tuning_class(d.facts)))
+        pick["tuning"] = {{"values", t->values()}, {"row", t->device_class}, {"basis", t->basis}};
     if (pick.is_null())
       pick = {{"variant", "reference"},
               {"reason", fmt::format("no {} variant can run ({}); the CPU reference runs it", d.backend,
@@ -148,8 +153,12 @@ void print_text(const ordered_json& dev) {
   for (const auto& [k, v] : dev["capabilities"].items())
     if (!v.is_null() && v != false && v != 0) caps += fmt::format(" {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
   fmt::print("  capabilities:{}\n", caps.empty() ? " -" : caps);
-  for (const auto& [op, s] : dev["selections"].items())
+  for (const auto& [op, s] : dev["selections"].items()) {
     fmt::print("  {:<17} {:<18} {}\n", op, s["variant"].get<std::string>(), s["reason"].get<std::string>());
+    if (s.contains("tuning"))
+      fmt::print("  {:<17} {:<18} tuned {} (row {}: {})\n", "", "", s["tuning"]["values"].get<std::string>(),
+                 s["tuning"]["row"].get<std::string>(), s["tuning"]["basis"].get<std::string>());
+  }
 }
 
 } // namespace

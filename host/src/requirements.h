@@ -28,6 +28,7 @@
 
 #include <string>
 
+#include "core/tuning.h"
 #include "core/variant.h"
 
 namespace tessera::detail {
@@ -84,12 +85,12 @@ inline std::string vk_coopmat(bool built, const core::Variant& v, const core::De
 // The fp32 attention kernels: the mixed bound of docs/numerics.md "Attention error bound".
 inline constexpr core::Conformance kAttentionF32{false, 1.0, "cpu", true, 0.0};
 
-// DeltaNet "chunked": prefill only. min_t from kbench (docs/perf.md "DeltaNet chunked vs
-// recurrent"): on CPU devices chunked is no slower from T = 2; GPUs are unmeasured, so a full
-// chunk. A problem that names no T (kbench asks with a shape-free query) is not refused on T.
+// DeltaNet "chunked": prefill only, from the tuning row's min_t (core/tuning.cpp: measured on
+// CPU devices, a full chunk on GPUs). A problem that names no T (kbench asks with a shape-free
+// query) is not refused on T.
 inline std::string deltanet_chunked(const core::Variant& v, const core::DeviceRef& d, const core::Problem& p) {
   if (std::string r = core::check_limits(v, d, p); !r.empty()) return r;
-  const int64_t min_t = d.facts.device_type == "cpu" ? 2 : 64;
+  const int64_t min_t = core::tuning(v, d.facts).get("min_t");
   if (p.dim("T", min_t) < min_t)
     return "T = " + std::to_string(p.dim("T")) + " < " + std::to_string(min_t) +
            ": decode and short prefill run faster on the recurrent variant";

@@ -14,6 +14,9 @@
 //                                the conformance suite on the device's class
 //   program_cache=off            do not read or write compiled kernel binaries on disk
 //   cache_dir=/path              where they go (default $XDG_CACHE_HOME/tessera or ~/.cache/tessera)
+//   tune_as=cpu                  specialize kernels with the tuning rows of this device class
+//                                (core/tuning.cpp) instead of the device's own: to measure another
+//                                class's tile sizes here; never changes results, only speed
 // A bad entry in TESSERA_OVERRIDE is left out with one "tessera: TESSERA_OVERRIDE: ignoring ..."
 // line on stderr (kinfo lists it too) and the other entries still apply; set_overrides() and
 // parse_overrides() refuse the whole text instead (docs/architecture.md, Overrides).
@@ -36,6 +39,7 @@ struct Overrides {
   NumericsPolicy policy = {};                  // numerics=, strict=, unproven=
   bool program_cache = true;
   std::string cache_dir;                       // empty: the default
+  std::string tune_as;                         // device class whose tuning rows apply; empty: the device's
 };
 
 // Parses the TESSERA_OVERRIDE syntax; throws Error(InvalidArgument) naming the bad entry.

@@ -13,40 +13,33 @@
 // the reference's order exactly. Rows of A and B are byte-addressed (K need not be a multiple of
 // 4) and ragged M, N, K are zero-filled; tiles are walked grid-stride.
 //
-// Defines (defaults): BM 64 and BN 64 (tile of C), TM 8 and TN 4 (micro-tile), KT 16 (K elements
-// per shared tile; must divide 128; 16 keeps shared memory at 8.7 KB, inside Vulkan's guaranteed
-// 16 KB, and 32 (16.5 KB) measured the same on lavapipe); the workgroup is (BM/TM) * (BN/TN) = 128 invocations and
-// the host must specialize exactly that size. FP8_BLOCK (default undefined): the block-scaled
-// form. FP32_RN_HW_RTE (default undefined): the ".rte" build (common/fp32_rn.glsl).
-// Specialization constants: 0 = workgroup size. Bindings and push constants: common/gemm.glsl
-// (the per-tensor form ignores bindings 1 and 3, the block form ignores alpha).
-// Conformance: exact.
+// Specialization constants: 0 the workgroup size, (BM/TM) * (BN/TN); 1-4 BM and BN (the tile of
+// C), TM and TN (the micro-tile of an invocation), from the variant's tuning row
+// (core/tuning.cpp: 64 x 64 tiles; 8 x 4 micro-tiles by default, 8 x 8 on CPU devices).
+// Defines (defaults): KT 16 (K elements per shared tile; must divide 128; 16 keeps shared memory
+// at 8.7 KB with 64 x 64 tiles, inside Vulkan's guaranteed 16 KB, and 32 (16.5 KB) measured the
+// same on lavapipe). FP8_BLOCK (default undefined): the block-scaled form. FP32_RN_HW_RTE
+// (default undefined): the ".rte" build (common/fp32_rn.glsl). Bindings and push constants:
+// common/gemm.glsl (the per-tensor form ignores bindings 1 and 3, the block form ignores alpha).
+// Conformance: exact, for any tile geometry.
 // Measured on lavapipe (docs/perf.md "GEMM on lavapipe"): 512 x 512 x 512 0.34 GFLOP/s per-tensor,
-// 0.28 block-scaled (load 3). Lost: TM = TN = 4 with 256 invocations (1.8x slower than 8 x 8:
-// shared reads are gathers); TM = TN = 8 with 64 invocations (0.42 to 0.53 GFLOP/s, 20-35%
-// faster than the kept 8 x 4, but 11 to 17 s of pipeline compilation on lavapipe instead of 5 to
-// 8, paid by every cold test run); two exact 32-bit partial sums split by shift instead of imulExtended + 64-bit add
-// per product (no measurable gain, more code).
+// 0.28 block-scaled with 8 x 4 (load 3). Lost: TM = TN = 4 with 256 invocations (1.8x slower
+// than 8 x 8: shared reads are gathers); two exact 32-bit partial sums split by shift instead of
+// imulExtended + 64-bit add per product (no measurable gain, more code).
 #extension GL_GOOGLE_include_directive : require
 
-#ifndef BM
-#define BM 64
-#endif
-#ifndef BN
-#define BN 64
-#endif
-#ifndef TM
-#define TM 8
-#endif
-#ifndef TN
-#define TN 4
-#endif
 #ifndef KT
 #define KT 16
 #endif
-#define WG ((BM / TM) * (BN / TN))
 
-layout(local_size_x = WG, local_size_x_id = 0) in;
+// The tile geometry, from the variant's tuning row (core/tuning.cpp) by device class; the host
+// specializes constant 0, the workgroup size, to (BM / TM) * (BN / TN) from the same row.
+layout(constant_id = 1) const int BM = 64; // rows of C a workgroup owns
+layout(constant_id = 2) const int BN = 64; // columns of C a workgroup owns
+layout(constant_id = 3) const int TM = 8;  // micro-tile rows of an invocation
+layout(constant_id = 4) const int TN = 4;  // micro-tile columns of an invocation
+const int WG = (BM / TM) * (BN / TN);
+layout(local_size_x = 128, local_size_x_id = 0) in;
 
 #include "common/gemm.glsl"
 

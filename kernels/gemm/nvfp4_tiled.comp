@@ -10,39 +10,32 @@
 // so S is exact and the result equals the reference for any tiling. Ragged M, N (and any
 // K % 16 == 0) are guarded with zero fill; tiles are walked grid-stride, so any group count works.
 //
-// Defines (defaults): BM 64 and BN 64 (tile of C a workgroup owns), TM 8 and TN 4 (micro-tile of
-// an invocation), KB_TILE 1 (16-blocks of K per shared tile: with 1 the shared arrays take
-// 9.2 KB, inside Vulkan's guaranteed 16 KB; 2 (17.9 KB) measured the same on lavapipe); the workgroup is
-// (BM/TM) * (BN/TN) = 128 invocations and the host must specialize exactly that size.
-// FP32_RN_HW_RTE (default undefined): the ".rte" build (common/fp32_rn.glsl).
-// Specialization constants: 0 = workgroup size. Bindings and push constants: common/gemm.glsl.
-// Conformance: exact.
+// Specialization constants: 0 the workgroup size, (BM/TM) * (BN/TN); 1-4 BM and BN (the tile of
+// C a workgroup owns), TM and TN (the micro-tile of an invocation), from the variant's tuning row
+// (core/tuning.cpp: 64 x 64 tiles; 8 x 4 micro-tiles by default, 8 x 8 on CPU devices).
+// Defines (defaults): KB_TILE 1 (16-blocks of K per shared tile: with 1 and 64 x 64 tiles the
+// shared arrays take 9.2 KB, inside Vulkan's guaranteed 16 KB; 2 (17.9 KB) measured the same on
+// lavapipe). FP32_RN_HW_RTE (default undefined): the ".rte" build (common/fp32_rn.glsl).
+// Bindings and push constants: common/gemm.glsl. Conformance: exact, for any tile geometry.
 // Measured on lavapipe (Mesa 22.3 llvmpipe, 2 shared cores; docs/perf.md "GEMM on lavapipe"):
-// 512 x 512 x 512 0.35 GFLOP/s (load 3). Lost: TM = TN = 4 with 256 invocations (shared-memory
-// reads are gathers and dominate; 1.3x slower than 8 x 8); TM = TN = 8 with 64 invocations, 0.40
-// to 0.85 GFLOP/s, 15-25% faster than the kept 8 x 4 but 12 s of pipeline compilation on lavapipe
-// instead of 5, paid by every cold test run; [[unroll]] hints made no difference.
+// 512 x 512 x 512 0.35 GFLOP/s with 8 x 4 (load 3). TM = TN = 4 with 256 invocations lost
+// (shared-memory reads are gathers and dominate; 1.3x slower than 8 x 8); [[unroll]] hints made
+// no difference.
 #extension GL_GOOGLE_include_directive : require
 
-#ifndef BM
-#define BM 64
-#endif
-#ifndef BN
-#define BN 64
-#endif
-#ifndef TM
-#define TM 8
-#endif
-#ifndef TN
-#define TN 4
-#endif
 #ifndef KB_TILE
 #define KB_TILE 1
 #endif
-#define WG ((BM / TM) * (BN / TN))
 #define KT (KB_TILE * 16)
 
-layout(local_size_x = WG, local_size_x_id = 0) in;
+// The tile geometry, from the variant's tuning row (core/tuning.cpp) by device class; the host
+// specializes constant 0, the workgroup size, to (BM / TM) * (BN / TN) from the same row.
+layout(constant_id = 1) const int BM = 64; // rows of C a workgroup owns
+layout(constant_id = 2) const int BN = 64; // columns of C a workgroup owns
+layout(constant_id = 3) const int TM = 8;  // micro-tile rows of an invocation
+layout(constant_id = 4) const int TN = 4;  // micro-tile columns of an invocation
+const int WG = (BM / TM) * (BN / TN);
+layout(local_size_x = 128, local_size_x_id = 0) in;
 
 #include "common/gemm.glsl"
 

@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/tuning.h"
 #include "dispatch/registry.h"
 #include "host/src/gemm_act.h"
 #include "gemm_common.h"
@@ -32,35 +33,52 @@ static_assert(static_cast<int>(ref::OutType::F32) == 0 && static_cast<int>(ref::
               static_cast<int>(ref::OutType::F16) == 2); // TSR_OUT_* of kernels/common/gemm_common.cl
 
 constexpr size_t kGemvSplit = 64;    // GEMV_SPLIT default (or WG_SIZE when smaller)
-constexpr size_t kTileM = 64;        // TILE_M default; TILE_N = (WG_SIZE / (TILE_M / 4)) * 4
-constexpr size_t kMinWorkGroup = 16; // the tiled kernels' TILE_M / WPT_M (the gemv's build checks its own)
 
 // The two exact kernels differ in their grid, their build options and (NVFP4) one argument.
 enum class Kind { Tiled, Gemv };
 
+// The tiled kernels' geometry on this device, from record v's tuning row (core/tuning.cpp),
+// which the kernels take as build options; TILE_N follows from the session's work-group size
+// as the kernels derive it.
+struct Tile {
+  size_t tile_m, wpt_m, wpt_n;
+  size_t rows_of_items() const { return tile_m / wpt_m; } // TM_THREADS: the fewest work-items
+  size_t tile_n(size_t wg) const { return (wg / rows_of_items()) * wpt_n; }
+};
+
+Tile tile(const Session& s, const core::Variant& v) {
+  const core::TuningRow& t = core::tuning(v, s.facts());
+  return {static_cast<size_t>(t.get("TILE_M")), static_cast<size_t>(t.get("WPT_M")),
+          static_cast<size_t>(t.get("WPT_N"))};
+}
+
 // Entry point `form` (0: per-tensor, 1: block-scaled) of exact GEMM record v, built for this
 // device; the decode kernel with the rows its manifest gives it (GEMV_MAX_M sizes its per-row
-// partial sums).
+// partial sums), the tiled one with its tuning row's tile.
 cl_kernel exact_kernel(Session& s, const core::Variant& v, Kind kind, size_t form) {
-  if (s.work_group_size() < kMinWorkGroup)
-    throw BackendFailure(fmt::format("opencl: {} {}: work-groups of {} on {}; the kernel needs at least {}", v.op,
-                                     v.name, s.work_group_size(), s.facts().name, kMinWorkGroup));
   const std::string_view name = entry(v, form);
-  cl_kernel k = kind == Kind::Gemv
-                    ? s.kernel(v.manifest.source, name, fmt::format("-DGEMV_MAX_M={}", v.manifest.limits.max_m))
-                    : s.kernel(v.manifest.source, name);
+  std::string defines = fmt::format("-DGEMV_MAX_M={}", v.manifest.limits.max_m);
+  if (kind == Kind::Tiled) {
+    const Tile t = tile(s, v);
+    if (s.work_group_size() < t.rows_of_items() || s.work_group_size() % t.rows_of_items() != 0)
+      throw BackendFailure(fmt::format("opencl: {} {}: work-groups of {} on {}; the tile needs a multiple of {}",
+                                       v.op, v.name, s.work_group_size(), s.facts().name, t.rows_of_items()));
+    defines = fmt::format("-DTILE_M={} -DWPT_M={} -DWPT_N={}", t.tile_m, t.wpt_m, t.wpt_n);
+  }
+  cl_kernel k = s.kernel(v.manifest.source, name, defines);
   s.check_local_memory(k, name);
   return k;
 }
 
 // Work-groups for the grid-stride loops: one per output tile (tiled) or per column group (gemv),
 // capped by Session::groups_for.
-size_t gemm_groups(const Session& s, Kind kind, int64_t M, int64_t N) {
+size_t gemm_groups(const Session& s, const core::Variant& v, Kind kind, int64_t M, int64_t N) {
   size_t wg = s.work_group_size();
   uint64_t units;
   if (kind == Kind::Tiled) {
-    size_t tile_n = (wg / (kTileM / 4)) * 4;
-    units = ((static_cast<uint64_t>(M) + kTileM - 1) / kTileM) *
+    const Tile t = tile(s, v);
+    const size_t tile_n = t.tile_n(wg);
+    units = ((static_cast<uint64_t>(M) + t.tile_m - 1) / t.tile_m) *
             ((static_cast<uint64_t>(N) + tile_n - 1) / tile_n);
   } else {
     size_t cols = wg / std::min(wg, kGemvSplit);
@@ -81,7 +99,7 @@ void nvfp4_on_device(Session& s, const core::Variant& v, Kind kind, const Mem& A
   Mem B = s.upload_any(a.b, bytes(a.N * a.K / 2, 1), "b");
   Mem SB = s.upload_any(a.b_scale, bytes(a.N * a.K / 16, 1), "b_scale");
   Epilogue e = epilogue(s, a.bias, a.M, a.N, a.out);
-  const size_t groups = gemm_groups(s, kind, a.M, a.N);
+  const size_t groups = gemm_groups(s, v, kind, a.M, a.N);
   if (kind == Kind::Gemv) // the gemv kernel also takes B's layout (tessera/weights.h)
     s.launch(k, entry(v, 0), groups, A, SA, B, SB, static_cast<cl_int>(a.M), static_cast<cl_int>(a.N),
              static_cast<cl_int>(a.K), static_cast<cl_float>(a.alpha), e.bias, e.has_bias, e.out_type, e.c,
@@ -110,7 +128,7 @@ void fp8_block_on_device(Session& s, const core::Variant& v, Kind kind, const Me
   Mem B = s.upload_any(a.b, bytes(a.N * a.K, 1), "b");
   Mem SB = s.upload_any(a.b_scale, bytes(((a.N + 127) / 128) * kbs, 4), "b_scale");
   Epilogue e = epilogue(s, a.bias, a.M, a.N, a.out);
-  s.launch(k, entry(v, 1), gemm_groups(s, kind, a.M, a.N), A, SA, B, SB, static_cast<cl_int>(a.M),
+  s.launch(k, entry(v, 1), gemm_groups(s, v, kind, a.M, a.N), A, SA, B, SB, static_cast<cl_int>(a.M),
            static_cast<cl_int>(a.N), static_cast<cl_int>(a.K), e.bias, e.has_bias, e.out_type, e.c);
   s.finish();
   s.read(e.c, a.c, e.c_bytes, "c");
@@ -133,7 +151,7 @@ void fp8_exact(int device, const core::Variant& v, Kind kind, const GemmFp8Args&
   Mem A = s.upload_any(a.a, bytes(a.M * a.K, 1), "a");
   Mem B = s.upload_any(a.b, bytes(a.N * a.K, 1), "b");
   Epilogue e = epilogue(s, a.bias, a.M, a.N, a.out);
-  s.launch(k, entry(v, 0), gemm_groups(s, kind, a.M, a.N), A, B, static_cast<cl_int>(a.M), static_cast<cl_int>(a.N),
+  s.launch(k, entry(v, 0), gemm_groups(s, v, kind, a.M, a.N), A, B, static_cast<cl_int>(a.M), static_cast<cl_int>(a.N),
            static_cast<cl_int>(a.K), static_cast<cl_float>(a.alpha), e.bias, e.has_bias, e.out_type, e.c);
   s.finish();
   s.read(e.c, a.c, e.c_bytes, "c");

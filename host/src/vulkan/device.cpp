@@ -119,6 +119,7 @@ void create_device(Device& d) {
 std::unique_ptr<Device> open(int index) {
   const Instance& inst = instance();
   auto d = std::make_unique<Device>();
+  d->index = index;
   d->physical = inst.physical[static_cast<size_t>(index)];
   vkGetPhysicalDeviceProperties(d->physical, &d->properties);
   vkGetPhysicalDeviceMemoryProperties(d->physical, &d->memory);

@@ -31,6 +31,7 @@ struct OptionalFeatures {
 struct Device {
   // Declaration order is destruction order reversed: the VkDevice goes last.
   OwnedDevice device;
+  int index = 0; // in devices(), whose facts (core/device.h) pick the tuning rows
   VkPhysicalDevice physical = VK_NULL_HANDLE;
   VkPhysicalDeviceProperties properties{};
   VkPhysicalDeviceMemoryProperties memory{};

@@ -18,6 +18,7 @@
 
 #include "batch.h"
 #include "core/error.h"
+#include "core/tuning.h"
 #include "host/src/gemm_act.h"
 #include "launch.h"
 #include "reference/quantize.h"
@@ -26,11 +27,8 @@ namespace tessera::detail::vulkan {
 
 namespace {
 
-// Workgroup sizes the shaders are written for (their WG define); a device that cannot run them
-// cannot run the variant.
-constexpr uint32_t kTiledWorkgroup = 128; // (BM/TM) * (BN/TN) = (64/8) * (64/4)
+// The gemv's workgroup size (its WG define); a device that cannot run it cannot run the variant.
 constexpr uint32_t kGemvWorkgroup = 64;
-constexpr uint32_t kTiledBM = 64, kTiledBN = 64;
 constexpr int64_t kGemvCols = 8;  // COLS: columns of C a gemv workgroup owns
 
 struct GemmPush {
@@ -54,23 +52,43 @@ uint32_t out_flags(ref::OutType t, bool bias) {
   return type | (bias ? 4u : 0u);
 }
 
+// The tiled shaders' geometry on device d, from record v's tuning row (core/tuning.cpp), which
+// the shaders take as specialization constants 1-4.
+struct Tile {
+  uint32_t bm, bn, tm, tn;
+  uint32_t workgroup() const { return (bm / tm) * (bn / tn); }
+};
+
+Tile tile(const Device& d, const core::Variant& v) {
+  const core::TuningRow& t = core::tuning(v, devices()[static_cast<size_t>(d.index)]);
+  auto get = [&](std::string_view name) { return static_cast<uint32_t>(t.get(name)); };
+  return {get("BM"), get("BN"), get("TM"), get("TN")};
+}
+
 // The pipeline of exact GEMM record v's shader in its build `build` ("" for NVFP4, "tensor" or
-// "block" for FP8), plain or ".rte": the gemv specialized for the manifest's max_m rows.
+// "block" for FP8), plain or ".rte": the gemv specialized for the manifest's max_m rows, the
+// tiled shader for its tuning row's tile.
 const Kernel& exact_kernel(Device& d, const core::Variant& v, std::string_view build) {
   const Kind kind = kind_of(v);
-  const uint32_t want = kind == Kind::Tiled ? kTiledWorkgroup : kGemvWorkgroup;
+  const Tile t = kind == Kind::Tiled ? tile(d, v) : Tile{};
+  const uint32_t want = kind == Kind::Tiled ? t.workgroup() : kGemvWorkgroup;
   const uint32_t wg = workgroup_size(d, want);
   if (wg != want)
     backend_failure(fmt::format("{} {}: the shader needs {} invocations a workgroup; the device takes {}", v.op,
                                 v.name, want, wg));
   const std::string spv = fp32_shader(d, shader_base(v, 0, build));
   if (kind == Kind::Gemv) return kernel(d, spv, 6, sizeof(GemmPush), wg, {static_cast<uint32_t>(v.manifest.limits.max_m)});
-  return kernel(d, spv, 6, sizeof(GemmPush), wg);
+  return kernel(d, spv, 6, sizeof(GemmPush), wg, {t.bm, t.bn, t.tm, t.tn});
 }
 
 uint32_t exact_groups(const Device& d, const core::Variant& v, int64_t M, int64_t N, uint32_t wg) {
-  uint64_t groups = kind_of(v) == Kind::Tiled ? uint64_t((M + kTiledBM - 1) / kTiledBM) * uint64_t((N + kTiledBN - 1) / kTiledBN)
-                                              : uint64_t((N + kGemvCols - 1) / kGemvCols);
+  uint64_t groups;
+  if (kind_of(v) == Kind::Tiled) {
+    const Tile t = tile(d, v);
+    groups = uint64_t((M + t.bm - 1) / t.bm) * uint64_t((N + t.bn - 1) / t.bn);
+  } else {
+    groups = uint64_t((N + kGemvCols - 1) / kGemvCols);
+  }
   return group_count(d, groups * wg, wg);
 }
 

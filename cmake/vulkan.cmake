@@ -42,60 +42,44 @@ void main() {
 message(STATUS "Tessera: vulkan backend built; "
                "GL_NV_cooperative_matrix in glslang: ${TESSERA_GLSL_NV_COOPMAT}")
 
-# Shaders: NAME|SOURCE|DEFINES (;-free, comma separated). NAME.spv is what the runtime loads.
-# Shaders doing fp32 arithmetic also come as NAME.rte: RoundingModeRTE declared and the hardware
-# add/multiply used on the normal range (kernels/common/fp32_rn.glsl), for devices that have it.
-set(TESSERA_VK_SHADERS
-  "quant/convert|quant/convert.comp|"
-  "quant/absmax|quant/absmax.comp|"
-  "quant/nvfp4_quantize|quant/nvfp4_quantize.comp|"
-  "quant/nvfp4_quantize.rte|quant/nvfp4_quantize.comp|FP32_RN_HW_RTE"
-  "quant/nvfp4_dequantize|quant/nvfp4_dequantize.comp|"
-  "quant/nvfp4_dequantize.rte|quant/nvfp4_dequantize.comp|FP32_RN_HW_RTE"
-  "quant/fp8_quantize.group|quant/fp8_quantize.comp|FP8_PASS_GROUP"
-  "quant/fp8_quantize.token|quant/fp8_quantize.comp|FP8_PASS_TOKEN"
-  "quant/fp8_quantize.apply|quant/fp8_quantize.comp|"
-  "quant/fp8_dequantize|quant/fp8_dequantize.comp|"
-  "quant/fp8_dequantize.rte|quant/fp8_dequantize.comp|FP32_RN_HW_RTE"
-  "quant/fp32_rn_test|quant/fp32_rn_test.comp|"
-  "quant/fp32_rn_test.rte|quant/fp32_rn_test.comp|FP32_RN_HW_RTE"
-  "quant/fp32_rn_test.inexact_div|quant/fp32_rn_test.comp|FP32_RN_DIV_ESTIMATE_ERROR=12"
-  # Exact GEMMs (kernels/gemm/*.comp): fp8 shaders built once per scale form.
-  "gemm/nvfp4_tiled|gemm/nvfp4_tiled.comp|"
-  "gemm/nvfp4_tiled.rte|gemm/nvfp4_tiled.comp|FP32_RN_HW_RTE"
-  "gemm/nvfp4_gemv_splitk|gemm/nvfp4_gemv_splitk.comp|"
-  "gemm/nvfp4_gemv_splitk.rte|gemm/nvfp4_gemv_splitk.comp|FP32_RN_HW_RTE"
-  "gemm/fp8_tiled.tensor|gemm/fp8_tiled.comp|"
-  "gemm/fp8_tiled.tensor.rte|gemm/fp8_tiled.comp|FP32_RN_HW_RTE"
-  "gemm/fp8_tiled.block|gemm/fp8_tiled.comp|FP8_BLOCK"
-  "gemm/fp8_tiled.block.rte|gemm/fp8_tiled.comp|FP8_BLOCK,FP32_RN_HW_RTE"
-  "gemm/fp8_gemv_splitk.tensor|gemm/fp8_gemv_splitk.comp|"
-  "gemm/fp8_gemv_splitk.tensor.rte|gemm/fp8_gemv_splitk.comp|FP32_RN_HW_RTE"
-  "gemm/fp8_gemv_splitk.block|gemm/fp8_gemv_splitk.comp|FP8_BLOCK"
-  "gemm/fp8_gemv_splitk.block.rte|gemm/fp8_gemv_splitk.comp|FP8_BLOCK,FP32_RN_HW_RTE"
-  "deltanet/chunked.normalize|deltanet/chunked.comp|DN_PASS_NORMALIZE"
-  "deltanet/chunked.wy|deltanet/chunked.comp|DN_PASS_WY"
-  "deltanet/chunked.scan|deltanet/chunked.comp|DN_PASS_SCAN"
-  "deltanet/recurrent|deltanet/recurrent.comp|"
-  "conv/conv1d|conv/conv1d.comp|"
-  # nv_coopmat_f16's tile logic with the cooperative matrices emulated (tests on lavapipe).
-  "attention/flash_coopmat.emulated|attention/flash_coopmat.comp|FC_EMULATE,ATT_DMAX=64"
-  "attention/flash_prefill|attention/flash_prefill.comp|"
-  "attention/splitkv_decode.partial|attention/splitkv_decode.comp|"
-  "attention/splitkv_decode.combine|attention/splitkv_decode.comp|SPLITKV_COMBINE"
-  )
-# NVIDIA tensor-core GEMM (kernels/gemm/nv_coopmat.comp): only where glslang has the extension,
-# so the registry's requirement (host/src/requirements.h, via host/src/vulkan/variants.cpp) sees the same probe.
-if(TESSERA_GLSL_NV_COOPMAT)
-  list(APPEND TESSERA_VK_SHADERS
-    "gemm/nv_coopmat.nvfp4|gemm/nv_coopmat.comp|NV_COOPMAT_NVFP4"
-    "gemm/nv_coopmat.fp8_tensor|gemm/nv_coopmat.comp|"
-    "gemm/nv_coopmat.fp8_block|gemm/nv_coopmat.comp|FP8_BLOCK"
-    "attention/flash_coopmat|attention/flash_coopmat.comp|")
-endif()
+# Shaders: every kernels/**/*.comp declares its SPIR-V builds in its header, one line each,
+#   // spirv: NAME [DEFINE[=VALUE] ...]
+#   // spirv if nv_coopmat: NAME [DEFINE ...]   (only where glslang has GL_NV_cooperative_matrix)
+# and NAME.spv is what the runtime loads (a variant's manifest names it). So a new shader or build
+# touches its kernel file only. Shaders doing fp32 arithmetic also come as NAME.rte, built with
+# FP32_RN_HW_RTE: RoundingModeRTE declared and the hardware add/multiply used on the normal range
+# (kernels/common/fp32_rn.glsl), for devices that have it.
+file(GLOB_RECURSE TESSERA_VK_SOURCES CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}/kernels
+     ${PROJECT_SOURCE_DIR}/kernels/*.comp)
+set(TESSERA_VK_SHADERS) # NAME|SOURCE|DEFINES (comma separated), as the loop below reads them
+foreach(src ${TESSERA_VK_SOURCES})
+  # Editing a shader's declarations re-runs this configure step.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/${src})
+  file(STRINGS ${PROJECT_SOURCE_DIR}/kernels/${src} decls REGEX "^// spirv( if [a-z_]+)?: ")
+  if(NOT decls)
+    message(FATAL_ERROR "kernels/${src} declares no SPIR-V build (a '// spirv: NAME [DEFINES]' line)")
+  endif()
+  foreach(decl ${decls})
+    if(NOT decl MATCHES "^// spirv( if ([a-z_]+))?: ([^ ]+)(.*)$")
+      message(FATAL_ERROR "kernels/${src}: malformed '${decl}'")
+    endif()
+    set(condition "${CMAKE_MATCH_2}")
+    set(name "${CMAKE_MATCH_3}")
+    string(STRIP "${CMAKE_MATCH_4}" defs)
+    string(REGEX REPLACE " +" "," defs "${defs}")
+    if(condition STREQUAL "nv_coopmat")
+      if(NOT TESSERA_GLSL_NV_COOPMAT)
+        continue()
+      endif()
+    elseif(condition)
+      message(FATAL_ERROR "kernels/${src}: unknown condition '${condition}' (known: nv_coopmat)")
+    endif()
+    list(APPEND TESSERA_VK_SHADERS "${name}|${src}|${defs}")
+  endforeach()
+endforeach()
 
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.
-file(GLOB TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/common/*.glsl)
+file(GLOB_RECURSE TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/*.glsl)
 set(spirv_dir ${CMAKE_BINARY_DIR}/spirv)
 set(spirv_files)
 foreach(entry ${TESSERA_VK_SHADERS})

@@ -47,6 +47,10 @@
 // 64 * (ATT_DMAX + 8) halves (Q staging, then K and V) + 4 KiB of fp32 patches + 4 * 16 * 24
 // halves of P + 3 * 64 floats: 41,728 bytes at the defaults.
 // Specialization constants: 0 = workgroup size (must equal WG).
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: attention/flash_coopmat.emulated FC_EMULATE ATT_DMAX=64
+// spirv if nv_coopmat: attention/flash_coopmat
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require

@@ -23,6 +23,9 @@
 //
 // Defines (defaults): WG 64, ATT_LPR 4, ATT_BC 16, ATT_DMAX 256 (attention/attn_tile.glsl).
 // Specialization constants: 0 = workgroup size (must equal WG).
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: attention/flash_prefill
 #extension GL_GOOGLE_include_directive : require
 
 #ifndef WG

@@ -28,6 +28,10 @@
 // Defines (defaults): WG 64, ATT_LPR 16, ATT_BC 16, ATT_DMAX 256 (attention/attn_tile.glsl);
 // SPLITKV_COMBINE (undefined) selects the combine shader.
 // Specialization constants: 0 = workgroup size (must equal WG).
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: attention/splitkv_decode.partial
+// spirv: attention/splitkv_decode.combine SPLITKV_COMBINE
 #extension GL_GOOGLE_include_directive : require
 
 #ifndef WG

@@ -16,6 +16,9 @@
 // Bindings: 0 x [B, T, C], 1 w [C, W], 2 bias [C] (placeholder without flag 1), 3 state
 // [B, C, W - 1] (placeholder without flag 2), 4 y [B, T, C], 5 state_out [B, C, W - 1].
 // Push constants: B, T, C, W, flags (bit 0 bias given, bit 1 state given).
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: conv/conv1d
 #extension GL_GOOGLE_include_directive : require
 
 #include "common/exp_accurate.glsl"

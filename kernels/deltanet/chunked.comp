@@ -50,6 +50,11 @@
 // Specialization constants: 0 = workgroup size, 1 = MAX_DK (shared state rows of the scan), the
 // record's manifest max_dk, which the registry checks Dk against: the host sets it at pipeline
 // creation, so the number is written once.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: deltanet/chunked.normalize DN_PASS_NORMALIZE
+// spirv: deltanet/chunked.wy DN_PASS_WY
+// spirv: deltanet/chunked.scan DN_PASS_SCAN
 
 #extension GL_EXT_control_flow_attributes : require
 

@@ -41,6 +41,9 @@
 // the status word at status_off, also seen as uint).
 // Push constants: below; flags bit 0 = h0 given, bit 1 = use_qk_l2norm, bit 2 = the state is in
 // ht (a window after the first).
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: deltanet/recurrent
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 

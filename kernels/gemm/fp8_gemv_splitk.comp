@@ -27,6 +27,12 @@
 // tiled kernel there). One column per workgroup (WG invocations splitting K) was within the
 // noise of COLS 8 and is not kept. Operation count per product (byte extraction, decode,
 // 64-bit add) bounds this kernel on lavapipe: what is left to speed up.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: gemm/fp8_gemv_splitk.tensor
+// spirv: gemm/fp8_gemv_splitk.tensor.rte FP32_RN_HW_RTE
+// spirv: gemm/fp8_gemv_splitk.block FP8_BLOCK
+// spirv: gemm/fp8_gemv_splitk.block.rte FP8_BLOCK FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
 #ifndef WG

@@ -26,6 +26,12 @@
 // 0.28 block-scaled with 8 x 4 (load 3). Lost: TM = TN = 4 with 256 invocations (1.8x slower
 // than 8 x 8: shared reads are gathers); two exact 32-bit partial sums split by shift instead of
 // imulExtended + 64-bit add per product (no measurable gain, more code).
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: gemm/fp8_tiled.tensor
+// spirv: gemm/fp8_tiled.tensor.rte FP32_RN_HW_RTE
+// spirv: gemm/fp8_tiled.block FP8_BLOCK
+// spirv: gemm/fp8_tiled.block.rte FP8_BLOCK FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
 #ifndef KT

@@ -37,6 +37,11 @@
 // bindings 1 and 3, else E4M3 operands. FP8_BLOCK (undefined): block-scaled FP8 (fp32 scales at
 // bindings 1 and 3, alpha ignored). KT 32: K elements staged per step (a multiple of 16 that
 // divides 128). Bindings and push constants: common/gemm.glsl. Workgroup: 128 invocations.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv if nv_coopmat: gemm/nv_coopmat.nvfp4 NV_COOPMAT_NVFP4
+// spirv if nv_coopmat: gemm/nv_coopmat.fp8_tensor
+// spirv if nv_coopmat: gemm/nv_coopmat.fp8_block FP8_BLOCK
 #extension GL_GOOGLE_include_directive : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require

@@ -25,6 +25,10 @@
 // 16 x 4096 x 4096 1.3 GFLOP/s. Lost: `if (m < M)` in the fixed 16-row loop instead of `break`
 // (lavapipe runs masked branches, so M = 1 paid for 16 rows: 857 vs 205 ms); the E2M1
 // decoder with a select per code (205 vs 167 ms under the same load); COLS 1 within the noise of COLS 8.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: gemm/nvfp4_gemv_splitk
+// spirv: gemm/nvfp4_gemv_splitk.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
 #ifndef WG

@@ -21,6 +21,10 @@
 // 512 x 512 x 512 0.35 GFLOP/s with 8 x 4 (load 3). TM = TN = 4 with 256 invocations lost
 // (shared-memory reads are gathers and dominate; 1.3x slower than 8 x 8); [[unroll]] hints made
 // no difference.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: gemm/nvfp4_tiled
+// spirv: gemm/nvfp4_tiled.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
 #ifndef KB_TILE

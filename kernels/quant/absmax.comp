@@ -9,6 +9,9 @@
 // Specialization constants: 0 = workgroup size (default 256, a power of two).
 // Push constants: n, the element count (< 2^31). Bindings: 0 x (fp32 as uint), 1 stats.
 // Conformance: exact.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: quant/absmax
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size

@@ -9,6 +9,9 @@
 // Push constants: n (elements), format (0 E4M3, 1 E5M2, 2 E2M1, 3 bf16, 4 fp16).
 // Bindings: 0 x (fp32 as uint), 1 y (codes packed little-endian into uint).
 // Conformance: exact.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: quant/convert
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size

@@ -12,6 +12,10 @@
 // Push constants: rows, cols, grouping (0 tensor, 1 token128, 2 block128).
 // Bindings: 0 q (E4M3 bytes as uint), 1 scales (fp32 as uint), 2 y (fp32 as uint).
 // Conformance: exact.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: quant/fp8_dequantize
+// spirv: quant/fp8_dequantize.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size

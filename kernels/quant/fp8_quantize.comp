@@ -22,6 +22,11 @@
 // Bindings: 0 x (fp32 as uint), 1 stats ([0] amax bits, [1] first non-finite index),
 // 2 q (E4M3 bytes as uint; apply pass only), 3 scales (fp32 as uint).
 // Conformance: exact.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: quant/fp8_quantize.group FP8_PASS_GROUP
+// spirv: quant/fp8_quantize.token FP8_PASS_TOKEN
+// spirv: quant/fp8_quantize.apply
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size

@@ -11,6 +11,10 @@
 // Push constants: nwords (= elements / 8), scale_2 bits.
 // Bindings: 0 q (packed E2M1 as uint), 1 scale (E4M3 bytes as uint), 2 y (fp32 as uint).
 // Conformance: exact.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: quant/nvfp4_dequantize
+// spirv: quant/nvfp4_dequantize.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size

@@ -18,6 +18,10 @@
 // scale_2 used), 2 q (packed E2M1, two words a block), 3 scale (E4M3 bytes, zero-filled by the
 // host, merged with atomicOr since four blocks share a word).
 // Conformance: exact.
+//
+// SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
+// spirv: quant/nvfp4_quantize
+// spirv: quant/nvfp4_quantize.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 

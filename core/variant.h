@@ -87,6 +87,10 @@ struct Manifest {
   // Layouts of the weight operand B it reads (tessera/weights.h): "checkpoint", and for the
   // gemv variants also "gemv_kblock_interleaved". Empty for operations without weights.
   std::string_view weight_layouts;
+  // OpenCL build options that make this variant's kernel out of a file shared with others
+  // ("-DNV_MMA_OPERAND_E4M3=1"), beside those the launcher derives from the limits and the
+  // tuning row. They key the program cache, so each variant builds only its own form.
+  std::string_view defines = {};
 };
 
 struct Variant;

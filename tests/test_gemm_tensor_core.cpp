@@ -219,7 +219,7 @@ const DeviceFacts& h100_facts() {
 
 TEST(TensorCoreCompile, NvidiaSourceHasThePtxPathAndPoclSourceDoesNot) {
   if (!dispatch::backend_built("opencl")) GTEST_SKIP() << "opencl backend not built";
-  for (const char* file : {"gemm/nvfp4_mma.cl", "gemm/fp8_mma.cl", "gemm/fp8_mma_e4m3.cl"}) {
+  for (const char* file : {"gemm/nvfp4_mma.cl", "gemm/fp8_mma.cl"}) {
     std::string nv = detail::opencl::program_source(file, h100_facts());
     EXPECT_NE(nv.find("#define TESSERA_NV_INLINE_PTX 1"), std::string::npos) << file;
     EXPECT_NE(nv.find("mma.sync.aligned.m16n8k"), std::string::npos) << file;
@@ -241,16 +241,22 @@ TEST(TensorCoreCompile, PtxAssemblesWithPtxas) {
   if (clang.empty() || ptxas.empty())
     GTEST_SKIP() << "needs clang (nvptx) and ptxas (CUDA toolkit)";
   struct Case {
-    const char* file;
+    const char* op;
+    const char* variant; // its record gives the kernel file and build options
     std::vector<std::string> archs;
     const char* refused; // an architecture ptxas must refuse, or nullptr
   };
-  for (const Case& c : {Case{"gemm/nvfp4_mma.cl", {"sm_80", "sm_90"}, nullptr},
-                        Case{"gemm/fp8_mma.cl", {"sm_80", "sm_90"}, nullptr},
-                        Case{"gemm/fp8_mma_e4m3.cl", {"sm_89", "sm_90"}, "sm_80"}}) {
-    SCOPED_TRACE(c.file);
-    std::string src = detail::opencl::program_source(c.file, h100_facts());
-    fs::path stem = tmp_dir() / fs::path(c.file).stem();
+  for (const Case& c : {Case{"gemm_nvfp4", "nv_mma_f16", {"sm_80", "sm_90"}, nullptr},
+                        Case{"gemm_fp8", "nv_mma_f16", {"sm_80", "sm_90"}, nullptr},
+                        Case{"gemm_fp8", "nv_mma_e4m3", {"sm_89", "sm_90"}, "sm_80"}}) {
+    SCOPED_TRACE(std::string(c.op) + " " + c.variant);
+    const core::Variant* record = nullptr;
+    for (const core::Variant& v : dispatch::variants())
+      if (v.backend == "opencl" && v.op == c.op && v.name == c.variant) record = &v;
+    ASSERT_NE(record, nullptr);
+    const std::string file(record->manifest.source);
+    std::string src = detail::opencl::program_source(file, h100_facts());
+    fs::path stem = tmp_dir() / (std::string(c.op) + "_" + c.variant);
     {
       std::ofstream f(stem.string() + ".cl");
       f << kNvptxShim << src;
@@ -259,8 +265,8 @@ TEST(TensorCoreCompile, PtxAssemblesWithPtxas) {
     std::string cmd = fmt::format(
         "{} -x cl -cl-std=CL1.2 -fgnu-keywords -target nvptx64-nvidia-nvcl -Xclang "
         "-finclude-default-header -O2 -S -Xclang -target-feature -Xclang +ptx75 -Xclang "
-        "-target-cpu -Xclang sm_80 -DWG_SIZE=256 {}.cl -o {}.ptx > {} 2>&1",
-        clang, stem.string(), stem.string(), log);
+        "-target-cpu -Xclang sm_80 -DWG_SIZE=256 {} {}.cl -o {}.ptx > {} 2>&1",
+        clang, record->manifest.defines, stem.string(), stem.string(), log);
     ASSERT_EQ(run_command(cmd), 0) << cmd << "\n" << std::ifstream(log).rdbuf();
     std::stringstream ptx;
     ptx << std::ifstream(stem.string() + ".ptx").rdbuf();

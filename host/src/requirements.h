@@ -3,7 +3,7 @@
 // bounds, and the chunked DeltaNet's. Shape limits are in each record's manifest (core/variant.h)
 // and checked by core::check_limits; these add what a manifest cannot say.
 //
-// Tensor-core GEMMs: kernels/gemm/nvfp4_mma.cl, fp8_mma.cl, fp8_mma_e4m3.cl (OpenCL, inline PTX
+// Tensor-core GEMMs: kernels/gemm/nvfp4_mma.cl, fp8_mma.cl (both FP8 variants; OpenCL, inline PTX
 // mma.sync) and kernels/gemm/nv_coopmat.comp (Vulkan, GL_NV_cooperative_matrix); attention:
 // kernels/attention/flash_mma.cl and flash_coopmat.comp.
 //

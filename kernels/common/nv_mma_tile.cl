@@ -1,5 +1,5 @@
-// The tile body of the NVIDIA tensor-core GEMMs (kernels/gemm/nvfp4_mma.cl, fp8_mma.cl,
-// fp8_mma_e4m3.cl): C [M, N] = A [M, K] * B [N, K]^T, numerics.md section 4, conformance
+// The tile body of the NVIDIA tensor-core GEMMs (kernels/gemm/nvfp4_mma.cl and fp8_mma.cl,
+// in both of its forms): C [M, N] = A [M, K] * B [N, K]^T, numerics.md section 4, conformance
 // BOUNDED (fp32 accumulation on matrix units; the bound is in host/src/opencl/variants.cpp and
 // docs/numerics.md "Tensor-core GEMM variants").
 //
@@ -13,7 +13,7 @@
 //     most 6 significant bits (J: 2, I_s: 4) and 2^-10 <= |x| <= 6 * 448 = 2688, inside fp16's
 //     11 significant bits, 2^-24 resolution and 65504 range. So every product is exact in fp32
 //     and the only rounding left is the fp32 accumulation.
-//   NV_MMA_OPERAND_E4M3 (fp8_mma_e4m3.cl): four E4M3 codes a word, for mma .e4m3 (cc >= 8.9).
+//   NV_MMA_OPERAND_E4M3 (fp8_mma.cl built for nv_mma_e4m3): four E4M3 codes a word, for mma .e4m3 (cc >= 8.9).
 // NaN codes (an E4M3 operand 0x7F / 0xFF, an NVFP4 block scale 0x7F / 0xFF) are staged as 0 and
 // raise a flag for their row of A or column of B; flagged outputs become NaN at the end, so NaN
 // placement is the reference's whatever the matrix unit does with NaN.

@@ -1,9 +1,9 @@
 // The opencl launch functions of the NVIDIA tensor-core GEMMs (numerics.md section 4,
 // conformance bounded): kernels/gemm/nvfp4_mma.cl, fp8_mma.cl ("nv_mma_f16": mma.sync m16n8k16
-// on fp16 operands, cc >= 8.0) and fp8_mma_e4m3.cl ("nv_mma_e4m3": m16n8k32 .e4m3, cc >= 8.9),
-// in their own files so that a device below 8.9 never assembles the e4m3 instruction. The two
-// FP8 records share these launch functions: the kernel file and entry points come from the
-// record's manifest.
+// on fp16 operands, cc >= 8.0; built with its record's -DNV_MMA_OPERAND_E4M3=1, "nv_mma_e4m3":
+// m16n8k32 .e4m3, cc >= 8.9, a program of its own so that a device below 8.9 never assembles the
+// e4m3 instruction). The two FP8 records share these launch functions: the kernel file, entry
+// points and build options come from the record's manifest.
 //
 // The registry offers them only where the host writes TESSERA_NV_INLINE_PTX 1 (NVIDIA's OpenCL)
 // and the record's requirement holds (tensor_core::cl_mma_*: compute capability, M above the
@@ -12,6 +12,8 @@
 // computes the same tile, and a work-group other than 256 fails the kernel's build. As gemm.cpp:
 // inputs uploaded, kernel launched and checked, and only then C read back; every failure is a
 // BackendFailure.
+#include <fmt/format.h>
+
 #include "gemm_common.h"
 #include "launch.h"
 #include "runtime.h"
@@ -26,7 +28,8 @@ constexpr int64_t kTileM = 128, kTileN = 64; // NVM_TILE_M, NVM_TILE_N of kernel
 // check at build time that its tiles fit the manifest's local_bytes, which the registry
 // compared with the device.
 cl_kernel mma_kernel(Session& s, const core::Variant& v, size_t form) {
-  return s.kernel(v.manifest.source, entry(v, form), "-DLOCAL_BYTES=" + std::to_string(v.manifest.limits.local_bytes));
+  return s.kernel(v.manifest.source, entry(v, form),
+                  fmt::format("{} -DLOCAL_BYTES={}", v.manifest.defines, v.manifest.limits.local_bytes));
 }
 
 size_t mma_groups(const Session& s, int64_t M, int64_t N) {

@@ -89,7 +89,7 @@ std::vector<core::Variant> variants() {
        {gemm_nvfp4_mma}},
       {"gemm_fp8", "opencl", "nv_mma_e4m3", 31, tensor_core::kBoundE4m3, tensor_core::cl_mma_e4m3,
        "inline PTX mma.sync m16n8k32 .e4m3 (cc >= 8.9), fp32 sums per 32-K step, 128x64 tiles",
-       {"gemm/fp8_mma_e4m3.cl", "fp8_gemm_mma_e4m3, fp8_block_gemm_mma_e4m3", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = 256, .local_bytes = 16384}, "checkpoint"},
+       {"gemm/fp8_mma.cl", "fp8_gemm_mma, fp8_block_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = 256, .local_bytes = 16384}, "checkpoint", "-DNV_MMA_OPERAND_E4M3=1"},
        {gemm_fp8_mma, gemm_fp8_block_mma}},
       {"gemm_fp8", "opencl", "nv_mma_f16", 30, tensor_core::kBoundF16, tensor_core::cl_mma_f16,
        "inline PTX mma.sync m16n8k16: E4M3 as exact fp16, fp32 sums, 128x64 tiles",

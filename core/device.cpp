@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/overrides.h"
 
 namespace tessera {
 
@@ -157,6 +158,7 @@ Capabilities classify(const DeviceFacts& f) {
   c.storage_8bit = f.backend == "opencl" || has_extension(f, "VK_KHR_8bit_storage");
   c.storage_16bit = f.backend == "opencl" || has_extension(f, "VK_KHR_16bit_storage");
   c.correctly_rounded_divide = f.correctly_rounded_divide;
+  c.rounding_mode_rte = f.backend == "vulkan" && f.rounding_mode_rte_fp32;
 
   if (f.device_id && f.vendor_id == kNvidia)
     for (const Bandwidth& b : kBandwidth)
@@ -237,6 +239,10 @@ DeviceFacts parse_device_facts(std::string_view text, std::string_view where) {
     if (!j["correctly_rounded_divide"].is_boolean()) bad_file(where, "key 'correctly_rounded_divide' must be true or false");
     f.correctly_rounded_divide = j["correctly_rounded_divide"].get<bool>();
   }
+  if (j.contains("rounding_mode_rte_fp32")) {
+    if (!j["rounding_mode_rte_fp32"].is_boolean()) bad_file(where, "key 'rounding_mode_rte_fp32' must be true or false");
+    f.rounding_mode_rte_fp32 = j["rounding_mode_rte_fp32"].get<bool>();
+  }
   if (j.contains("fp64")) {
     if (!j["fp64"].is_boolean()) bad_file(where, "key 'fp64' must be true or false");
     f.fp64 = j["fp64"].get<bool>();
@@ -258,6 +264,22 @@ DeviceFacts load_device_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_device_facts(ss.str(), path);
+}
+
+Capabilities without_disabled(Capabilities c, const std::set<std::string>& disabled) {
+  auto off = [&](const char* cap) { return disabled.count(std::string("cap:") + cap) > 0; };
+  if (off("fp16")) c.fp16 = false;
+  if (off("fp64")) c.fp64 = false;
+  if (off("subgroups")) c.subgroups = false;
+  if (off("nv_cooperative_matrix")) c.nv_cooperative_matrix = false;
+  if (off("nv_inline_ptx")) c.nv_inline_ptx = false;
+  if (off("correctly_rounded_divide")) c.correctly_rounded_divide = false;
+  if (off("rounding_mode_rte")) c.rounding_mode_rte = false;
+  return c;
+}
+
+Capabilities enabled_capabilities(const DeviceFacts& f) {
+  return without_disabled(classify(f), detail::current_overrides().disabled);
 }
 
 } // namespace tessera

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,7 @@ struct DeviceFacts {
   int64_t subgroup_size = 0;
   int64_t max_clock_mhz = 0;      // not a device-file key of the spec; used for peak rates
   bool correctly_rounded_divide = false; // OpenCL CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT
+  bool rounding_mode_rte_fp32 = false;   // Vulkan float controls: shaderRoundingModeRTEFloat32
   bool fp64 = false;
 };
 
@@ -56,11 +58,23 @@ struct Capabilities {
   bool nv_inline_ptx = false;         // NVIDIA's OpenCL: asm() with PTX
   bool storage_8bit = false, storage_16bit = false;
   bool correctly_rounded_divide = false;
+  // Vulkan shaders may declare RoundingModeRTE for fp32: the launchers then load the ".rte"
+  // builds (hardware add/multiply on the normal range), else the integer-only ones.
+  bool rounding_mode_rte = false;
   std::optional<double> peak_gbps;         // memory bandwidth, where the class table knows it
   std::optional<double> peak_fp32_gflops;  // from compute units x clock x per-class rate
 };
 
 Capabilities classify(const DeviceFacts& f);
+
+// The capabilities the user has not disabled (TESSERA_OVERRIDE disable=cap:NAME, NAME being a
+// field above: fp16, fp64, subgroups, nv_cooperative_matrix, nv_inline_ptx,
+// correctly_rounded_divide, rounding_mode_rte). The one place that masking happens: the
+// registry's requirement functions, the OpenCL capability prelude and the Vulkan build choice
+// all read capabilities through it.
+Capabilities without_disabled(Capabilities c, const std::set<std::string>& disabled);
+// classify(f) without the capabilities the overrides in force disable.
+Capabilities enabled_capabilities(const DeviceFacts& f);
 
 // Parses a device file (JSON object with interfaces.md's keys). Unknown keys are ignored; a
 // missing required key, a wrong type or malformed JSON throws Error(InvalidArgument) naming

@@ -75,14 +75,7 @@ std::string failed_reason(const DeviceRef& d, const Variant& v) {
 // A capability is used only when it was built, the device has it, and the user has not
 // disabled it: the last condition is applied here, once, for every requirement function.
 DeviceRef without_disabled_caps(DeviceRef d, const Overrides& ov) {
-  auto off = [&](const char* cap) { return ov.disabled.count(std::string("cap:") + cap) > 0; };
-  Capabilities& c = d.caps;
-  if (off("fp16")) c.fp16 = false;
-  if (off("fp64")) c.fp64 = false;
-  if (off("subgroups")) c.subgroups = false;
-  if (off("nv_cooperative_matrix")) c.nv_cooperative_matrix = false;
-  if (off("nv_inline_ptx")) c.nv_inline_ptx = false;
-  if (off("correctly_rounded_divide")) c.correctly_rounded_divide = false;
+  d.caps = without_disabled(d.caps, ov.disabled);
   return d;
 }
 

@@ -137,6 +137,26 @@ TEST(Classify, DerivedCapabilities) {
   DeviceRef pocl = described("pocl.json");
   EXPECT_FALSE(pocl.caps.nv_inline_ptx);
   EXPECT_FALSE(pocl.caps.peak_gbps.has_value());
+  EXPECT_FALSE(pocl.caps.rounding_mode_rte); // a Vulkan float control
+  EXPECT_TRUE(described("lavapipe.json").caps.rounding_mode_rte);
+}
+
+// disable=cap:NAME masks each capability in one function, which the registry, the OpenCL
+// capability prelude and the Vulkan build choice all read.
+TEST(Classify, DisabledCapabilitiesAreMaskedInOnePlace) {
+  Capabilities all;
+  all.fp16 = all.fp64 = all.subgroups = all.nv_cooperative_matrix = all.nv_inline_ptx = true;
+  all.correctly_rounded_divide = all.rounding_mode_rte = true;
+  auto masked = [&](const std::string& cap) { return without_disabled(all, {"cap:" + cap}); };
+  EXPECT_FALSE(masked("fp16").fp16);
+  EXPECT_FALSE(masked("fp64").fp64);
+  EXPECT_FALSE(masked("subgroups").subgroups);
+  EXPECT_FALSE(masked("nv_cooperative_matrix").nv_cooperative_matrix);
+  EXPECT_FALSE(masked("nv_inline_ptx").nv_inline_ptx);
+  EXPECT_FALSE(masked("correctly_rounded_divide").correctly_rounded_divide);
+  Capabilities rte = masked("rounding_mode_rte");
+  EXPECT_FALSE(rte.rounding_mode_rte);
+  EXPECT_TRUE(rte.fp16 && rte.nv_inline_ptx) << "only the named capability goes";
 }
 
 TEST(DeviceFile, BadFilesAreClearErrors) {

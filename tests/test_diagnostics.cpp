@@ -225,6 +225,26 @@ TEST(Overrides, ABadEnvironmentEntryIsReportedOnceAndTheOthersApply) {
   EXPECT_EQ(cpu.err, warning);
 }
 
+// kinfo shows the choices that are not variants: the Vulkan fp32 shader build (from the
+// rounding_mode_rte capability, which disable=cap: masks) and each choice's tuning row.
+TEST(Kinfo, ShowsTheFp32ShaderBuildAndTheTuningRow) {
+  if (!dispatch::backend_built("vulkan")) GTEST_SKIP() << "the vulkan backend is not built";
+  std::string lavapipe = "--json --device-file " + std::string(TESSERA_SOURCE_DIR) + "/tests/devices/lavapipe.json";
+  Result r = run("", TESSERA_KINFO, lavapipe);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto dev = nlohmann::json::parse(r.out)["devices"][1];
+  EXPECT_TRUE(has(dev["fp32_shader_build"].get<std::string>(), ".rte")) << dev.dump();
+  EXPECT_EQ(dev["selections"]["gemm_nvfp4"]["tuning"]["row"], "cpu") << dev["selections"].dump();
+  EXPECT_TRUE(has(dev["selections"]["gemm_nvfp4"]["tuning"]["values"].get<std::string>(), "TM=8 TN=8"));
+
+  Result off = run("TESSERA_OVERRIDE='disable=cap:rounding_mode_rte;tune_as=generic'", TESSERA_KINFO, lavapipe);
+  ASSERT_EQ(off.status, 0) << off.err;
+  dev = nlohmann::json::parse(off.out)["devices"][1];
+  EXPECT_TRUE(has(dev["fp32_shader_build"].get<std::string>(), "plain")) << dev.dump();
+  EXPECT_FALSE(dev["capabilities"]["rounding_mode_rte"].get<bool>());
+  EXPECT_EQ(dev["selections"]["gemm_nvfp4"]["tuning"]["row"], "*");
+}
+
 TEST(Overrides, SetOverridesRefusesABadEntryNamingItAndChangesNothing) {
   set_overrides("disable=opencl:convert:elementwise");
   for (std::string bad : {"backend", "backend=cuda", "variant=block16",

@@ -66,6 +66,7 @@ ordered_json capabilities(const DeviceRef& d) {
   j["nv_cooperative_matrix"] = c.nv_cooperative_matrix;
   j["nv_inline_ptx"] = c.nv_inline_ptx;
   j["correctly_rounded_divide"] = c.correctly_rounded_divide;
+  j["rounding_mode_rte"] = c.rounding_mode_rte;
   j["peak_gbps"] = c.peak_gbps ? ordered_json(*c.peak_gbps) : ordered_json();
   j["peak_fp32_gflops"] = c.peak_fp32_gflops ? ordered_json(*c.peak_fp32_gflops) : ordered_json();
   return j;
@@ -101,7 +102,10 @@ ordered_json selections(const DeviceRef& d) {
   return out;
 }
 
-ordered_json describe_json(const DeviceRef& d) {
+ordered_json describe_json(const DeviceRef& probed) {
+  // Capabilities as the kernels see them: without those TESSERA_OVERRIDE disables.
+  DeviceRef d = probed;
+  d.caps = tessera::without_disabled(d.caps, tessera::detail::current_overrides().disabled);
   ordered_json j;
   j["backend"] = d.backend;
   j["index"] = d.index;
@@ -112,6 +116,11 @@ ordered_json describe_json(const DeviceRef& d) {
   j["driver"] = d.facts.driver_version;
   j["class"] = tessera::arch_class_name(d.caps.arch);
   j["capabilities"] = capabilities(d);
+  // The Vulkan shaders with fp32 arithmetic come in two builds (kernels/common/fp32_rn.glsl);
+  // which one runs follows the capability, as host/src/vulkan/device.cpp's fp32_shader() reads it.
+  if (d.backend == "vulkan")
+    j["fp32_shader_build"] = d.caps.rounding_mode_rte ? ".rte: hardware fp32 add and multiply under RoundingModeRTE"
+                                                      : "plain: every fp32 operation in integer arithmetic";
   j["selections"] = selections(d);
   return j;
 }
@@ -153,6 +162,8 @@ void print_text(const ordered_json& dev) {
   for (const auto& [k, v] : dev["capabilities"].items())
     if (!v.is_null() && v != false && v != 0) caps += fmt::format(" {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
   fmt::print("  capabilities:{}\n", caps.empty() ? " -" : caps);
+  if (dev.contains("fp32_shader_build"))
+    fmt::print("  fp32 shader build {}\n", dev["fp32_shader_build"].get<std::string>());
   for (const auto& [op, s] : dev["selections"].items()) {
     fmt::print("  {:<17} {:<18} {}\n", op, s["variant"].get<std::string>(), s["reason"].get<std::string>());
     if (s.contains("tuning"))

@@ -15,10 +15,6 @@ std::span<const tessera::EmbeddedFile> tessera_embedded_opencl_kernels();
 namespace tessera::detail::opencl {
 
 namespace {
-bool capability_allowed(const Overrides& o, std::string_view cap) {
-  return !o.disabled.contains("cap:" + std::string(cap));
-}
-
 void append_file(std::string& out, std::string_view path,
                  std::set<std::string, std::less<>>& seen) {
   if (seen.contains(path)) return;
@@ -55,11 +51,9 @@ void append_file(std::string& out, std::string_view path,
 } // namespace
 
 std::string capability_prelude(const DeviceFacts& facts) {
-  Capabilities caps = classify(facts);
-  Overrides o = current_overrides();
+  const Capabilities caps = enabled_capabilities(facts);
   std::string p = "// Capability macros written by the Tessera host.\n";
-  p += fmt::format("#define TESSERA_NV_INLINE_PTX {}\n",
-                   caps.nv_inline_ptx && capability_allowed(o, "nv_inline_ptx") ? 1 : 0);
+  p += fmt::format("#define TESSERA_NV_INLINE_PTX {}\n", caps.nv_inline_ptx ? 1 : 0);
   return p;
 }
 

@@ -203,8 +203,11 @@ Device& device(int index) {
 }
 
 std::string fp32_shader(const Device& d, std::string_view base) {
+  // The capability (probed into the facts, masked by disable=cap:rounding_mode_rte) is what
+  // kinfo shows; the feature is what this device was created with. They agree unless the
+  // driver contradicts itself, and then the integer-only build is the safe one.
   bool rte = d.features.rounding_mode_rte_fp32 &&
-             current_overrides().disabled.count("cap:rounding_mode_rte") == 0;
+             enabled_capabilities(devices()[static_cast<size_t>(d.index)]).rounding_mode_rte;
   return fmt::format("{}{}.spv", base, rte ? ".rte" : "");
 }
 

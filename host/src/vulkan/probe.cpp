@@ -178,6 +178,12 @@ DeviceFacts probe(VkPhysicalDevice pd, uint32_t instance_api) {
   if (have_sm) chain(sm);
   bool have_amd = has(VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME);
   if (have_amd) chain(amd);
+  auto float_controls = make<VkPhysicalDeviceFloatControlsProperties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES);
+  // As device.cpp enables float controls: core in 1.2, else the extension.
+  bool have_float_controls = std::min(base.apiVersion, instance_api) >= VK_API_VERSION_1_2 ||
+                             has(VK_KHR_SHADER_FLOAT_CONTROLS_EXTENSION_NAME);
+  if (have_float_controls) chain(float_controls);
   vkGetPhysicalDeviceProperties2(pd, &p2);
   const VkPhysicalDeviceProperties& p = p2.properties;
 
@@ -208,6 +214,8 @@ DeviceFacts probe(VkPhysicalDevice pd, uint32_t instance_api) {
   VkPhysicalDeviceFeatures features;
   vkGetPhysicalDeviceFeatures(pd, &features);
   f.fp64 = features.shaderFloat64 == VK_TRUE;
+  f.rounding_mode_rte_fp32 =
+      have_float_controls && float_controls.shaderRoundingModeRTEFloat32 == VK_TRUE;
   // Vulkan promises 2.5 ulp for OpFDiv; the kernels divide with div_rn instead.
   f.correctly_rounded_divide = false;
   return f;

@@ -1,6 +1,6 @@
 // The vulkan backend on every Vulkan device: the probed facts; the correctly rounded fp32
 // operations of kernels/common/fp32_rn.glsl on their own, against the host's IEEE arithmetic in
-// every build, and what the hardware does; refusals (non-finite input; an unknown
+// every build, and what they take from the hardware; refusals (non-finite input; an unknown
 // variant is never offered) that leave outputs untouched, timing, determinism and threads
 // sharing a device. The conversions and quantizers against the reference:
 // tests/test_vulkan_convert_quantize.cpp.
@@ -164,34 +164,82 @@ TEST(VulkanRuntime, Fp32RnMatchesHostIeee) {
   }
 }
 
-// What the hardware itself does, for the record (docs): whether it flushes fp32 denormals and
-// how often its division differs from IEEE. Nothing here is asserted: the kernels do not rely
-// on either.
-TEST(VulkanRuntime, HardwareFp32Behaviour) {
+// What kernels/common/fp32_rn.glsl takes from the hardware, on every device. The ".rte" builds
+// (picked by the host where the device reports shaderRoundingModeRTEFloat32) declare
+// RoundingModeRTE and hand OpFMul and OpFAdd the operands that mul_rn and add_rn send there
+// (normal operands whose exact result stays in the normal range): those must give the IEEE
+// round-to-nearest-even result (a zero sum of either sign, which add_rn makes +0). In every build,
+// div_rn's estimate float(A) / float(B) of two 24-bit significands must be within 15 ulps of the
+// quotient, the most its integer correction absorbs. Whether OpFMul flushes denormals is only
+// reported: no build relies on it.
+TEST(VulkanRuntime, HardwareFp32MeetsWhatFp32RnAssumes) {
   REQUIRE_VULKAN_DEVICE();
   std::vector<uint32_t> a, b;
   fp32_pairs(a, b, 1 << 18, 8);
+  std::vector<uint32_t> sa, sb; // significands A, B in [2^23, 2^24), as floats
+  std::mt19937 rng(9);
+  for (int i = 0; i < (1 << 16); ++i) {
+    sa.push_back(bits(static_cast<float>(0x800000u | (rng() & 0x7FFFFFu))));
+    sb.push_back(bits(static_cast<float>(0x800000u | (rng() & 0x7FFFFFu))));
+  }
   std::vector<uint32_t> da = {0x00000001u, 0x00400000u, 0x80000003u, 0x00800000u},
                         db(4, bits(1.0f)), dr(4);
+  // mul_rn's and add_rn's hardware ranges in the .rte build (biased exponents).
+  auto mul_in_range = [](uint32_t x, uint32_t y) {
+    int ex = static_cast<int>((x >> 23) & 0xFF), ey = static_cast<int>((y >> 23) & 0xFF);
+    return ex != 0 && ey != 0 && ex != 255 && ey != 255 && ex + ey >= 128 && ex + ey <= 379;
+  };
+  auto add_in_range = [](uint32_t x, uint32_t y) {
+    int ex = static_cast<int>((x >> 23) & 0xFF), ey = static_cast<int>((y >> 23) & 0xFF);
+    return ex >= 25 && ey >= 25 && ex <= 252 && ey <= 252;
+  };
   for (int dev = 0; dev < device_count(); ++dev) {
-    vk::run_fp32_rn_test(dev, vk::Fp32Build::Soft, vk::Fp32Op::HwMul, da.data(), db.data(),
-                         dr.data(), da.size());
-    bool flushes = dr[0] == 0 || dr[1] == 0;
-    std::vector<uint32_t> r(a.size());
-    vk::run_fp32_rn_test(dev, vk::Fp32Build::Soft, vk::Fp32Op::HwDiv, a.data(), b.data(), r.data(),
-                         a.size());
-    size_t differ = 0, normal = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      float q = from_bits(a[i]) / from_bits(b[i]);
-      if (std::isnormal(q)) {
-        ++normal;
-        differ += r[i] != bits(q);
+    SCOPED_TRACE(label(dev));
+    const bool rte = vk::has_rounding_mode_rte(dev);
+    uint32_t worst_div = 0;
+    for (vk::Fp32Build build : {vk::Fp32Build::Soft, vk::Fp32Build::Rte}) {
+      if (build == vk::Fp32Build::Rte && !rte) continue;
+      std::vector<uint32_t> r(sa.size());
+      vk::run_fp32_rn_test(dev, build, vk::Fp32Op::HwDiv, sa.data(), sb.data(), r.data(),
+                           sa.size());
+      for (size_t i = 0; i < sa.size(); ++i) { // positive normal quotients: ulps = bit distance
+        uint32_t want = bits(from_bits(sa[i]) / from_bits(sb[i]));
+        worst_div = std::max(worst_div, r[i] > want ? r[i] - want : want - r[i]);
       }
     }
-    std::cout << "[ hardware ] " << label(dev) << ": fp32 denormals "
-              << (flushes ? "flushed" : "kept") << " by OpFMul; OpFDiv differs from IEEE on "
-              << differ << " of " << normal << " normal quotients; RoundingModeRTE for fp32: "
-              << (vk::has_rounding_mode_rte(dev) ? "yes" : "no") << "\n";
+    EXPECT_LE(worst_div, 15u) << "OpFDiv is too far off for div_rn's correction step";
+    size_t checked[2] = {0, 0};
+    if (rte) {
+      std::vector<uint32_t> r(a.size());
+      for (vk::Fp32Op op : {vk::Fp32Op::HwMul, vk::Fp32Op::HwAdd}) {
+        const bool mul = op == vk::Fp32Op::HwMul;
+        vk::run_fp32_rn_test(dev, vk::Fp32Build::Rte, op, a.data(), b.data(), r.data(), a.size());
+        size_t bad = 0;
+        for (size_t i = 0; i < a.size(); ++i) {
+          if (!(mul ? mul_in_range(a[i], b[i]) : add_in_range(a[i], b[i]))) continue;
+          ++checked[mul ? 0 : 1];
+          uint32_t want = bits(
+              host_op(mul ? vk::Fp32Op::Mul : vk::Fp32Op::Add, from_bits(a[i]), from_bits(b[i])));
+          bool ok =
+              r[i] == want || (!mul && (want & 0x7FFFFFFFu) == 0 && (r[i] & 0x7FFFFFFFu) == 0);
+          if (!ok && ++bad <= 5)
+            ADD_FAILURE() << (mul ? "OpFMul" : "OpFAdd") << " with RoundingModeRTE" << std::hex
+                          << ": 0x" << a[i] << ", 0x" << b[i] << " gave 0x" << r[i] << ", IEEE 0x"
+                          << want;
+        }
+        EXPECT_EQ(bad, 0u) << (mul ? "OpFMul" : "OpFAdd")
+                           << " is not round-to-nearest-even under RoundingModeRTE";
+      }
+      EXPECT_GT(checked[0], a.size() / 4) << "too few pairs in mul_rn's hardware range";
+      EXPECT_GT(checked[1], a.size() / 4) << "too few pairs in add_rn's hardware range";
+    }
+    vk::run_fp32_rn_test(dev, vk::Fp32Build::Soft, vk::Fp32Op::HwMul, da.data(), db.data(),
+                         dr.data(), da.size());
+    const bool flushes = dr[0] == 0 || dr[1] == 0;
+    std::cout << "[ hardware ] " << label(dev) << ": RoundingModeRTE " << (rte ? "yes" : "no")
+              << " (.rte OpFMul, OpFAdd IEEE on " << checked[0] << ", " << checked[1]
+              << " pairs); OpFDiv estimate within " << worst_div << " ulps; fp32 denormals "
+              << (flushes ? "flushed" : "kept") << " by OpFMul\n";
   }
 }
 

@@ -3,6 +3,8 @@
 #   make quick      the fast tests only (ctest label quick), for a developer's loop
 #   make sanitize   the quick tests built with ASan + UBSan into build-asan/
 #   make fuzz       the libFuzzer targets (clang-15, build-fuzz/), FUZZ_SECONDS each
+# ctest labels (tests/CMakeLists.txt): quick, slow, conformance (the conformance suite, also slow)
+# and fuzz; e.g. ctest --test-dir build -L conformance.
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)

@@ -3,7 +3,8 @@
 // common/fp32_rn.glsl to pairs, so tests/test_vulkan_runtime.cpp can compare them with the
 // host's IEEE arithmetic on millions of operands (denormal, huge and special ones included)
 // independently of the quantizers that use them. Ops 4-6 are the device's own OpFDiv, OpFMul and
-// OpFAdd, so the test can report what the hardware does (denormal flushing, division error)
+// OpFAdd, so the tests can check what fp32_rn.glsl assumes of the hardware (RN on the normal range
+// in the .rte build, the division estimate's error) and report denormal flushing
 // without depending on it. Reached only through vulkan::run_fp32_rn_test.
 //
 // Defines (see common/fp32_rn.glsl): FP32_RN_HW_RTE (default undefined), built a second time

@@ -10,7 +10,8 @@
 namespace tessera::detail::vulkan {
 
 // Div..Sub are the correctly rounded operations of kernels/common/fp32_rn.glsl; Hw* are the
-// device's own instructions, for reporting what it does (flushing, division error).
+// device's own instructions, on which tests assert what fp32_rn.glsl assumes of the hardware
+// (RN products and sums on the normal range in the .rte build, the division estimate's error).
 enum class Fp32Op : uint32_t {
   Div = 0,
   Mul = 1,
@@ -48,7 +49,7 @@ std::string reopen_pipeline_cache(int device);
 
 // Replaces kDeltaNetWindowTokens (deltanet.h: how many tokens one DeltaNet dispatch advances a
 // sequence) while > 0, chunked taking it in whole chunks; 0 restores it. For tests that run a
-// whole long sequence in one dispatch, to see a driver's cut loop reported (test_deltanet_kernels).
+// whole long sequence in one dispatch, to see a driver's cut loop reported (test_deltanet_long_sequences).
 void set_deltanet_window_for_testing(int64_t tokens);
 
 // Attention's flash_coopmat.comp built with its matrix operations emulated (FC_EMULATE, D <= 64),

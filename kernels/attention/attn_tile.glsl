@@ -25,9 +25,10 @@
 // Every unit ends with att_canary().
 //
 // Defines (defaults; the shader may set ATT_LPR first): WG 64 (invocations; the host specializes
-// exactly this), ATT_LPR 4 lanes per row, ATT_BC 16 keys per tile, ATT_DMAX 256. Shared memory:
-// (ATT_BC * ATT_DMAX + WG * ATT_BC + 2 * ATT_ROWS * ATT_BC) * 4 bytes (at most 22 KiB at the
-// defaults).
+// exactly this), ATT_LPR 4 lanes per row, ATT_BC 16 keys per tile. Specialization constants: 0 the
+// workgroup size, 1 ATT_DMAX (the manifest's max_d, 256). Shared memory:
+// (ATT_BC * ATT_DMAX + WG * ATT_BC + 2 * ATT_ROWS * ATT_BC) * 4 bytes (22 KiB for flash_prefill at
+// ATT_DMAX 256, the manifest's local_bytes).
 #ifndef TESSERA_ATTENTION_ATTN_TILE_GLSL
 #define TESSERA_ATTENTION_ATTN_TILE_GLSL
 
@@ -43,9 +44,9 @@
 #ifndef ATT_BC
 #define ATT_BC 16
 #endif
-#ifndef ATT_DMAX
-#define ATT_DMAX 256
-#endif
+// The largest head size D, a specialization constant the host sets from the variant's manifest
+// (max_d), so the number is written once; 256 is a placeholder.
+layout(constant_id = 1) const int ATT_DMAX = 256;
 #define ATT_ROWS (WG / ATT_LPR)
 #define ATT_DPL ((ATT_DMAX + ATT_LPR - 1) / ATT_LPR)
 #define ATT_OWN ((ATT_BC + ATT_LPR - 1) / ATT_LPR) // keys whose score one lane owns

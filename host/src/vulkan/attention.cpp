@@ -53,27 +53,18 @@ constexpr int64_t kAttentionWindowKeys = 131072;
 namespace {
 std::atomic<int64_t> g_window_for_testing{0};
 
-constexpr uint32_t kWorkgroup = 64;     // WG of the shaders
-constexpr int64_t kDMax = 256;          // ATT_DMAX
+// The shaders' geometry (their defines); the limits a call must meet (head size, T, work-group,
+// shared memory) are the records' manifests (variants.cpp), which the registry checked.
 constexpr int64_t kKeyTile = 16;        // ATT_BC
 constexpr int64_t kPrefillLanes = 4;    // ATT_LPR of flash_prefill.comp
 constexpr int64_t kDecodeLanes = 16;    // ATT_LPR of splitkv_decode.comp
-constexpr int64_t kDecodeMaxT = 16;
 constexpr int64_t kDecodeGroupsTarget = 64; // split-KV: aim for this many workgroups
-constexpr uint32_t kCoopWorkgroup = 128;    // WG of flash_coopmat.comp: 4 subgroups of 32
-constexpr int64_t kCoopRows = 64;           // FC_ROWS
-// flash_coopmat.comp: 64 x (ATT_DMAX + 8) fp16 staged rows, 4 fp32 16 x 16 patches, 4 fp16
-// 16 x 24 P tiles, 3 x 64 floats of row statistics (its manifest in variants.cpp says the same).
-constexpr uint32_t kCoopSharedBytes =
-    64 * (kDMax + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4;
-constexpr int64_t kEmuDMax = 64; // ATT_DMAX of flash_coopmat.emulated
-// The emulation: 64 x (64 + 8) halves staged, the same patches, P and statistics, and two fp16
-// 16 x 16 operands per subgroup.
-constexpr uint32_t kEmuSharedBytes =
-    64 * (kEmuDMax + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4 + 2 * 4 * 256 * 2;
-// Shared memory of the shader with the most rows (flash_prefill, WG / 4 rows): ATT_BC * ATT_DMAX +
-// WG * ATT_BC + 2 * rows * ATT_BC floats.
-constexpr uint32_t kSharedBytes = (kKeyTile * kDMax + kWorkgroup * kKeyTile + 2 * (kWorkgroup / kPrefillLanes) * kKeyTile) * 4;
+constexpr int64_t kCoopRows = 64;           // FC_ROWS of flash_coopmat.comp
+// The limits of flash_coopmat.emulated, which is no record (testing.h): the build's ATT_DMAX, and
+// 64 x (64 + 8) halves staged, 4 fp32 16 x 16 patches, 4 fp16 16 x 24 P tiles, 3 x 64 floats of
+// row statistics, and two fp16 16 x 16 operands per subgroup.
+constexpr core::Limits kEmulated{.max_d = 64, .d_multiple = 16, .workgroup = 128,
+                                 .local_bytes = 64 * (64 + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4 + 2 * 4 * 256 * 2};
 
 struct Push {
   int32_t n_seqs, Hq, Hkv, D, t_max, flags, k_dtype, v_dtype;
@@ -107,12 +98,10 @@ void set_attention_window_for_testing(int64_t keys) { g_window_for_testing = key
 
 namespace {
 // Which shader a launch function runs: the body below is shared, the launch functions (launch.h)
-// say which, never a name. The limits the body checks still repeat the manifests' (ATT_DMAX,
-// T <= 16, D % 16, the shared-memory sizes): the attention shaders are being reworked for long
-// sequences, and these move to the manifests after that.
+// say which, never a name, and pass the record's limits (a test's emulated run, kEmulated).
 enum class Kind { Prefill, Decode, Coopmat, CoopmatEmulated };
 
-void run(int device_index, Kind kind, std::string_view variant, const AttentionRunArgs& a) {
+void run(int device_index, Kind kind, std::string_view variant, const core::Limits& limits, const AttentionRunArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
   const bool decode = kind == Kind::Decode, emulated = kind == Kind::CoopmatEmulated;
   const bool coop = kind == Kind::Coopmat || emulated;
@@ -129,14 +118,11 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
     t_max = std::max<int64_t>(t_max, cu[n + 1] - cu[n]);
     s_max = std::max<int64_t>(s_max, cu[a.n_seqs + 2 + n] - cu[a.n_seqs + 1 + n]);
   }
-  const int64_t d_max = emulated ? kEmuDMax : kDMax;
-  if (dm.D > d_max)
-    backend_failure(fmt::format("attention {}: head dim D = {} > {}", variant, dm.D, d_max));
-  if (coop && dm.D % 16 != 0)
-    backend_failure(
-        fmt::format("attention {}: head dim D = {} is not a multiple of 16", variant, dm.D));
-  if (decode && t_max > kDecodeMaxT)
-    backend_failure(fmt::format("attention splitkv_decode: T = {} > {}", t_max, kDecodeMaxT));
+  if (emulated) { // no record, so the registry checked nothing
+    if (dm.D > limits.max_d || dm.D % limits.d_multiple != 0)
+      backend_failure(fmt::format("attention {}: head dim D = {}: the build takes multiples of {} up to {}",
+                                  variant, dm.D, limits.d_multiple, limits.max_d));
+  }
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   if (dm.B * dm.T * dm.Hq * dm.D > kMax || dm.B * dm.S * dm.Hkv * dm.D > kMax)
     backend_failure(fmt::format("attention {}: more than 2^31 elements in a tensor (32-bit indexing)", variant));
@@ -146,7 +132,7 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
 
   const int64_t G = dm.Hq / dm.Hkv;
   const int64_t lanes = decode ? kDecodeLanes : kPrefillLanes;
-  const int64_t tile_rows = coop ? kCoopRows : static_cast<int64_t>(kWorkgroup) / lanes;
+  const int64_t tile_rows = coop ? kCoopRows : limits.workgroup / lanes;
   const int64_t tiles = (t_max * G + tile_rows - 1) / tile_rows;
   const int64_t base = std::max<int64_t>(1, a.n_seqs * dm.Hkv * tiles);
   int64_t n_split = 1, chunk = 0;
@@ -174,12 +160,13 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
   const size_t kv_n = static_cast<size_t>(dm.B * dm.S * dm.Hkv * dm.D);
   std::lock_guard lock(d.mutex);
   if (coop && !emulated) check_coopmat_device(d, "attention");
-  const uint32_t shared = emulated ? kEmuSharedBytes : coop ? kCoopSharedBytes : kSharedBytes;
-  if (d.properties.limits.maxComputeSharedMemorySize < shared)
+  // The registry compared the manifest's work-group and shared memory with the device's facts;
+  // the device as created must agree (the emulated run has only this check).
+  if (d.properties.limits.maxComputeSharedMemorySize < static_cast<uint64_t>(limits.local_bytes))
     backend_failure(
         fmt::format("attention {}: the shader needs {} bytes of shared memory, the device has {}",
-                    variant, shared, d.properties.limits.maxComputeSharedMemorySize));
-  const uint32_t want_wg = coop ? kCoopWorkgroup : kWorkgroup;
+                    variant, limits.local_bytes, d.properties.limits.maxComputeSharedMemorySize));
+  const uint32_t want_wg = static_cast<uint32_t>(limits.workgroup);
   uint32_t wg = workgroup_size(d, want_wg);
   if (wg != want_wg)
     backend_failure(fmt::format("attention {}: the shader needs {} invocations a workgroup; "
@@ -202,8 +189,10 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
                                 : emulated ? "attention/flash_coopmat.emulated.spv"
                                 : coop     ? "attention/flash_coopmat.spv"
                                            : "attention/flash_prefill.spv",
-                                9, sizeof push, wg);
-  const Kernel* k_combine = decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg) : nullptr;
+                                9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)});
+  const Kernel* k_combine =
+      decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)})
+             : nullptr;
   Batch b(d);
   // Zeros, as the reference leaves a row no sequence covers (and the status word).
   b.fill(o, 0, o.size(), 0);
@@ -233,17 +222,17 @@ void run(int device_index, Kind kind, std::string_view variant, const AttentionR
 
 // The launch functions of the records (launch.h); v.name only labels messages.
 void attention_flash_prefill(int device, const core::Variant& v, const AttentionRunArgs& a) {
-  run(device, Kind::Prefill, v.name, a);
+  run(device, Kind::Prefill, v.name, v.manifest.limits, a);
 }
 void attention_splitkv_decode(int device, const core::Variant& v, const AttentionRunArgs& a) {
-  run(device, Kind::Decode, v.name, a);
+  run(device, Kind::Decode, v.name, v.manifest.limits, a);
 }
 void attention_coopmat(int device, const core::Variant& v, const AttentionRunArgs& a) {
-  run(device, Kind::Coopmat, v.name, a);
+  run(device, Kind::Coopmat, v.name, v.manifest.limits, a);
 }
 // testing.h: flash_coopmat.comp with its matrix operations emulated, which is no record.
 void run_attention_coopmat_emulated(int device, const AttentionRunArgs& a) {
-  run(device, Kind::CoopmatEmulated, "nv_coopmat_f16.emulated", a);
+  run(device, Kind::CoopmatEmulated, "nv_coopmat_f16.emulated", kEmulated, a);
 }
 
 } // namespace tessera::detail::vulkan

@@ -114,13 +114,15 @@ std::vector<core::Variant> variants() {
        "NVIDIA tensor cores, GL_NV_cooperative_matrix 16x16x16: 64 query rows x 16-key tiles, q/k/v/p in fp16, fp32 accumulate and online softmax, causal offset, GQA, gate fused",
        {"attention/flash_coopmat.comp", "main", core::Limits{.min_t = core::kDecodeRows + 1, .max_d = 256, .d_multiple = 16, .workgroup = 128, .local_bytes = 41728}, ""},
        {attention_coopmat}},
+      // local_bytes: (ATT_BC * ATT_DMAX + WG * ATT_BC + 2 * (WG / ATT_LPR) * ATT_BC) * 4 of
+      // attention/attn_tile.glsl, with ATT_LPR 16 here and 4 for flash_prefill.
       {"attention", "vulkan", "splitkv_decode", 20, kAttentionF32, core::limits_only,
        "flash-decoding for T <= 16: keys split across workgroups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp",
-       {"attention/splitkv_decode.comp (partial, combine)", "main", core::Limits{.max_t = core::kDecodeRows, .max_d = 256}, ""},
+       {"attention/splitkv_decode.comp (partial, combine)", "main", core::Limits{.max_t = core::kDecodeRows, .max_d = 256, .workgroup = 64, .local_bytes = 20992}, ""},
        {attention_splitkv_decode}},
       {"attention", "vulkan", "flash_prefill", 10, kAttentionF32, core::limits_only,
        "query-row tiles (position x GQA head) against staged K/V tiles, fp32 online softmax, causal S - T offset, gate fused",
-       {"attention/flash_prefill.comp", "main", core::Limits{.max_d = 256}, ""},
+       {"attention/flash_prefill.comp", "main", core::Limits{.max_d = 256, .workgroup = 64, .local_bytes = 22528}, ""},
        {attention_flash_prefill}},
   };
 }

@@ -27,6 +27,7 @@
 
 #include "deltanet_problems.h"
 #include "dispatch/registry.h"
+#include "core/tuning.h"
 #include "reference/deltanet.h"
 #include "tessera/error.h"
 #include "tessera/ops.h"
@@ -36,9 +37,11 @@ namespace {
 using namespace tessera;
 using namespace tessera::test;
 
-// The chunked variant's prefill threshold in host/src/requirements.h (deltanet_chunked) (measured on the CPU
-// devices; a full chunk elsewhere).
-int64_t chunked_min_t(const dispatch::DeviceRef& d) { return d.facts.device_type == "cpu" ? 2 : 64; }
+// The chunked variant's prefill threshold: its tuning row (core/tuning.cpp; measured on the CPU
+// devices, a full chunk elsewhere), which host/src/requirements.h (deltanet_chunked) reads.
+int64_t chunked_min_t(const dispatch::DeviceRef& d) {
+  return core::find_tuning(d.backend, "deltanet", "chunked", core::tuning_class(d.facts))->get("min_t");
+}
 
 TEST(DeltaNetKernels, MatchesDoubleModelAcrossShapes) {
   std::vector<Case> cases;
@@ -295,6 +298,29 @@ TEST(DeltaNetKernels, Deterministic) {
     EXPECT_TRUE(test::equal_bytes(a.o.data(), b.o.data(), a.o.size() * 4)) << t.name();
     EXPECT_TRUE(test::equal_bytes(a.ht.data(), b.ht.data(), a.ht.size() * 4)) << t.name();
   }
+}
+
+// Key heads past 128 go to recurrent_dk256 (the same kernel built for 256 state rows) instead of
+// falling back to the CPU, and keep the recurrent bound; 128 still goes to the smaller build.
+TEST(DeltaNetKernels, KeyHeadsTo256RunOnTheWideRecurrentBuild) {
+  bool ran = false;
+  for (std::string_view backend : {"opencl", "vulkan"}) {
+    if (!available(backend, "recurrent_dk256") || !available(backend, "recurrent")) continue;
+    for (const dispatch::DeviceRef& d : dispatch::devices()) {
+      if (d.backend != backend) continue;
+      for (int64_t Dk : {int64_t{256}, int64_t{200}, int64_t{128}}) {
+        Problem p = make(Case{.T = 1, .H = 1, .HV = 2, .Dk = Dk, .Dv = 40, .seed = static_cast<uint32_t>(Dk)});
+        RunInfo info;
+        Target pick{std::string(backend), d.index, "", 0.0};
+        Result r = run(pick, p, &info);
+        EXPECT_EQ(info.variant, Dk > 128 ? "recurrent_dk256" : "recurrent") << d.label() << " Dk = " << Dk;
+        expect_close(r, model(p), registered(backend, "recurrent_dk256")->conformance.bound,
+                     d.label() + " Dk = " + std::to_string(Dk));
+        ran = true;
+      }
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no device with the recurrent builds";
 }
 
 TEST(DeltaNetKernels, HeadsPast128AreRefusedClearly) {

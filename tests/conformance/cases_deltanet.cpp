@@ -163,8 +163,9 @@ std::vector<Case> deltanet_cases(std::string_view op) {
       {"bf16_in_f32_out_decode", 4, 1, 1, 2, 64, 32, {}, true, true, Gates::Normal, DType::BF16, DType::F32},
       {"f32_in_fp16_out_scale", 1, 11, 1, 1, 32, 32, {}, true, true, Gates::Normal, DType::F32, DType::F16, 0.3f},
       // Past what a variant's registers hold: such a variant reports it unsupported (the registry
-      // picks another), the others must still be right.
+      // picks another), the others must still be right; recurrent_dk256 takes Dk to 256.
       {"Dk160_refused_by_register_variants", 1, 3, 1, 1, 160, 8, {}, true, true},
+      {"Dk256_T21_GQA2_h0", 1, 21, 1, 2, 256, 24, {}, true, true},
   };
   if (large()) cases.push_back({"large_decode_B8_GQA2_Dk128", 8, 1, 16, 32, 128, 128, {}, true, true});
   for (const DnCase& c : cases) {

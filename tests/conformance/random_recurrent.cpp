@@ -41,7 +41,7 @@ int64_t draw_len(Rng& r, Size size) {
 }
 
 int64_t draw_head(Rng& r, Size size) {
-  if (r.chance(0.05)) return r.range(129, 160); // past 128: refused by both variants' requirements
+  if (r.chance(0.05)) return r.range(129, 256); // past 128: only recurrent_dk256 takes Dk there
   if (r.chance(0.5)) return r.pick(std::vector<int64_t>{1, 16, 32, 64, 128});
   return r.range(1, size == Size::Quick ? 64 : 128);
 }

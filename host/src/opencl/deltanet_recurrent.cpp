@@ -39,7 +39,7 @@ void deltanet_recurrent(int device, const core::Variant& rec, const DeltaNetRunA
     throw BackendFailure(fmt::format("opencl: deltanet recurrent needs work-groups of {}; {} "
                                      "takes {}",
                                      kMinWorkGroup, s.facts().name, s.work_group_size()));
-  cl_kernel k = s.kernel(rec.manifest.source, "deltanet_recurrent", fmt::format("-DDK_MAX={}", rec.manifest.limits.max_dk));
+  cl_kernel k = s.kernel(rec.manifest.source, entry(rec, 0), fmt::format("-DDK_MAX={}", rec.manifest.limits.max_dk));
   Mem q = s.upload_any(a.q, bytes(tokens * d.H * d.Dk), "q");
   Mem kk = s.upload_any(a.k, bytes(tokens * d.H * d.Dk), "k");
   Mem v = s.upload_any(a.v, bytes(tokens * d.HV * d.Dv), "v");
@@ -51,7 +51,7 @@ void deltanet_recurrent(int device, const core::Variant& rec, const DeltaNetRunA
   Mem o = s.alloc(o_bytes == 0 ? 4 : o_bytes, "o");
   Mem ht = s.alloc(bytes(state), "ht");
   const uint64_t tasks = static_cast<uint64_t>(a.n_seqs * d.HV * ((d.Dv + 31) / 32));
-  s.launch(k, "deltanet_recurrent", s.groups_for(tasks * s.work_group_size()), q, kk, v, g, beta,
+  s.launch(k, entry(rec, 0), s.groups_for(tasks * s.work_group_size()), q, kk, v, g, beta,
            h0, static_cast<cl_int>(a.h0 != nullptr), cub, static_cast<cl_int>(a.n_seqs),
            static_cast<cl_int>(d.H), static_cast<cl_int>(d.HV), static_cast<cl_int>(d.Dk),
            static_cast<cl_int>(d.Dv), static_cast<cl_float>(a.scale), static_cast<cl_int>(a.l2norm),

@@ -47,9 +47,7 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 
-#ifndef WG
-#define WG 256
-#endif
+#define WG 256 // the layout is written for it; its record's manifest states it (workgroup)
 #ifndef COLS
 #define COLS 32
 #endif

@@ -35,9 +35,7 @@
 // spirv: gemm/fp8_gemv_splitk.block.rte FP8_BLOCK FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
-#ifndef WG
-#define WG 64
-#endif
+#define WG 64 // the layout is written for it; its record's manifest states it (workgroup)
 #ifndef COLS
 #define COLS 8
 #endif

@@ -31,9 +31,7 @@
 // spirv: gemm/nvfp4_gemv_splitk.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
-#ifndef WG
-#define WG 64
-#endif
+#define WG 64 // the layout is written for it; its record's manifest states it (workgroup)
 #ifndef COLS
 #define COLS 8
 #endif

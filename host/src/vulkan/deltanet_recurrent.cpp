@@ -25,7 +25,6 @@
 namespace tessera::detail::vulkan {
 
 namespace {
-constexpr uint32_t kWorkgroup = 256; // WG of recurrent.comp
 constexpr int64_t kCols = 32;        // COLS of recurrent.comp
 
 struct Push {
@@ -84,11 +83,12 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
             2};
 
   std::lock_guard lock(dev.mutex);
-  uint32_t wg = workgroup_size(dev, kWorkgroup);
-  if (wg != kWorkgroup)
+  const auto want = static_cast<uint32_t>(v.manifest.limits.workgroup); // WG of recurrent.comp
+  uint32_t wg = workgroup_size(dev, want);
+  if (wg != want)
     backend_failure(fmt::format("deltanet recurrent: the shader needs {} invocations a workgroup; "
                                 "the device takes {}",
-                                kWorkgroup, wg));
+                                want, wg));
   // Specialization constant 1: DK_MAX, the state rows a column keeps in registers.
   const Kernel& k = kernel(dev, "deltanet/recurrent.spv", 5, sizeof push, wg,
                            {static_cast<uint32_t>(v.manifest.limits.max_dk)});

@@ -27,8 +27,6 @@ namespace tessera::detail::vulkan {
 
 namespace {
 
-// The gemv's workgroup size (its WG define); a device that cannot run it cannot run the variant.
-constexpr uint32_t kGemvWorkgroup = 64;
 constexpr int64_t kGemvCols = 8;  // COLS: columns of C a gemv workgroup owns
 
 struct GemmPush {
@@ -71,7 +69,8 @@ Tile tile(const Device& d, const core::Variant& v) {
 const Kernel& exact_kernel(Device& d, const core::Variant& v, std::string_view build) {
   const Kind kind = kind_of(v);
   const Tile t = kind == Kind::Tiled ? tile(d, v) : Tile{};
-  const uint32_t want = kind == Kind::Tiled ? t.workgroup() : kGemvWorkgroup;
+  // The gemv's workgroup is its manifest's (the WG its layout is written for).
+  const uint32_t want = kind == Kind::Tiled ? t.workgroup() : static_cast<uint32_t>(v.manifest.limits.workgroup);
   const uint32_t wg = workgroup_size(d, want);
   if (wg != want)
     backend_failure(fmt::format("{} {}: the shader needs {} invocations a workgroup; the device takes {}", v.op,

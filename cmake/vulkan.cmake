@@ -9,6 +9,11 @@ if(NOT Vulkan_FOUND OR NOT TESSERA_GLSLANG)
   message(STATUS "Tessera: vulkan backend not built "
                  "(it needs the Vulkan headers and loader, and glslangValidator)")
   target_sources(tessera PRIVATE host/src/vulkan/stub.cpp)
+  if(TESSERA_BUILD_TESTS)
+    add_library(tessera_testing STATIC host/src/vulkan/testing_stub.cpp)
+    target_include_directories(tessera_testing PRIVATE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(tessera_testing PUBLIC tessera)
+  endif()
   return()
 endif()
 
@@ -45,6 +50,8 @@ message(STATUS "Tessera: vulkan backend built; "
 # Shaders: every kernels/**/*.comp declares its SPIR-V builds in its header, one line each,
 #   // spirv: NAME [DEFINE[=VALUE] ...]
 #   // spirv if nv_coopmat: NAME [DEFINE ...]   (only where glslang has GL_NV_cooperative_matrix)
+#   // spirv if testing: NAME [DEFINE ...]      (a test-only shader: into tessera_testing, which
+#                                                only the tests link, not into libtessera)
 # and NAME.spv is what the runtime loads (a variant's manifest names it). So a new shader or build
 # touches its kernel file only. Shaders doing fp32 arithmetic also come as NAME.rte, built with
 # FP32_RN_HW_RTE: RoundingModeRTE declared and the hardware add/multiply used on the normal range
@@ -52,6 +59,7 @@ message(STATUS "Tessera: vulkan backend built; "
 file(GLOB_RECURSE TESSERA_VK_SOURCES CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}/kernels
      ${PROJECT_SOURCE_DIR}/kernels/*.comp)
 set(TESSERA_VK_SHADERS) # NAME|SOURCE|DEFINES (comma separated), as the loop below reads them
+set(TESSERA_VK_TEST_SHADERS)
 foreach(src ${TESSERA_VK_SOURCES})
   # Editing a shader's declarations re-runs this configure step.
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/${src})
@@ -71,8 +79,11 @@ foreach(src ${TESSERA_VK_SOURCES})
       if(NOT TESSERA_GLSL_NV_COOPMAT)
         continue()
       endif()
+    elseif(condition STREQUAL "testing")
+      list(APPEND TESSERA_VK_TEST_SHADERS "${name}|${src}|${defs}")
+      continue()
     elseif(condition)
-      message(FATAL_ERROR "kernels/${src}: unknown condition '${condition}' (known: nv_coopmat)")
+      message(FATAL_ERROR "kernels/${src}: unknown condition '${condition}' (known: nv_coopmat, testing)")
     endif()
     list(APPEND TESSERA_VK_SHADERS "${name}|${src}|${defs}")
   endforeach()
@@ -81,36 +92,49 @@ endforeach()
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.
 file(GLOB_RECURSE TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/*.glsl)
 set(spirv_dir ${CMAKE_BINARY_DIR}/spirv)
-set(spirv_files)
-foreach(entry ${TESSERA_VK_SHADERS})
-  string(REPLACE "|" ";" parts "${entry}")
-  list(GET parts 0 name)
-  list(GET parts 1 src)
-  list(LENGTH parts nparts)
-  set(defines)
-  if(nparts GREATER 2)
-    list(GET parts 2 defs)
-    string(REPLACE "," ";" defs "${defs}")
-    foreach(d ${defs})
-      list(APPEND defines -D${d})
-    endforeach()
-  endif()
-  if(TESSERA_GLSL_NV_COOPMAT)
-    list(APPEND defines -DTESSERA_GLSL_NV_COOPMAT=1)
-  endif()
-  set(out ${spirv_dir}/${name}.spv)
-  get_filename_component(out_dir ${out} DIRECTORY)
-  add_custom_command(OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND ${TESSERA_GLSLANG} -V --quiet --target-env vulkan1.1
-            -I${PROJECT_SOURCE_DIR}/kernels ${defines}
-            -o ${out} ${PROJECT_SOURCE_DIR}/kernels/${src}
-    DEPENDS ${PROJECT_SOURCE_DIR}/kernels/${src} ${TESSERA_GLSL_INCLUDES}
-    COMMENT "GLSL -> SPIR-V ${name}"
-    VERBATIM)
-  list(APPEND spirv_files ${name}.spv)
-endforeach()
+# Compiles each NAME|SOURCE|DEFINES entry of ${list} to ${spirv_dir}/NAME.spv; the file names go
+# into ${out_var}.
+function(tessera_compile_shaders list out_var)
+  set(spirv_files)
+  foreach(entry ${${list}})
+    string(REPLACE "|" ";" parts "${entry}")
+    list(GET parts 0 name)
+    list(GET parts 1 src)
+    list(LENGTH parts nparts)
+    set(defines)
+    if(nparts GREATER 2)
+      list(GET parts 2 defs)
+      string(REPLACE "," ";" defs "${defs}")
+      foreach(d ${defs})
+        list(APPEND defines -D${d})
+      endforeach()
+    endif()
+    if(TESSERA_GLSL_NV_COOPMAT)
+      list(APPEND defines -DTESSERA_GLSL_NV_COOPMAT=1)
+    endif()
+    set(out ${spirv_dir}/${name}.spv)
+    get_filename_component(out_dir ${out} DIRECTORY)
+    add_custom_command(OUTPUT ${out}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+      COMMAND ${TESSERA_GLSLANG} -V --quiet --target-env vulkan1.1
+              -I${PROJECT_SOURCE_DIR}/kernels ${defines}
+              -o ${out} ${PROJECT_SOURCE_DIR}/kernels/${src}
+      DEPENDS ${PROJECT_SOURCE_DIR}/kernels/${src} ${TESSERA_GLSL_INCLUDES}
+      COMMENT "GLSL -> SPIR-V ${name}"
+      VERBATIM)
+    list(APPEND spirv_files ${name}.spv)
+  endforeach()
+  set(${out_var} ${spirv_files} PARENT_SCOPE)
+endfunction()
+tessera_compile_shaders(TESSERA_VK_SHADERS spirv_files)
 tessera_embed(tessera vulkan_spirv ${spirv_dir} ${spirv_files})
+if(TESSERA_BUILD_TESTS)
+  tessera_compile_shaders(TESSERA_VK_TEST_SHADERS test_spirv_files)
+  add_library(tessera_testing STATIC host/src/vulkan/testing.cpp)
+  target_include_directories(tessera_testing PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(tessera_testing PUBLIC tessera PRIVATE fmt::fmt Vulkan::Vulkan)
+  tessera_embed(tessera_testing vulkan_test_spirv ${spirv_dir} ${test_spirv_files})
+endif()
 
 target_sources(tessera PRIVATE
   host/src/vulkan/common.cpp

@@ -77,6 +77,16 @@ void apply_entry(Overrides& o, std::string_view entry) {
     o.program_cache = value == "on";
   } else if (key == "cache_dir") {
     o.cache_dir = value;
+  } else if (key == "vulkan_attention_window" || key == "vulkan_deltanet_window" ||
+             key == "vulkan_dispatch_groups") {
+    std::string v(value);
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 0 || n > 2147483647)
+      bad("the value is not a whole number from 0 (the built-in size) to 2147483647");
+    (key == "vulkan_attention_window" ? o.vulkan_attention_window
+     : key == "vulkan_deltanet_window" ? o.vulkan_deltanet_window
+                                       : o.vulkan_dispatch_groups) = n;
   } else if (key == "tune_as") {
     std::string known;
     for (int c = 0; c <= static_cast<int>(ArchClass::Intel); ++c) {
@@ -91,7 +101,8 @@ void apply_entry(Overrides& o, std::string_view entry) {
   } else {
     bad(fmt::format(
         "unknown key '{}' (known: backend, variant, disable, fail, numerics, strict, unproven, "
-        "program_cache, cache_dir, tune_as)",
+        "program_cache, cache_dir, tune_as, vulkan_attention_window, vulkan_deltanet_window, "
+        "vulkan_dispatch_groups)",
         key));
   }
 }

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/overrides.h"
 #include "dispatch/registry.h"
 #include "host/src/backends.h"
 #include "host/src/vulkan/testing.h"
@@ -257,19 +258,21 @@ TEST(AttentionKernels, WithinOneEMinus4OfDoublePrecision) {
 // unit a dispatch, carrying the online-softmax state between dispatches, and gives a workgroup
 // one work unit a dispatch. A case long enough to reach the guard takes about a minute a run on
 // lavapipe (DISABLED_VulkanKeyRangePastTheLoopGuard below), and 65536 work units minutes, so
-// these shrink the window and the workgroups a dispatch instead (testing.h): S = 1000 cut into
-// windows of 16 to 112 keys, units into dispatches of 5 workgroups.
+// these shrink the window and the workgroups a dispatch instead (the overrides
+// vulkan_attention_window= and vulkan_dispatch_groups=): S = 1000 cut into windows of 16 to 112
+// keys, units into dispatches of 5 workgroups.
 namespace {
 
-struct Overrides {
-  Overrides(int64_t window_keys, uint32_t groups) {
-    detail::vulkan::set_attention_window_for_testing(window_keys);
-    detail::vulkan::set_dispatch_groups_for_testing(groups);
+// Sets both for a scope, on top of the overrides in force, and puts those back.
+struct WindowOverrides {
+  tessera::Overrides saved = detail::current_overrides();
+  WindowOverrides(int64_t window_keys, uint32_t groups) {
+    tessera::Overrides o = saved;
+    o.vulkan_attention_window = window_keys;
+    o.vulkan_dispatch_groups = groups;
+    set_overrides(o);
   }
-  ~Overrides() {
-    detail::vulkan::set_attention_window_for_testing(0);
-    detail::vulkan::set_dispatch_groups_for_testing(0);
-  }
+  ~WindowOverrides() { set_overrides(saved); }
 };
 
 struct LongCase {
@@ -338,7 +341,7 @@ TEST(AttentionKernels, VulkanWindowsChangeNoBitAndFollowTheReference) {
       Out want = run_case(c, in, "cpu", nullptr);
       Out whole = run_case(c, in, "vulkan", c.variant);
       Out cut = [&] {
-        Overrides scope(c.window, 5);
+        WindowOverrides scope(c.window, 5);
         return run_case(c, in, "vulkan", c.variant);
       }();
       EXPECT_TRUE(test::same_bytes(cut.o, whole.o)) << "o";
@@ -373,7 +376,7 @@ TEST(AttentionKernels, DISABLED_VulkanKeyRangePastTheLoopGuard) {
                 test::rel_l2(ref.o.as<float>(), want.data(), want.size()));
     EXPECT_LE(e, 1e-4);
     // The backend directly: its failure is the point (the dispatcher would disable the variant).
-    Overrides scope(int64_t{1} << 30, 0);
+    WindowOverrides scope(int64_t{1} << 30, 0);
     const bool llvmpipe = d.facts.name.find("llvmpipe") != std::string::npos;
     std::vector<float> o(static_cast<size_t>(c.D), -7.0f);
     detail::AttentionRunArgs a{in.q.as<float>(), in.k.data(), in.v.data(), DType::F32, DType::F32, 1.0f, 1.0f,

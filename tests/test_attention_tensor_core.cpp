@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "conformance/attention_bound.h"
+#include "core/overrides.h"
 #include "dispatch/registry.h"
 #include "host/src/requirements.h"
 #include "host/src/backends.h"
@@ -374,11 +375,15 @@ TEST(AttentionCoopmatLaunch, EmulatedWindowsChangeNoBit) {
     SCOPED_TRACE(fmt::format("T {} S {} D {} window {}", c.T, c.S, c.D, w.window));
     std::vector<float> o, lse, o_cut, lse_cut;
     run_emulated(dev, c, o, lse);
-    detail::vulkan::set_attention_window_for_testing(w.window);
-    detail::vulkan::set_dispatch_groups_for_testing(1);
-    run_emulated(dev, c, o_cut, lse_cut);
-    detail::vulkan::set_attention_window_for_testing(0);
-    detail::vulkan::set_dispatch_groups_for_testing(0);
+    {
+      const Overrides saved = detail::current_overrides();
+      Overrides cut = saved;
+      cut.vulkan_attention_window = w.window;
+      cut.vulkan_dispatch_groups = 1;
+      set_overrides(cut);
+      run_emulated(dev, c, o_cut, lse_cut);
+      set_overrides(saved);
+    }
     EXPECT_EQ(0, std::memcmp(o.data(), o_cut.data(), o.size() * 4)) << "o";
     EXPECT_EQ(0, std::memcmp(lse.data(), lse_cut.data(), lse.size() * 4)) << "lse";
     std::vector<float> want(c.q.size()), want_lse(static_cast<size_t>(c.T * c.Hq));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "deltanet_problems.h"
+#include "core/overrides.h"
 #include "dispatch/registry.h"
 #include "host/src/backends.h"
 #include "host/src/vulkan/testing.h"
@@ -97,10 +98,16 @@ TEST(DeltaNetKernels, LongSequences) {
   }
 }
 
-// Sets the vulkan DeltaNet dispatch window for a scope (testing.h).
+// Sets the vulkan DeltaNet dispatch window for a scope (the override vulkan_deltanet_window=),
+// on top of the overrides in force, and puts those back.
 struct WindowForTesting {
-  explicit WindowForTesting(int64_t tokens) { detail::vulkan::set_deltanet_window_for_testing(tokens); }
-  ~WindowForTesting() { detail::vulkan::set_deltanet_window_for_testing(0); }
+  Overrides saved = detail::current_overrides();
+  explicit WindowForTesting(int64_t tokens) {
+    Overrides o = saved;
+    o.vulkan_deltanet_window = tokens;
+    set_overrides(o);
+  }
+  ~WindowForTesting() { set_overrides(saved); }
 };
 
 // Windows of 1, 2 and 3 chunks (64, 128, 192 tokens): window boundaries inside sequences, at

@@ -203,7 +203,8 @@ TEST(Overrides, ABadEnvironmentEntryIsReportedOnceAndTheOthersApply) {
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string warning = "tessera: TESSERA_OVERRIDE: ignoring override 'colour=red': unknown "
                               "key 'colour' (known: backend, variant, "
-                              "disable, fail, numerics, strict, unproven, program_cache, cache_dir, tune_as); the other "
+                              "disable, fail, numerics, strict, unproven, program_cache, cache_dir, tune_as, "
+                              "vulkan_attention_window, vulkan_deltanet_window, vulkan_dispatch_groups); the other "
                               "entries apply\n";
   EXPECT_EQ(r.err, warning); // once, though kinfo asks for the overrides many times
   auto j = nlohmann::json::parse(r.out);
@@ -247,8 +248,9 @@ TEST(Kinfo, ShowsTheFp32ShaderBuildAndTheTuningRow) {
 
 TEST(Overrides, SetOverridesRefusesABadEntryNamingItAndChangesNothing) {
   set_overrides("disable=opencl:convert:elementwise");
-  for (std::string bad : {"backend", "backend=cuda", "variant=block16",
-                          "disable=", "fail=opencl:convert", "program_cache=maybe", "colour=red"}) {
+  for (std::string bad : {"backend", "backend=cuda", "variant=block16", "disable=", "fail=opencl:convert",
+                          "program_cache=maybe", "colour=red", "tune_as=tpu", "vulkan_attention_window=-16",
+                          "vulkan_deltanet_window=64k", "vulkan_dispatch_groups=4294967296"}) {
     expect_error("override '" + bad + "'",
                  [&] { set_overrides(bad + ";disable=vulkan:convert:elementwise"); });
     expect_error("override '" + bad + "'", [&] { parse_overrides("backend=cpu; " + bad); });
@@ -256,4 +258,8 @@ TEST(Overrides, SetOverridesRefusesABadEntryNamingItAndChangesNothing) {
   Overrides now = detail::current_overrides();
   EXPECT_EQ(now.disabled, std::set<std::string>{"opencl:convert:elementwise"});
   set_overrides(Overrides{});
+  Overrides windows = parse_overrides("vulkan_attention_window=4096; vulkan_deltanet_window=128; vulkan_dispatch_groups=5");
+  EXPECT_EQ(windows.vulkan_attention_window, 4096);
+  EXPECT_EQ(windows.vulkan_deltanet_window, 128);
+  EXPECT_EQ(windows.vulkan_dispatch_groups, 5);
 }

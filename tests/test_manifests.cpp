@@ -32,6 +32,16 @@ std::string read(const fs::path& p) {
   return s.str();
 }
 
+// A kernel file and, after it, the files it includes (one level: the kernels' includes are).
+std::string read_with_includes(const fs::path& kernels, const std::string& file) {
+  std::string text = read(kernels / file);
+  std::string all = text;
+  const std::regex include(R"re(#include "([^"]+)")re");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), include); it != std::sregex_iterator(); ++it)
+    all += "\n" + read(kernels / (*it)[1].str());
+  return all;
+}
+
 // The number `pattern` (one capture group) finds in `text`, or -1.
 int64_t find_number(const std::string& text, const std::string& pattern) {
   std::smatch m;
@@ -54,7 +64,7 @@ TEST(Manifests, NumbersAKernelFixesInItsSourceMatchItsRecord) {
   int compared = 0;
   for (const core::Variant& v : dispatch::variants()) {
     if (v.backend == "cpu") continue;
-    const std::string text = read(fs::path(TESSERA_SOURCE_DIR) / "kernels" / first_file(v.manifest.source));
+    const std::string text = read_with_includes(fs::path(TESSERA_SOURCE_DIR) / "kernels", first_file(v.manifest.source));
     SCOPED_TRACE(std::string(v.backend) + " " + std::string(v.op) + " " + std::string(v.name));
     // GLSL: an unconditional "#define WG 128" where the layout is written for it ("#ifndef WG"
     // guards a default that any size may replace); OpenCL: "#if WG_SIZE != 256".

@@ -17,6 +17,12 @@
 //   tune_as=cpu                  specialize kernels with the tuning rows of this device class
 //                                (core/tuning.cpp) instead of the device's own: to measure another
 //                                class's tile sizes here; never changes results, only speed
+//   vulkan_attention_window=N    how much one Vulkan dispatch does (0: the built-in sizes): keys
+//   vulkan_deltanet_window=N     of a unit's range an attention pass sweeps, tokens a DeltaNet
+//   vulkan_dispatch_groups=N     pass advances, workgroups a windowed dispatch launches. For a
+//                                driver whose loop or watchdog limits cut long dispatches short
+//                                (llvmpipe stops an invocation's loops after 65535 iterations);
+//                                results do not depend on them (numerics.md)
 // A bad entry in TESSERA_OVERRIDE is left out with one "tessera: TESSERA_OVERRIDE: ignoring ..."
 // line on stderr (kinfo lists it too) and the other entries still apply; set_overrides() and
 // parse_overrides() refuse the whole text instead (docs/architecture.md, Overrides).
@@ -40,6 +46,9 @@ struct Overrides {
   bool program_cache = true;
   std::string cache_dir;                       // empty: the default
   std::string tune_as;                         // device class whose tuning rows apply; empty: the device's
+  int64_t vulkan_attention_window = 0;         // vulkan_*=: dispatch windows; 0: the built-in sizes
+  int64_t vulkan_deltanet_window = 0;
+  int64_t vulkan_dispatch_groups = 0;
 };
 
 // Parses the TESSERA_OVERRIDE syntax; throws Error(InvalidArgument) naming the bad entry.

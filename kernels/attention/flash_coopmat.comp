@@ -49,7 +49,7 @@
 // Specialization constants: 0 = workgroup size (must equal WG).
 //
 // SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
-// spirv: attention/flash_coopmat.emulated FC_EMULATE ATT_DMAX=64
+// spirv if testing: attention/flash_coopmat.emulated FC_EMULATE ATT_DMAX=64
 // spirv if nv_coopmat: attention/flash_coopmat
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require

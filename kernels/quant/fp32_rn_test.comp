@@ -16,9 +16,9 @@
 // Conformance: exact.
 //
 // SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
-// spirv: quant/fp32_rn_test
-// spirv: quant/fp32_rn_test.rte FP32_RN_HW_RTE
-// spirv: quant/fp32_rn_test.inexact_div FP32_RN_DIV_ESTIMATE_ERROR=12
+// spirv if testing: quant/fp32_rn_test
+// spirv if testing: quant/fp32_rn_test.rte FP32_RN_HW_RTE
+// spirv if testing: quant/fp32_rn_test.inexact_div FP32_RN_DIV_ESTIMATE_ERROR=12
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 256, local_size_x_id = 0) in; // the host specializes the size

@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -24,7 +23,8 @@
 #include "batch.h"
 #include "gemm_tensor_core.h"
 #include "launch.h"
-#include "testing.h"
+#include "attention.h"
+#include "core/overrides.h"
 
 namespace tessera::detail::vulkan {
 
@@ -51,7 +51,6 @@ namespace tessera::detail::vulkan {
 constexpr int64_t kAttentionWindowKeys = 131072;
 
 namespace {
-std::atomic<int64_t> g_window_for_testing{0};
 
 // The shaders' geometry (their defines); the limits a call must meet (head size, T, work-group,
 // shared memory) are the records' manifests (variants.cpp), which the registry checked.
@@ -60,12 +59,6 @@ constexpr int64_t kPrefillLanes = 4;    // ATT_LPR of flash_prefill.comp
 constexpr int64_t kDecodeLanes = 16;    // ATT_LPR of splitkv_decode.comp
 constexpr int64_t kDecodeGroupsTarget = 64; // split-KV: aim for this many workgroups
 constexpr int64_t kCoopRows = 64;           // FC_ROWS of flash_coopmat.comp
-// The limits of flash_coopmat.emulated, which is no record (testing.h): the build's ATT_DMAX, and
-// 64 x (64 + 8) halves staged, 4 fp32 16 x 16 patches, 4 fp16 16 x 24 P tiles, 3 x 64 floats of
-// row statistics, and two fp16 16 x 16 operands per subgroup.
-constexpr core::Limits kEmulated{.max_d = 64, .d_multiple = 16, .workgroup = 128,
-                                 .local_bytes = 64 * (64 + 8) * 2 + 4 * 256 * 4 + 4 * 16 * 24 * 2 + 3 * 64 * 4 + 2 * 4 * 256 * 2};
-
 struct Push {
   int32_t n_seqs, Hq, Hkv, D, t_max, flags, k_dtype, v_dtype;
   float k_scale, v_scale, scale;
@@ -73,10 +66,10 @@ struct Push {
   int32_t k_first, k_count, unit_base, unit_end, two; // window, units, the canary's 2
 };
 
-// kAttentionWindowKeys, or what set_attention_window_for_testing put in its place (rounded up to
-// whole tiles, so the tiles, and the result, are those of one sweep).
+// kAttentionWindowKeys, or TESSERA_OVERRIDE's vulkan_attention_window= (rounded up to whole
+// tiles, so the tiles, and the result, are those of one sweep).
 int64_t attention_window_keys() {
-  const int64_t t = g_window_for_testing;
+  const int64_t t = current_overrides().vulkan_attention_window;
   return t > 0 ? (t + kKeyTile - 1) / kKeyTile * kKeyTile : kAttentionWindowKeys;
 }
 
@@ -94,17 +87,13 @@ size_t kv_bytes(DType t) { return t == DType::F32 ? 4 : t == DType::F8_E4M3 ? 1 
 
 } // namespace
 
-void set_attention_window_for_testing(int64_t keys) { g_window_for_testing = keys > 0 ? keys : 0; }
-
-namespace {
-// Which shader a launch function runs: the body below is shared, the launch functions (launch.h)
-// say which, never a name, and pass the record's limits (a test's emulated run, kEmulated).
-enum class Kind { Prefill, Decode, Coopmat, CoopmatEmulated };
-
-void run(int device_index, Kind kind, std::string_view variant, const core::Limits& limits, const AttentionRunArgs& a) {
+// The body the launch functions share: they say which shader (never a name) and pass their
+// record's limits.
+void run_attention(int device_index, AttentionShader kind, std::string_view variant, const core::Limits& limits,
+                   const AttentionRunArgs& a) {
   set_last_device_ms(0.0); // also when this run fails
-  const bool decode = kind == Kind::Decode, emulated = kind == Kind::CoopmatEmulated;
-  const bool coop = kind == Kind::Coopmat || emulated;
+  const bool decode = kind == AttentionShader::Decode, emulated = kind == AttentionShader::CoopmatEmulated;
+  const bool coop = kind == AttentionShader::Coopmat || emulated;
   const auto& dm = a.d;
   // int32 sequence offsets: cu_q then cu_k (fixed-length batches get n * T, n * S).
   std::vector<int32_t> cu;
@@ -189,10 +178,8 @@ void run(int device_index, Kind kind, std::string_view variant, const core::Limi
                                 : emulated ? "attention/flash_coopmat.emulated.spv"
                                 : coop     ? "attention/flash_coopmat.spv"
                                            : "attention/flash_prefill.spv",
-                                9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)});
-  const Kernel* k_combine =
-      decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)})
-             : nullptr;
+                                9, sizeof push, wg);
+  const Kernel* k_combine = decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg) : nullptr;
   Batch b(d);
   // Zeros, as the reference leaves a row no sequence covers (and the status word).
   b.fill(o, 0, o.size(), 0);
@@ -218,21 +205,16 @@ void run(int device_index, Kind kind, std::string_view variant, const core::Limi
   std::memcpy(a.o, o.data(), o_bytes);
   if (a.lse) std::memcpy(a.lse, lse.data(), lse_bytes);
 }
-} // namespace
 
 // The launch functions of the records (launch.h); v.name only labels messages.
 void attention_flash_prefill(int device, const core::Variant& v, const AttentionRunArgs& a) {
-  run(device, Kind::Prefill, v.name, v.manifest.limits, a);
+  run_attention(device, AttentionShader::Prefill, v.name, v.manifest.limits, a);
 }
 void attention_splitkv_decode(int device, const core::Variant& v, const AttentionRunArgs& a) {
-  run(device, Kind::Decode, v.name, v.manifest.limits, a);
+  run_attention(device, AttentionShader::Decode, v.name, v.manifest.limits, a);
 }
 void attention_coopmat(int device, const core::Variant& v, const AttentionRunArgs& a) {
-  run(device, Kind::Coopmat, v.name, v.manifest.limits, a);
-}
-// testing.h: flash_coopmat.comp with its matrix operations emulated, which is no record.
-void run_attention_coopmat_emulated(int device, const AttentionRunArgs& a) {
-  run(device, Kind::CoopmatEmulated, "nv_coopmat_f16.emulated", kEmulated, a);
+  run_attention(device, AttentionShader::Coopmat, v.name, v.manifest.limits, a);
 }
 
 } // namespace tessera::detail::vulkan

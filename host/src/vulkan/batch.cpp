@@ -3,16 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
-#include "testing.h"
+#include "core/overrides.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
 thread_local double t_last_ms = 0.0;
-std::atomic<uint32_t> g_groups_for_testing{0}; // set_dispatch_groups_for_testing (testing.h)
 } // namespace
 
 double last_device_ms() { return t_last_ms; }
@@ -24,13 +22,12 @@ uint32_t group_count(const Device& d, uint64_t items, uint32_t workgroup) {
   return static_cast<uint32_t>(std::clamp<uint64_t>(g, 1, cap));
 }
 
-void set_dispatch_groups_for_testing(uint32_t groups) { g_groups_for_testing = groups; }
-
 void dispatch_windows(Batch& batch, const Kernel& k, std::initializer_list<const Buffer*> buffers,
                       const void* push, int64_t windows, int64_t units,
                       const std::function<void(int64_t w, uint32_t base, uint32_t end)>& set) {
-  const uint32_t test_cap = g_groups_for_testing;
-  const int64_t cap = test_cap > 0 ? test_cap : batch.device().properties.limits.maxComputeWorkGroupCount[0];
+  // The device's most, or fewer where TESSERA_OVERRIDE says vulkan_dispatch_groups=.
+  const int64_t forced = current_overrides().vulkan_dispatch_groups;
+  const int64_t cap = forced > 0 ? forced : batch.device().properties.limits.maxComputeWorkGroupCount[0];
   bool first = true;
   for (int64_t w = 0; w < windows; ++w)
     for (int64_t base = 0; base < units; base += cap) {

@@ -30,6 +30,6 @@ namespace tessera::detail::vulkan {
 // was computed), should a driver count differently.
 constexpr int64_t kDeltaNetWindowTokens = 2048;
 
-// kDeltaNetWindowTokens, or what set_deltanet_window_for_testing (testing.h) put in its place.
+// kDeltaNetWindowTokens, or TESSERA_OVERRIDE's vulkan_deltanet_window= in its place.
 int64_t deltanet_window_tokens();
 } // namespace tessera::detail::vulkan

@@ -13,7 +13,6 @@
 #include "launch.h"
 #include "host/src/validate.h"
 #include "reference/quantize.h"
-#include "testing.h"
 
 namespace tessera::detail::vulkan {
 
@@ -218,36 +217,6 @@ void dequantize_fp8_elementwise(int device_index, const core::Variant&, const De
   b.dispatch(k, {&q, &scales, &y}, &push, group_count(d, (n + 3) / 4, wg));
   b.submit();
   std::memcpy(a.y, y.data(), size_t{n} * 4);
-}
-
-bool has_rounding_mode_rte(int device_index) {
-  return device(device_index).features.rounding_mode_rte_fp32;
-}
-
-void run_fp32_rn_test(int device_index, Fp32Build build, Fp32Op op, const uint32_t* a,
-                      const uint32_t* b, uint32_t* r, size_t n) {
-  set_last_device_ms(0.0);
-  Device& d = device(device_index);
-  uint32_t count = element_count("fp32_rn_test", 1, static_cast<int64_t>(n));
-  if (build == Fp32Build::Rte && !d.features.rounding_mode_rte_fp32)
-    backend_failure("fp32_rn_test: the device cannot declare RoundingModeRTE for fp32");
-  if (count == 0) return;
-  struct {
-    uint32_t n, op;
-  } push{count, static_cast<uint32_t>(op)};
-  const char* spv = build == Fp32Build::Rte          ? "quant/fp32_rn_test.rte.spv"
-                    : build == Fp32Build::InexactDiv ? "quant/fp32_rn_test.inexact_div.spv"
-                                                     : "quant/fp32_rn_test.spv";
-  std::lock_guard lock(d.mutex);
-  uint32_t wg = workgroup_size(d, 256);
-  const Kernel& k = kernel(d, spv, 3, sizeof push, wg);
-  Buffer ba(d, n * 4), bb(d, n * 4), br(d, n * 4);
-  std::memcpy(ba.data(), a, n * 4);
-  std::memcpy(bb.data(), b, n * 4);
-  Batch batch(d);
-  batch.dispatch(k, {&ba, &bb, &br}, &push, group_count(d, (count + 3) / 4, wg));
-  batch.submit();
-  std::memcpy(r, br.data(), n * 4);
 }
 
 } // namespace tessera::detail::vulkan

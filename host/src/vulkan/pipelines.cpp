@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
@@ -20,6 +21,17 @@ namespace tessera::detail::vulkan {
 namespace {
 
 std::atomic<int64_t> g_loaded{0}, g_rejected{0}, g_writes{0};
+
+std::mutex g_registered_mutex;
+std::vector<std::span<const EmbeddedFile>>& registered_spirv_locked() {
+  static std::vector<std::span<const EmbeddedFile>> files;
+  return files;
+}
+// A copy, so that kernel() searches without holding the lock while it compiles.
+std::vector<std::span<const EmbeddedFile>> registered_spirv() {
+  std::lock_guard lock(g_registered_mutex);
+  return registered_spirv_locked();
+}
 
 // The driver build whose data a cache file holds. The file is named by this key's hash, so each
 // driver build keeps its own file, and it is compared in full on reading: drivers check their
@@ -98,6 +110,8 @@ const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_
   if (auto it = d.kernels.find(key); it != d.kernels.end()) return *it->second;
 
   const EmbeddedFile* file = find_embedded(tessera_embedded_vulkan_spirv(), spv);
+  for (std::span<const EmbeddedFile> more : registered_spirv())
+    if (!file) file = find_embedded(more, spv);
   if (!file) backend_failure(fmt::format("shader {} is not in this build", spv));
   if (file->data.size() % 4 != 0)
     backend_failure(fmt::format("shader {} is not SPIR-V ({} bytes)", spv, file->data.size()));
@@ -167,13 +181,9 @@ PipelineCacheStats pipeline_cache_stats() {
   return {g_loaded.load(), g_rejected.load(), g_writes.load()};
 }
 
-std::string reopen_pipeline_cache(int device_index) {
-  Device& d = device(device_index);
-  std::lock_guard lock(d.mutex);
-  d.kernels.clear();
-  d.pipeline_cache.reset();
-  open_pipeline_cache(d);
-  return d.pipeline_cache_path;
+void register_spirv(std::span<const EmbeddedFile> files) {
+  std::lock_guard lock(g_registered_mutex);
+  registered_spirv_locked().push_back(files);
 }
 
 } // namespace tessera::detail::vulkan

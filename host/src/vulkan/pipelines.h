@@ -4,9 +4,11 @@
 #pragma once
 
 #include <initializer_list>
+#include <span>
 #include <string_view>
 
 #include "device.h"
+#include "host/src/embedded.h"
 
 namespace tessera::detail::vulkan {
 
@@ -30,6 +32,11 @@ struct Kernel {
 // embedded or the driver refuses it.
 const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
                      uint32_t workgroup, std::initializer_list<uint32_t> constants = {});
+
+// Adds SPIR-V that kernel() finds after the library's own: the test-only shaders, which
+// tessera_testing (host/src/vulkan/testing.cpp) embeds and registers, so that the installed
+// library does not carry them. Thread-safe; `files` must outlive every later kernel() call.
+void register_spirv(std::span<const EmbeddedFile> files);
 
 // Creates d.pipeline_cache, seeded from disk when a valid file for this driver build is there
 // (device.cpp calls this once per device). A bad file never makes the device unusable: it starts

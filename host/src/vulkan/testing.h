@@ -1,4 +1,6 @@
-// Hooks for tests (test_vulkan_runtime.cpp, test_cache_faults.cpp, ...), not part of any operation.
+// What tests reach of the vulkan backend beyond the operations: pipeline_cache_stats() is in the
+// library (pipelines.cpp); the rest is tessera_testing (testing.cpp, or testing_stub.cpp when the
+// backend is not built), a static library only the tests link, with the test-only shaders.
 #pragma once
 
 #include <cstddef>
@@ -47,24 +49,9 @@ PipelineCacheStats pipeline_cache_stats();
 // it is not persisted.
 std::string reopen_pipeline_cache(int device);
 
-// Replaces kDeltaNetWindowTokens (deltanet.h: how many tokens one DeltaNet dispatch advances a
-// sequence) while > 0, chunked taking it in whole chunks; 0 restores it. For tests that run a
-// whole long sequence in one dispatch, to see a driver's cut loop reported (test_deltanet_long_sequences).
-void set_deltanet_window_for_testing(int64_t tokens);
-
 // Attention's flash_coopmat.comp built with its matrix operations emulated (FC_EMULATE, D <= 64),
 // which is no variant record: for tests that check its tile logic on a device without
 // cooperative matrices (test_attention_tensor_core). BackendFailure like a launch function.
 void run_attention_coopmat_emulated(int device, const AttentionRunArgs& a);
-
-// Replaces kAttentionWindowKeys (attention.cpp: how many keys of a work unit one attention
-// dispatch sweeps) while > 0, rounded up to whole 16-key tiles; 0 restores it. For tests that cut
-// short key ranges into many windows (test_attention_kernels, test_attention_tensor_core).
-void set_attention_window_for_testing(int64_t keys);
-
-// Caps the workgroups of one dispatch_windows() dispatch (batch.h) at `groups` in place of the
-// device's maxComputeWorkGroupCount while > 0; 0 restores it. So that tests reach the slicing of
-// work units over several dispatches without 65536 workgroups (minutes on lavapipe).
-void set_dispatch_groups_for_testing(uint32_t groups);
 
 } // namespace tessera::detail::vulkan

@@ -100,6 +100,17 @@ std::string need_k16(const BenchShape& s) {
 std::optional<double> no_flops(const BenchShape&) { return std::nullopt; }
 std::optional<GemmDims> gemm_mnk(const BenchShape& s) { return GemmDims{s["M"], s["N"], s["K"]}; }
 
+// The fused activation GEMMs' inputs: x [M, K] in the x_dtype axis's dtype, and the weights
+// B [N, K] quantized by `quantize` with `recipe`.
+BenchInputs act_inputs(const BenchShape& s, uint32_t seed, const std::string& quantize, const ParamMap& recipe) {
+  Rng rng(seed);
+  BenchInputs in;
+  in.tensors.emplace("x", random_as(s.text("x_dtype"), {s["M"], s["K"]}, -4.0f, 4.0f, rng));
+  add_quantized(in.tensors, "b", quantize, recipe, random_f32({s["N"], s["K"]}, -0.05f, 0.05f, rng));
+  in.params["out"] = s.text("out");
+  return in;
+}
+
 std::vector<BenchOp> make_ops() {
   std::vector<BenchOp> ops;
 
@@ -265,6 +276,43 @@ std::vector<BenchOp> make_ops() {
                                      fp8_scales("fp8-block128", s["N"], s["K"])
                                : 2;
          return M * K + N * K + scales * kF32 + M * N * bytes_of(s.text("out"));
+       },
+       gemm_mnk});
+
+  // The same GEMMs with the activation quantized in front, in one call (the fused variants:
+  // quantize on the device, then the exact GEMM; byte-equal to quantize + GEMM). x is what the
+  // previous layer wrote, in the dtype the x_dtype axis names; B as above.
+  ops.push_back(
+      {"gemm_nvfp4_act",
+       {num("M", 16, "tokens"), num("N", 512, "output features"),
+        num("K", 2048, "input features, a multiple of 16"),
+        word("x_dtype", "bf16", "activation dtype", kFloats), word("out", "bf16", "output dtype", kFloats)},
+       {},
+       [](const BenchShape& s) {
+         return s["K"] > 65536 ? std::string("K must be at most 65536") : need_k16(s);
+       },
+       [](const BenchShape& s, uint32_t seed) { return act_inputs(s, seed, "quantize_nvfp4", {}); },
+       [](const BenchShape& s) { return std::optional<double>(2.0 * s["M"] * s["N"] * s["K"]); },
+       [](const BenchShape& s) {
+         double M = s["M"], N = s["N"], K = s["K"];
+         return M * K * bytes_of(s.text("x_dtype")) + N * (K / 2 + K / 16) + kF32 +
+                M * N * bytes_of(s.text("out"));
+       },
+       gemm_mnk});
+  ops.push_back(
+      {"gemm_fp8_act",
+       {num("M", 16, "tokens"), num("N", 512, "output features"), num("K", 2048, "input features"),
+        word("x_dtype", "bf16", "activation dtype", kFloats), word("out", "bf16", "output dtype", kFloats)},
+       {},
+       [](const BenchShape&) { return ok(); },
+       [](const BenchShape& s, uint32_t seed) {
+         return act_inputs(s, seed, "quantize_fp8", {{"recipe", "fp8-block128"}});
+       },
+       [](const BenchShape& s) { return std::optional<double>(2.0 * s["M"] * s["N"] * s["K"]); },
+       [](const BenchShape& s) {
+         double M = s["M"], N = s["N"], K = s["K"];
+         return M * K * bytes_of(s.text("x_dtype")) + N * K + fp8_scales("fp8-block128", s["N"], s["K"]) * kF32 +
+                M * N * bytes_of(s.text("out"));
        },
        gemm_mnk});
 

@@ -43,7 +43,7 @@ std::vector<Sweep> model_sweeps(const ModelShape& m) {
       {"attention q+gate, k, v", att_qkv, m.hidden},
       {"attention o_proj", m.hidden, m.att_hq * m.att_d},
   };
-  for (const char* op : {"gemm_nvfp4", "gemm_fp8"})
+  for (const char* op : {"gemm_nvfp4", "gemm_fp8", "gemm_nvfp4_act", "gemm_fp8_act"})
     for (const Proj& p : projs)
       s.push_back(
           {op, p.what, {{"M", ints(kDecodeAndPrefill)}, {"N", ints({p.N})}, {"K", ints({p.K})}}});
@@ -116,6 +116,8 @@ std::vector<Preset> make_presets() {
            {"dequantize_fp8", "", {{"M", ints({64})}, {"K", ints({2048})}}},
            {"gemm_nvfp4", "", {{"M", ints({1, 16})}, {"N", ints({512})}, {"K", ints({2048})}}},
            {"gemm_fp8", "", {{"M", ints({1, 16})}, {"N", ints({512})}, {"K", ints({2048})}}},
+           {"gemm_nvfp4_act", "", {{"M", ints({1, 16})}, {"N", ints({512})}, {"K", ints({2048})}}},
+           {"gemm_fp8_act", "", {{"M", ints({1, 16})}, {"N", ints({512})}, {"K", ints({2048})}}},
            {"gemm_fp8",
             "per-tensor scales",
             {{"M", ints({16})},

@@ -14,17 +14,27 @@ std::string Conformance::describe() const {
   return fmt::format("bounded (rel L2 <= {:g})", bound);
 }
 
-bool Conformance::proven(std::string_view device_class) const {
-  std::string_view rest = proven_on;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view c = rest.substr(0, comma);
-    while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
-    while (!c.empty() && c.back() == ' ') c.remove_suffix(1);
-    if (c == "*" || c == device_class) return true;
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+std::string_view list_item(std::string_view list, size_t i) {
+  for (; i > 0; --i) {
+    const size_t comma = list.find(',');
+    if (comma == std::string_view::npos) return {};
+    list.remove_prefix(comma + 1);
   }
+  std::string_view item = list.substr(0, list.find(','));
+  while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+  while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+  return item;
+}
+
+bool list_has(std::string_view list, std::string_view item) {
+  const auto n = static_cast<size_t>(std::count(list.begin(), list.end(), ',')) + 1;
+  for (size_t i = 0; i < n; ++i)
+    if (list_item(list, i) == item) return true;
   return false;
+}
+
+bool Conformance::proven(std::string_view device_class) const {
+  return list_has(proven_on, "*") || list_has(proven_on, device_class);
 }
 
 int64_t Problem::dim(std::string_view name, int64_t fallback) const {

@@ -127,6 +127,11 @@ struct Variant {
   }
 };
 
+// The manifest's lists ("a, b, c": entry points, kernel files, weight layouts, device classes):
+// item i, trimmed, or "" past the end; and whether `item` is one of them.
+std::string_view list_item(std::string_view list, size_t i);
+bool list_has(std::string_view list, std::string_view item);
+
 // The manifest's limits, with one wording for all variants ("M = 40 > 16: ..."); "" when they
 // hold. Shape limits concern the problem alone, device limits (work-group size, shared memory)
 // the device; check_limits is both, shape first.

@@ -32,13 +32,7 @@ bool can_read(std::string_view op, std::string_view backend, std::string_view va
   if (layout == "checkpoint") return true;
   for (const core::Variant& v : dispatch::variants()) {
     if (v.op != op || v.backend != backend || v.name != variant) continue;
-    for (std::string_view rest = v.manifest.weight_layouts; !rest.empty();) {
-      size_t comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      if (item == layout) return true;
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
+    if (core::list_has(v.manifest.weight_layouts, layout)) return true;
   }
   return false;
 }

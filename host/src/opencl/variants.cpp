@@ -27,14 +27,10 @@ std::string exact_divide(const core::Variant& v, const core::DeviceRef& d, const
 } // namespace
 
 std::string_view entry(const core::Variant& v, size_t i) {
-  std::string_view list = v.manifest.entry;
-  for (; i > 0; --i) {
-    const size_t comma = list.find(',');
-    if (comma == std::string_view::npos)
-      throw BackendFailure(fmt::format("opencl: {} {}: the manifest lists no entry point {}", v.op, v.name, i));
-    list.remove_prefix(list.find_first_not_of(' ', comma + 1));
-  }
-  return list.substr(0, list.find(','));
+  const std::string_view name = core::list_item(v.manifest.entry, i);
+  if (name.empty())
+    throw BackendFailure(fmt::format("opencl: {} {}: the manifest lists no entry point {}", v.op, v.name, i));
+  return name;
 }
 
 std::vector<core::Variant> variants() {

@@ -32,14 +32,9 @@ std::string coopmat(const core::Variant& v, const core::DeviceRef& d, const core
 } // namespace
 
 std::string shader_base(const core::Variant& v, size_t i, std::string_view build) {
-  std::string_view list = v.manifest.source;
-  for (; i > 0; --i) {
-    const size_t comma = list.find(',');
-    if (comma == std::string_view::npos)
-      throw BackendFailure(fmt::format("vulkan: {} {}: the manifest lists no file {}", v.op, v.name, i));
-    list.remove_prefix(list.find_first_not_of(' ', comma + 1));
-  }
-  std::string_view file = list.substr(0, list.find_first_of(", ("));
+  std::string_view file = core::list_item(v.manifest.source, i);
+  if (file.empty()) throw BackendFailure(fmt::format("vulkan: {} {}: the manifest lists no file {}", v.op, v.name, i));
+  file = file.substr(0, file.find_first_of(" ("));
   if (file.ends_with(".comp")) file.remove_suffix(5);
   return build.empty() ? std::string(file) : fmt::format("{}.{}", file, build);
 }

@@ -25,8 +25,8 @@
 // Every unit ends with att_canary().
 //
 // Defines (defaults; the shader may set ATT_LPR first): WG 64 (invocations; the host specializes
-// exactly this), ATT_LPR 4 lanes per row, ATT_BC 16 keys per tile, ATT_DMAX 256 (the records'
-// max_d). Specialization constant 0: the workgroup size. Shared memory:
+// exactly this), ATT_LPR 4 lanes per row, ATT_BC 16 keys per tile. Specialization constants: 0 the
+// workgroup size, 1 ATT_DMAX (the record's max_d). Shared memory:
 // (ATT_BC * ATT_DMAX + WG * ATT_BC + 2 * ATT_ROWS * ATT_BC) * 4 bytes (22 KiB for flash_prefill at
 // ATT_DMAX 256, the manifest's local_bytes).
 #ifndef TESSERA_ATTENTION_ATTN_TILE_GLSL
@@ -44,17 +44,16 @@
 #ifndef ATT_BC
 #define ATT_BC 16
 #endif
-// The largest head size D the register and shared arrays hold. A define, not a specialization
-// constant: sized by a specialization constant, these arrays (passed to the functions below)
-// came out wrong on lavapipe (every flash_prefill result off). The records state the same
-// number (max_d), and tests/test_manifests.cpp checks that they do.
-#ifndef ATT_DMAX
-#define ATT_DMAX 256
-#endif
+// The largest head size D the register and shared arrays hold: a specialization constant the
+// host sets from the record's max_d (256 is a placeholder). The sizes derived from it are named
+// constants, not macros: each expansion of a macro would be a separate specialization-constant
+// expression, hence a separate array type, and a function taking `float qv[ATT_DPL]` would then
+// match no call (glslang refuses it).
+layout(constant_id = 1) const int ATT_DMAX = 256;
 #define ATT_ROWS (WG / ATT_LPR)
-#define ATT_DPL ((ATT_DMAX + ATT_LPR - 1) / ATT_LPR)
+const int ATT_DPL = (ATT_DMAX + ATT_LPR - 1) / ATT_LPR;
 #define ATT_OWN ((ATT_BC + ATT_LPR - 1) / ATT_LPR) // keys whose score one lane owns
-#define ATT_STAGE ((ATT_BC * ATT_DMAX + WG - 1) / WG) // staging steps per tile and invocation
+const int ATT_STAGE = (ATT_BC * ATT_DMAX + WG - 1) / WG; // staging steps per tile and invocation
 
 layout(local_size_x = WG, local_size_x_id = 0) in;
 

@@ -21,8 +21,8 @@
 // Measured on lavapipe (docs/perf.md "Attention on PoCL / lavapipe"): 0.04-0.06 GFLOP/s at
 // Qwen3.6-27B heads. Inner loops are unrolled for llvmpipe's loop-iteration limit (attn_tile.glsl).
 //
-// Defines (defaults): WG 64, ATT_LPR 4, ATT_BC 16, ATT_DMAX 256 (attention/attn_tile.glsl;
-// the record's max_d).
+// Defines (defaults): WG 64, ATT_LPR 4, ATT_BC 16; specialization constant ATT_DMAX, the
+// record's max_d (attention/attn_tile.glsl).
 // Specialization constants: 0 = workgroup size (must equal WG).
 //
 // SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):

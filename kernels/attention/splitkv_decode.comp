@@ -25,8 +25,8 @@
 // ends with the canary (att_canary), which reports a cut anyway.
 //
 // Conformance: bounded by the attention error bound (docs/numerics.md). Measured: docs/perf.md "Attention on PoCL / lavapipe".
-// Defines (defaults): WG 64, ATT_LPR 16, ATT_BC 16, ATT_DMAX 256 (attention/attn_tile.glsl;
-// the record's max_d);
+// Defines (defaults): WG 64, ATT_LPR 16, ATT_BC 16; specialization constant ATT_DMAX, the
+// record's max_d (attention/attn_tile.glsl);
 // SPLITKV_COMBINE (undefined) selects the combine shader.
 // Specialization constants: 0 = workgroup size (must equal WG).
 //

@@ -178,8 +178,11 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
                                 : emulated ? "attention/flash_coopmat.emulated.spv"
                                 : coop     ? "attention/flash_coopmat.spv"
                                            : "attention/flash_prefill.spv",
-                                9, sizeof push, wg);
-  const Kernel* k_combine = decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg) : nullptr;
+                                9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)});
+  // The shaders' specialization constant 1: ATT_DMAX, the manifest's max_d (attn_tile.glsl).
+  const Kernel* k_combine =
+      decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)})
+             : nullptr;
   Batch b(d);
   // Zeros, as the reference leaves a row no sequence covers (and the status word).
   b.fill(o, 0, o.size(), 0);

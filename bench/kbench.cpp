@@ -1,4 +1,4 @@
-// kbench: time Tessera's operations over shape sweeps (interfaces.md, docs/kbench.md).
+// kbench: time Tessera's operations over shape sweeps (docs/interfaces.md, docs/kbench.md).
 //   kbench [--op OP ...] [--backend B ...] [--device N|B:N ...] [--variant NAME ...]
 //          [--preset NAME] [--axis NAME=V1,V2,...] [--json FILE] [--csv FILE] [--md FILE]
 //          [--plots DIR] [--plot-format svg|png] [--min-samples N] [--max-noise PCT]
@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
       ->default_val("default");
   app.add_option("--axis", opt.axes,
                  "NAME=V1,V2,... (also a:b:step, 2^a:2^b, all): replaces that axis's values");
-  app.add_option("--json", opt.json, "write rows as JSON (interfaces.md's schema)");
+  app.add_option("--json", opt.json, "write rows as JSON (docs/interfaces.md's schema)");
   app.add_option("--csv", opt.csv, "write rows as CSV");
   app.add_option("--md", opt.md, "write rows as a Markdown table");
   app.add_option("--plots", opt.plots,

@@ -1,4 +1,4 @@
-// Presets: the default sweep `make bench` runs, and the shapes of real models (interfaces.md).
+// Presets: the default sweep `make bench` runs, and the shapes of real models (docs/interfaces.md).
 #include <algorithm>
 
 #include "bench/cases.h"

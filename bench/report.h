@@ -1,5 +1,5 @@
 // kbench's results: one Row per (op, variant, device, shape), printed as an aligned table and
-// written as JSON (interfaces.md's schema, which scripts read, plus a few keys of its own), CSV
+// written as JSON (docs/interfaces.md's schema, which scripts read, plus a few keys of its own), CSV
 // and Markdown.
 #pragma once
 
@@ -55,7 +55,7 @@ struct DevicePeaks {
 std::optional<double> peak_percent(const std::optional<double>& gflops,
                                    const std::optional<double>& gbps, const DevicePeaks& peaks);
 
-// The JSON of interfaces.md: {"device_peaks": {LABEL: {"peak_gbps", "peak_fp32_gflops"}},
+// The JSON of docs/interfaces.md: {"device_peaks": {LABEL: {"peak_gbps", "peak_fp32_gflops"}},
 // "rows": [...]}, each row with the schema's keys in its order, then kbench's own: "noisy",
 // "clock", "wall_ms", and "settings" at the top level.
 nlohmann::ordered_json to_json(const std::vector<Row>& rows,

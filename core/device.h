@@ -1,6 +1,6 @@
 // The device model: raw facts a probe reads (or a device file states), and the capabilities
 // derived from them by one pure function, so a probed device and a described one are classified
-// by the same code (interfaces.md, kinfo).
+// by the same code (docs/interfaces.md, kinfo).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 namespace tessera {
 
-// Raw facts; the keys of interfaces.md's device files.
+// Raw facts; the keys of docs/interfaces.md's device files.
 struct DeviceFacts {
   std::string backend;     // "cpu", "opencl", "vulkan"
   std::string name;
@@ -76,7 +76,7 @@ Capabilities without_disabled(Capabilities c, const std::set<std::string>& disab
 // classify(f) without the capabilities the overrides in force disable.
 Capabilities enabled_capabilities(const DeviceFacts& f);
 
-// Parses a device file (JSON object with interfaces.md's keys). Unknown keys are ignored; a
+// Parses a device file (JSON object with docs/interfaces.md's keys). Unknown keys are ignored; a
 // missing required key, a wrong type or malformed JSON throws Error(InvalidArgument) naming
 // `where` and the key.
 DeviceFacts parse_device_facts(std::string_view json_text, std::string_view where);

@@ -1,5 +1,5 @@
 // kbench: axis parsing, cartesian products and skips, statistics and the stopping rule on
-// synthetic timings, the JSON schema of interfaces.md, compare labels, plots, and a smoke test
+// synthetic timings, the JSON schema of docs/interfaces.md, compare labels, plots, and a smoke test
 // that runs one tiny case of every operation on every built backend's devices.
 #include <gtest/gtest.h>
 

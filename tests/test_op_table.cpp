@@ -172,3 +172,12 @@ TEST(OpTable, KbenchListsEveryOperation) {
   for (const auto& op : named_ops())
     EXPECT_NE(out.find("  " + std::string(op.name) + "\n"), std::string::npos) << op.name << "\n" << out;
 }
+
+// docs/interfaces.md is what scripts read: a by-name operation it does not list is undocumented.
+TEST(OpTable, TheInterfacesPageListsEveryByNameOperation) {
+  const std::string doc = read_file(std::string(TESSERA_SOURCE_DIR) + "/docs/interfaces.md");
+  ASSERT_FALSE(doc.empty());
+  for (const auto& op : named_ops())
+    EXPECT_NE(doc.find("| `" + std::string(op.name) + "` |"), std::string::npos)
+        << op.name << " has no row in docs/interfaces.md's krun table";
+}

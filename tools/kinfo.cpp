@@ -1,5 +1,5 @@
 // kinfo: the devices Tessera sees, how it classifies them, and the variant it would pick for
-// each operation, with the reason (interfaces.md).
+// each operation, with the reason (docs/interfaces.md).
 //   kinfo [--json] [--device-file FILE.json ...]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-// krun: run one operation on the tensors of a safetensors file (interfaces.md).
+// krun: run one operation on the tensors of a safetensors file (docs/interfaces.md).
 //   krun OP --in IN.safetensors --out OUT.safetensors [--backend cpu|opencl|vulkan] [--device N]
 //        [--variant NAME] [--param KEY=VALUE ...] [--verbose]
 // Every failure is one line on stderr and a non-zero exit; the output file is written

@@ -1,5 +1,5 @@
 // Operations by name, on named tensors: the interface krun, kbench and the tests share, so the
-// three agree on input names, parameters and outputs (interfaces.md's krun table).
+// three agree on input names, parameters and outputs (docs/interfaces.md's krun table).
 #pragma once
 
 #include <functional>

@@ -46,9 +46,9 @@
 #endif
 // The largest head size D the register and shared arrays hold: a specialization constant the
 // host sets from the record's max_d (256 is a placeholder). The sizes derived from it are named
-// constants, not macros: each expansion of a macro would be a separate specialization-constant
-// expression, hence a separate array type, and a function taking `float qv[ATT_DPL]` would then
-// match no call (glslang refuses it).
+// constants, not macros: each expansion of a macro is a separate specialization-constant
+// expression, hence a separate array type for `float qv[ATT_DPL]` in each function; glslang and
+// spirv-val accepted that, but lavapipe then computed every result wrong.
 layout(constant_id = 1) const int ATT_DMAX = 256;
 #define ATT_ROWS (WG / ATT_LPR)
 const int ATT_DPL = (ATT_DMAX + ATT_LPR - 1) / ATT_LPR;

@@ -41,22 +41,11 @@ dispatch::Problem attn_problem(int64_t T, int64_t D) {
                             {"causal", 1}, {"elements", 4096 * 4 * D}}};
 }
 
-struct Picked {
-  std::string chosen;
-  bool accepted = false;
-  std::string reason;
-};
+using test::Picked;
+// The registry on an OpenCL device file: its choice, and its verdict on nv_mma_f16.
 Picked pick(const std::string& file, int64_t T, int64_t D) {
-  dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file(file)));
-  Picked out;
-  for (const auto& v : dispatch::explain("attention", d, attn_problem(T, D), test::opt_in_unproven())) {
-    if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
-    if (v.variant->name == "nv_mma_f16" && v.variant->backend == "opencl") {
-      out.accepted = v.accepted;
-      out.reason = v.reason;
-    }
-  }
-  return out;
+  return test::pick(dispatch::describe(load_device_file(device_file(file))), attn_problem(T, D), "nv_mma_f16",
+                    "opencl");
 }
 
 TEST(AttentionTensorCoreSelection, NvidiaOpenclFilesPickMmaForPrefill) {
@@ -188,17 +177,8 @@ TEST(AttentionTensorCoreCompile, PtxAssemblesWithPtxas) {
 // files, rejection elsewhere with the reason, and spirv-val of the SPIR-V the build embedded.
 
 Picked pick_vk(const std::string& file, int64_t T, int64_t D) {
-  dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file(file)));
-  Picked out;
-  for (const auto& v : dispatch::explain("attention", d, attn_problem(T, D), test::opt_in_unproven())) {
-    if (v.variant->backend != "vulkan") continue;
-    if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
-    if (v.variant->name == "nv_coopmat_f16") {
-      out.accepted = v.accepted;
-      out.reason = v.reason;
-    }
-  }
-  return out;
+  return test::pick(dispatch::describe(load_device_file(device_file(file))), attn_problem(T, D), "nv_coopmat_f16",
+                    "vulkan");
 }
 
 // Whether this build has the shader (the registry's requirement sees the configure probe).

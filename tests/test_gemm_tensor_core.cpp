@@ -48,23 +48,9 @@ Problem gemm_problem(std::string_view op, int64_t M, int64_t N, int64_t K) {
                   {"elements", std::max({M * K, N * K, M * N})}}};
 }
 
-// The variant selection would take (the first accepted verdict) and the verdict of `name`.
-struct Picked {
-  std::string chosen;
-  bool accepted = false;
-  std::string reason;
-};
+using test::Picked;
 Picked pick(const std::string& file, std::string_view op, std::string_view name, int64_t M) {
-  dispatch::DeviceRef d = dispatch::describe(load_device_file(device_file(file)));
-  Picked out;
-  for (const auto& v : dispatch::explain(op, d, gemm_problem(op, M, 5120, 5120), test::opt_in_unproven())) {
-    if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
-    if (v.variant->name == name) {
-      out.accepted = v.accepted;
-      out.reason = v.reason;
-    }
-  }
-  return out;
+  return test::pick(dispatch::describe(load_device_file(device_file(file))), gemm_problem(op, M, 5120, 5120), name);
 }
 
 // Whether the library was built with the cooperative-matrix shader, as its registry record says:

@@ -54,4 +54,26 @@ inline RunOptions opt_in_unproven() {
   return o;
 }
 
+// What the registry says of problem p on the device `file` describes (tests/devices/), with the
+// unproven variants opted in: the variant selection would take (the first accepted verdict of
+// `backend`'s, any backend when empty) and its verdict on the variant `name` of `backend`.
+struct Picked {
+  std::string chosen;
+  bool accepted = false;
+  std::string reason;
+};
+inline Picked pick(const dispatch::DeviceRef& d, const dispatch::Problem& p, std::string_view name,
+                   std::string_view backend = {}) {
+  Picked out;
+  for (const auto& v : dispatch::explain(p.op, d, p, opt_in_unproven())) {
+    if (!backend.empty() && v.variant->backend != backend) continue;
+    if (v.accepted && out.chosen.empty()) out.chosen = std::string(v.variant->name);
+    if (v.variant->name == name) {
+      out.accepted = v.accepted;
+      out.reason = v.reason;
+    }
+  }
+  return out;
+}
+
 } // namespace tessera::test

@@ -28,6 +28,18 @@ std::string_view arch_class_name(ArchClass c) {
   return "generic";
 }
 
+const std::vector<std::string_view>& arch_class_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (ArchClass c : {ArchClass::Cpu, ArchClass::Generic, ArchClass::NvidiaAmpere, ArchClass::NvidiaAda,
+                        ArchClass::NvidiaHopper, ArchClass::NvidiaBlackwell, ArchClass::NvidiaBlackwellConsumer,
+                        ArchClass::NvidiaOther, ArchClass::Amd, ArchClass::Intel})
+      v.push_back(arch_class_name(c));
+    return v;
+  }();
+  return names;
+}
+
 namespace {
 
 constexpr uint32_t kNvidia = 0x10DE, kAmd = 0x1002, kIntel = 0x8086;

@@ -46,6 +46,7 @@ enum class ArchClass {
   Intel,
 };
 std::string_view arch_class_name(ArchClass c); // "nvidia-hopper", ...
+const std::vector<std::string_view>& arch_class_names(); // every class, in enum order
 
 // What the registry's requirement functions read. Derived only from DeviceFacts.
 struct Capabilities {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include <fmt/ranges.h>
+
 #include "core/device.h"
 #include "core/error.h"
 
@@ -88,16 +90,10 @@ void apply_entry(Overrides& o, std::string_view entry) {
      : key == "vulkan_deltanet_window" ? o.vulkan_deltanet_window
                                        : o.vulkan_dispatch_groups) = n;
   } else if (key == "tune_as") {
-    std::string known;
-    for (int c = 0; c <= static_cast<int>(ArchClass::Intel); ++c) {
-      std::string_view name = arch_class_name(static_cast<ArchClass>(c));
-      if (value == name) {
-        o.tune_as = std::string(value);
-        return;
-      }
-      known += fmt::format("{}{}", known.empty() ? "" : ", ", name);
-    }
-    bad(fmt::format("unknown device class (known: {})", known));
+    const auto& classes = arch_class_names();
+    if (std::find(classes.begin(), classes.end(), value) == classes.end())
+      bad(fmt::format("unknown device class (known: {})", fmt::join(classes, ", ")));
+    o.tune_as = std::string(value);
   } else {
     bad(fmt::format(
         "unknown key '{}' (known: backend, variant, disable, fail, numerics, strict, unproven, "

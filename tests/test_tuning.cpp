@@ -25,10 +25,8 @@ struct OverridesGuard {
 };
 
 std::set<std::string, std::less<>> known_classes() {
-  std::set<std::string, std::less<>> out;
-  for (int c = 0; c <= static_cast<int>(ArchClass::Intel); ++c)
-    out.emplace(arch_class_name(static_cast<ArchClass>(c)));
-  return out;
+  const auto& names = arch_class_names();
+  return {names.begin(), names.end()};
 }
 
 std::string key(const core::TuningRow& r) {

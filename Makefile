@@ -3,6 +3,7 @@
 #   make quick      the fast tests only (ctest label quick), for a developer's loop
 #   make sanitize   the quick tests built with ASan + UBSan into build-asan/
 #   make fuzz       the libFuzzer targets (clang-15, build-fuzz/), FUZZ_SECONDS each
+#   make api        rewrite the typed API from core/op_table.h (tools/gen_api.cpp)
 # ctest labels (tests/CMakeLists.txt): quick, slow, conformance (the conformance suite, also slow)
 # and fuzz; e.g. ctest --test-dir build -L conformance.
 BUILD_DIR ?= build
@@ -18,7 +19,7 @@ FUZZ_TARGETS ?= fuzz_safetensors fuzz_krun
 export FUZZ_BUILD_DIR := $(abspath $(FUZZ_DIR))
 export FUZZ_JOBS := $(JOBS)
 
-.PHONY: all deps configure build test quick sanitize fuzz bench clean
+.PHONY: all deps configure build test quick sanitize fuzz bench api clean
 
 all: build
 
@@ -55,6 +56,10 @@ sanitize: deps
 # non-zero exit on a finding, whose input is left in $(FUZZ_DIR)/artifacts/TARGET/.
 fuzz: deps
 	bash tools/fuzz.sh all $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# After a change to core/op_table.h: rewrite the typed API's generated regions (tools/gen_api.cpp).
+api: configure
+	cmake --build $(BUILD_DIR) --target api
 
 bench: build
 	$(BUILD_DIR)/bin/kbench --json $(BUILD_DIR)/bench/kbench.json --md $(BUILD_DIR)/bench/kbench.md --plots $(BUILD_DIR)/bench/plots $(BENCH_FLAGS)

@@ -1,8 +1,9 @@
-// The table of operations (core/op_table.h) against everything that lists operations: every row
-// has a Context member and a C function (checked at compile time: a missing one breaks this
-// file's build), every by-name row is in named_ops() with the table's help text, every operation
-// declared in ops.h and weights.h and every operation of tessera.h has a row, and krun --help
-// and kbench --list show every by-name operation.
+// The table of operations (core/op_table.h) against everything that lists operations: the typed
+// API generated from it is current, every row has a Context member and a C function (checked at
+// compile time: a missing one breaks this file's build), every by-name row is in named_ops()
+// with the table's help text, every operation declared in ops.h and weights.h and every
+// operation of tessera.h has a row, and krun --help and kbench --list show every by-name
+// operation.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -25,10 +26,13 @@ template <class R, class... A> constexpr bool context_member(R (Context::*)(A...
 template <class... A> constexpr bool c_function(tessera_status (*)(A...)) { return true; }
 template <class R, class... A> constexpr bool free_function(R (*)(A...)) { return true; }
 
-#define TESSERA_OP(name, inputs, params, outputs, ref)                                              \
+#define TESSERA_OP(name, ret, sig, doc, inputs, params, outputs, ref)                            \
   static_assert(context_member(&Context::name), "no Context::" #name);                            \
   static_assert(c_function(&::tessera_##name), "no tessera_" #name);
-#define TESSERA_API_OP(name, cpp)                                                                    \
+#define TESSERA_TYPED_OP(name, cpp, ret, sig, doc)                                                   \
+  static_assert(context_member(&Context::name), "no Context::" #name);                            \
+  static_assert(c_function(&::tessera_##name), "no tessera_" #name);
+#define TESSERA_PACK_OP(name, cpp)                                                                   \
   static_assert(context_member(&Context::name), "no Context::" #name);                            \
   static_assert(c_function(&::tessera_##name), "no tessera_" #name);
 #define TESSERA_HOST_OP(name, cpp)                                                                   \
@@ -44,8 +48,9 @@ struct Row {
 
 std::vector<Row> table() {
   std::vector<Row> rows;
-#define TESSERA_OP(name, inputs, params, outputs, ref) rows.push_back({#name, inputs, params, outputs, true});
-#define TESSERA_API_OP(name, cpp) rows.push_back({#name, "", "", "", false});
+#define TESSERA_OP(name, ret, sig, doc, inputs, params, outputs, ref) rows.push_back({#name, inputs, params, outputs, true});
+#define TESSERA_TYPED_OP(name, cpp, ret, sig, doc) rows.push_back({#name, "", "", "", false});
+#define TESSERA_PACK_OP(name, cpp) rows.push_back({#name, "", "", "", false});
 #define TESSERA_HOST_OP(name, cpp) rows.push_back({#name, "", "", "", false});
 #include "core/op_table.h"
   return rows;
@@ -155,6 +160,13 @@ TEST(OpTable, EveryOperationOfTheHeadersHasARow) {
   std::string ctx = read_file(dir + "context.h");
   for (const std::string& f : matches(ctx, R"(\n  (?:void|float|PackedWeight) (\w+)\(const (?:TensorView|DeltaNetArgs|AttentionArgs|PackedWeight)&)"))
     EXPECT_TRUE(rows.count(f)) << "Context::" << f << " has no row in core/op_table.h";
+}
+
+// The typed API (ops.h, weights.h, Context, the C API) is written from the table by
+// tools/gen_api.cpp: a row changed without `make api` leaves it stale.
+TEST(OpTable, TheGeneratedApiIsWhatTheTableSays) {
+  auto [out, status] = run_stdout(std::string(TESSERA_GEN_API) + " --check " + TESSERA_SOURCE_DIR);
+  EXPECT_EQ(status, 0) << out;
 }
 
 TEST(OpTable, KrunHelpListsEveryOperation) {

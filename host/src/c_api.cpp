@@ -179,6 +179,42 @@ const PackedWeight& packed(const char* fn, const char* name, const tessera_packe
   return deref(fn, name, w).w;
 }
 
+// The argument structs of the C API, field by field (a NULL tensor is an absent optional one).
+DeltaNetArgs to_args(const char* fn, const tessera_deltanet_args* args) {
+  const tessera_deltanet_args& a = deref(fn, "args", args);
+  DeltaNetArgs d;
+  d.q = to_view(fn, "args->q", a.q);
+  d.k = to_view(fn, "args->k", a.k);
+  d.v = to_view(fn, "args->v", a.v);
+  d.g = to_optional(fn, "args->g", a.g);
+  d.beta = to_optional(fn, "args->beta", a.beta);
+  d.a = to_optional(fn, "args->a", a.a);
+  d.b = to_optional(fn, "args->b", a.b);
+  d.A_log = to_optional(fn, "args->A_log", a.A_log);
+  d.dt_bias = to_optional(fn, "args->dt_bias", a.dt_bias);
+  d.h0 = to_optional(fn, "args->h0", a.h0);
+  d.cu_seqlens = to_optional(fn, "args->cu_seqlens", a.cu_seqlens);
+  if (a.has_scale) d.scale = a.scale;
+  d.l2norm = a.l2norm != 0;
+  return d;
+}
+
+AttentionArgs to_args(const char* fn, const tessera_attention_args* args) {
+  const tessera_attention_args& a = deref(fn, "args", args);
+  AttentionArgs d;
+  d.q = to_view(fn, "args->q", a.q);
+  d.k = to_view(fn, "args->k", a.k);
+  d.v = to_view(fn, "args->v", a.v);
+  d.gate = to_optional(fn, "args->gate", a.gate);
+  d.k_scale = a.k_scale;
+  d.v_scale = a.v_scale;
+  d.cu_seqlens_q = to_optional(fn, "args->cu_seqlens_q", a.cu_seqlens_q);
+  d.cu_seqlens_k = to_optional(fn, "args->cu_seqlens_k", a.cu_seqlens_k);
+  d.causal = a.causal != 0;
+  if (a.has_scale) d.scale = a.scale;
+  return d;
+}
+
 // A string output: NULL with size 0 skips it; checked before anything is written.
 void check_string_out(const char* fn, const char* name, const char* buf, size_t size) {
   if (!buf && size > 0)
@@ -278,108 +314,6 @@ tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_
   });
 }
 
-tessera_status tessera_convert(tessera_context* ctx, const tessera_tensor* x, tessera_format to,
-                               const tessera_tensor* y) {
-  return guard("tessera_convert", [&](const char* fn) {
-    context(fn, ctx).convert(to_view(fn, "x", x), to_format(fn, to), to_view(fn, "y", y));
-  });
-}
-
-tessera_status tessera_quantize_nvfp4(tessera_context* ctx, const tessera_tensor* x,
-                                      tessera_nvfp4_recipe recipe, const float* static_scale_2,
-                                      const tessera_tensor* q, const tessera_tensor* scale,
-                                      float* scale_2) {
-  return guard("tessera_quantize_nvfp4", [&](const char* fn) {
-    const Context& c = context(fn, ctx);
-    float& out = deref(fn, "scale_2", scale_2); // checked before the call writes q and scale
-    out = c.quantize_nvfp4(to_view(fn, "x", x), to_recipe(fn, recipe),
-                           optional_scalar(static_scale_2), to_view(fn, "q", q),
-                           to_view(fn, "scale", scale));
-  });
-}
-
-tessera_status tessera_dequantize_nvfp4(tessera_context* ctx, const tessera_tensor* q,
-                                        const tessera_tensor* scale, float scale_2,
-                                        const tessera_tensor* y) {
-  return guard("tessera_dequantize_nvfp4", [&](const char* fn) {
-    context(fn, ctx).dequantize_nvfp4(to_view(fn, "q", q), to_view(fn, "scale", scale), scale_2,
-                                      to_view(fn, "y", y));
-  });
-}
-
-tessera_status tessera_quantize_fp8(tessera_context* ctx, const tessera_tensor* x,
-                                    tessera_fp8_recipe recipe, const tessera_tensor* q,
-                                    const tessera_tensor* scales) {
-  return guard("tessera_quantize_fp8", [&](const char* fn) {
-    context(fn, ctx).quantize_fp8(to_view(fn, "x", x), to_recipe(fn, recipe), to_view(fn, "q", q),
-                                  to_view(fn, "scales", scales));
-  });
-}
-
-tessera_status tessera_dequantize_fp8(tessera_context* ctx, const tessera_tensor* q,
-                                      const tessera_tensor* scales, tessera_fp8_recipe recipe,
-                                      const tessera_tensor* y) {
-  return guard("tessera_dequantize_fp8", [&](const char* fn) {
-    context(fn, ctx).dequantize_fp8(to_view(fn, "q", q), to_view(fn, "scales", scales),
-                                    to_recipe(fn, recipe), to_view(fn, "y", y));
-  });
-}
-
-tessera_status tessera_gemm_nvfp4(tessera_context* ctx, const tessera_tensor* a,
-                                  const tessera_tensor* a_scale, const tessera_tensor* b,
-                                  const tessera_tensor* b_scale, float alpha,
-                                  const tessera_tensor* bias, const tessera_tensor* c) {
-  return guard("tessera_gemm_nvfp4", [&](const char* fn) {
-    context(fn, ctx).gemm_nvfp4(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
-                                to_view(fn, "b", b), to_view(fn, "b_scale", b_scale), alpha,
-                                to_optional(fn, "bias", bias), to_view(fn, "c", c));
-  });
-}
-
-tessera_status tessera_gemm_fp8(tessera_context* ctx, const tessera_tensor* a,
-                                const tessera_tensor* b, float alpha, const tessera_tensor* bias,
-                                const tessera_tensor* c) {
-  return guard("tessera_gemm_fp8", [&](const char* fn) {
-    context(fn, ctx).gemm_fp8(to_view(fn, "a", a), to_view(fn, "b", b), alpha,
-                              to_optional(fn, "bias", bias), to_view(fn, "c", c));
-  });
-}
-
-tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor* a,
-                                      const tessera_tensor* a_scale, const tessera_tensor* b,
-                                      const tessera_tensor* b_scale, const tessera_tensor* bias,
-                                      const tessera_tensor* c) {
-  return guard("tessera_gemm_fp8_block", [&](const char* fn) {
-    context(fn, ctx).gemm_fp8_block(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
-                                    to_view(fn, "b", b), to_view(fn, "b_scale", b_scale),
-                                    to_optional(fn, "bias", bias), to_view(fn, "c", c));
-  });
-}
-
-tessera_status tessera_gemm_nvfp4_act(tessera_context* ctx, const tessera_tensor* x,
-                                      const float* a_scale_2, const tessera_tensor* b,
-                                      const tessera_tensor* b_scale, float b_scale_2,
-                                      const tessera_tensor* bias, const tessera_tensor* c,
-                                      float* a_scale_2_used) {
-  return guard("tessera_gemm_nvfp4_act", [&](const char* fn) {
-    const Context& k = context(fn, ctx);
-    float& out = deref(fn, "a_scale_2_used", a_scale_2_used); // checked before the call writes c
-    out = k.gemm_nvfp4_act(to_view(fn, "x", x), optional_scalar(a_scale_2), to_view(fn, "b", b),
-                           to_view(fn, "b_scale", b_scale), b_scale_2, to_optional(fn, "bias", bias),
-                           to_view(fn, "c", c));
-  });
-}
-
-tessera_status tessera_gemm_fp8_act(tessera_context* ctx, const tessera_tensor* x,
-                                    const tessera_tensor* b, const tessera_tensor* b_scale,
-                                    const tessera_tensor* bias, const tessera_tensor* c) {
-  return guard("tessera_gemm_fp8_act", [&](const char* fn) {
-    context(fn, ctx).gemm_fp8_act(to_view(fn, "x", x), to_view(fn, "b", b),
-                                  to_view(fn, "b_scale", b_scale), to_optional(fn, "bias", bias),
-                                  to_view(fn, "c", c));
-  });
-}
-
 tessera_status tessera_pack_nvfp4_weight(tessera_context* ctx, const tessera_tensor* b,
                                          const tessera_tensor* b_scale, float scale_2,
                                          tessera_scale_layout scale_layout, int64_t M,
@@ -433,37 +367,6 @@ tessera_status tessera_unpack_weight(const tessera_packed_weight* w, const tesse
   });
 }
 
-tessera_status tessera_gemm_nvfp4_packed(tessera_context* ctx, const tessera_tensor* a,
-                                         const tessera_tensor* a_scale,
-                                         const tessera_packed_weight* b, float alpha,
-                                         const tessera_tensor* bias, const tessera_tensor* c) {
-  return guard("tessera_gemm_nvfp4_packed", [&](const char* fn) {
-    context(fn, ctx).gemm_nvfp4_packed(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
-                                       packed(fn, "b", b), alpha, to_optional(fn, "bias", bias),
-                                       to_view(fn, "c", c));
-  });
-}
-
-tessera_status tessera_gemm_fp8_packed(tessera_context* ctx, const tessera_tensor* a,
-                                       const tessera_packed_weight* b, float alpha,
-                                       const tessera_tensor* bias, const tessera_tensor* c) {
-  return guard("tessera_gemm_fp8_packed", [&](const char* fn) {
-    context(fn, ctx).gemm_fp8_packed(to_view(fn, "a", a), packed(fn, "b", b), alpha,
-                                     to_optional(fn, "bias", bias), to_view(fn, "c", c));
-  });
-}
-
-tessera_status tessera_gemm_fp8_block_packed(tessera_context* ctx, const tessera_tensor* a,
-                                             const tessera_tensor* a_scale,
-                                             const tessera_packed_weight* b,
-                                             const tessera_tensor* bias, const tessera_tensor* c) {
-  return guard("tessera_gemm_fp8_block_packed", [&](const char* fn) {
-    context(fn, ctx).gemm_fp8_block_packed(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
-                                           packed(fn, "b", b), to_optional(fn, "bias", bias),
-                                           to_view(fn, "c", c));
-  });
-}
-
 tessera_status tessera_to_swizzled_scales(const tessera_tensor* linear,
                                           const tessera_tensor* swizzled) {
   return guard("tessera_to_swizzled_scales", [&](const char* fn) {
@@ -484,40 +387,6 @@ tessera_status tessera_deltanet_args_init(tessera_deltanet_args* args) {
   });
 }
 
-tessera_status tessera_deltanet(tessera_context* ctx, const tessera_deltanet_args* args,
-                                const tessera_tensor* o, const tessera_tensor* ht) {
-  return guard("tessera_deltanet", [&](const char* fn) {
-    const Context& c = context(fn, ctx);
-    const tessera_deltanet_args& a = deref(fn, "args", args);
-    DeltaNetArgs d;
-    d.q = to_view(fn, "args->q", a.q);
-    d.k = to_view(fn, "args->k", a.k);
-    d.v = to_view(fn, "args->v", a.v);
-    d.g = to_optional(fn, "args->g", a.g);
-    d.beta = to_optional(fn, "args->beta", a.beta);
-    d.a = to_optional(fn, "args->a", a.a);
-    d.b = to_optional(fn, "args->b", a.b);
-    d.A_log = to_optional(fn, "args->A_log", a.A_log);
-    d.dt_bias = to_optional(fn, "args->dt_bias", a.dt_bias);
-    d.h0 = to_optional(fn, "args->h0", a.h0);
-    d.cu_seqlens = to_optional(fn, "args->cu_seqlens", a.cu_seqlens);
-    if (a.has_scale) d.scale = a.scale;
-    d.l2norm = a.l2norm != 0;
-    c.deltanet(d, to_view(fn, "o", o), to_view(fn, "ht", ht));
-  });
-}
-
-tessera_status tessera_conv1d(tessera_context* ctx, const tessera_tensor* x,
-                              const tessera_tensor* w, const tessera_tensor* bias,
-                              const tessera_tensor* state, const tessera_tensor* y,
-                              const tessera_tensor* state_out) {
-  return guard("tessera_conv1d", [&](const char* fn) {
-    context(fn, ctx).conv1d(to_view(fn, "x", x), to_view(fn, "w", w), to_optional(fn, "bias", bias),
-                            to_optional(fn, "state", state), to_view(fn, "y", y),
-                            to_view(fn, "state_out", state_out));
-  });
-}
-
 tessera_status tessera_attention_args_init(tessera_attention_args* args) {
   return guard("tessera_attention_args_init", [&](const char* fn) {
     tessera_attention_args& a = deref(fn, "args", args);
@@ -529,24 +398,178 @@ tessera_status tessera_attention_args_init(tessera_attention_args* args) {
   });
 }
 
+// ---- generated from core/op_table.h by tools/gen_api.cpp (make api): do not edit ----
+
+tessera_status tessera_convert(tessera_context* ctx, const tessera_tensor* x, tessera_format to,
+                               const tessera_tensor* y) {
+  return guard("tessera_convert", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.convert(to_view(fn, "x", x), to_format(fn, to), to_view(fn, "y", y));
+  });
+}
+
+tessera_status tessera_quantize_nvfp4(tessera_context* ctx, const tessera_tensor* x,
+                                      tessera_nvfp4_recipe recipe, const float* static_scale_2,
+                                      const tessera_tensor* q, const tessera_tensor* scale,
+                                      float* scale_2) {
+  return guard("tessera_quantize_nvfp4", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    float& result = deref(fn, "scale_2", scale_2);
+    result = context_.quantize_nvfp4(to_view(fn, "x", x), to_recipe(fn, recipe),
+                                     optional_scalar(static_scale_2), to_view(fn, "q", q),
+                                     to_view(fn, "scale", scale));
+  });
+}
+
+tessera_status tessera_dequantize_nvfp4(tessera_context* ctx, const tessera_tensor* q,
+                                        const tessera_tensor* scale, float scale_2,
+                                        const tessera_tensor* y) {
+  return guard("tessera_dequantize_nvfp4", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.dequantize_nvfp4(to_view(fn, "q", q), to_view(fn, "scale", scale), scale_2,
+                              to_view(fn, "y", y));
+  });
+}
+
+tessera_status tessera_quantize_fp8(tessera_context* ctx, const tessera_tensor* x,
+                                    tessera_fp8_recipe recipe, const tessera_tensor* q,
+                                    const tessera_tensor* scales) {
+  return guard("tessera_quantize_fp8", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.quantize_fp8(to_view(fn, "x", x), to_recipe(fn, recipe), to_view(fn, "q", q),
+                          to_view(fn, "scales", scales));
+  });
+}
+
+tessera_status tessera_dequantize_fp8(tessera_context* ctx, const tessera_tensor* q,
+                                      const tessera_tensor* scales, tessera_fp8_recipe recipe,
+                                      const tessera_tensor* y) {
+  return guard("tessera_dequantize_fp8", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.dequantize_fp8(to_view(fn, "q", q), to_view(fn, "scales", scales),
+                            to_recipe(fn, recipe), to_view(fn, "y", y));
+  });
+}
+
+tessera_status tessera_gemm_nvfp4(tessera_context* ctx, const tessera_tensor* a,
+                                  const tessera_tensor* a_scale, const tessera_tensor* b,
+                                  const tessera_tensor* b_scale, float alpha,
+                                  const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_nvfp4", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_nvfp4(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale), to_view(fn, "b", b),
+                        to_view(fn, "b_scale", b_scale), alpha, to_optional(fn, "bias", bias),
+                        to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8(tessera_context* ctx, const tessera_tensor* a,
+                                const tessera_tensor* b, float alpha, const tessera_tensor* bias,
+                                const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_fp8(to_view(fn, "a", a), to_view(fn, "b", b), alpha,
+                      to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor* a,
+                                      const tessera_tensor* a_scale, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, const tessera_tensor* bias,
+                                      const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_block", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_fp8_block(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                            to_view(fn, "b", b), to_view(fn, "b_scale", b_scale),
+                            to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_nvfp4_act(tessera_context* ctx, const tessera_tensor* x,
+                                      const float* a_scale_2, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, float b_scale_2,
+                                      const tessera_tensor* bias, const tessera_tensor* c,
+                                      float* a_scale_2_used) {
+  return guard("tessera_gemm_nvfp4_act", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    float& result = deref(fn, "a_scale_2_used", a_scale_2_used);
+    result = context_.gemm_nvfp4_act(to_view(fn, "x", x), optional_scalar(a_scale_2),
+                                     to_view(fn, "b", b), to_view(fn, "b_scale", b_scale),
+                                     b_scale_2, to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_act(tessera_context* ctx, const tessera_tensor* x,
+                                    const tessera_tensor* b, const tessera_tensor* b_scale,
+                                    const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_act", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_fp8_act(to_view(fn, "x", x), to_view(fn, "b", b), to_view(fn, "b_scale", b_scale),
+                          to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_nvfp4_packed(tessera_context* ctx, const tessera_tensor* a,
+                                         const tessera_tensor* a_scale,
+                                         const tessera_packed_weight* b, float alpha,
+                                         const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_nvfp4_packed", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_nvfp4_packed(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                               packed(fn, "b", b), alpha, to_optional(fn, "bias", bias),
+                               to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_packed(tessera_context* ctx, const tessera_tensor* a,
+                                       const tessera_packed_weight* b, float alpha,
+                                       const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_packed", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_fp8_packed(to_view(fn, "a", a), packed(fn, "b", b), alpha,
+                             to_optional(fn, "bias", bias), to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_gemm_fp8_block_packed(tessera_context* ctx, const tessera_tensor* a,
+                                             const tessera_tensor* a_scale,
+                                             const tessera_packed_weight* b,
+                                             const tessera_tensor* bias, const tessera_tensor* c) {
+  return guard("tessera_gemm_fp8_block_packed", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.gemm_fp8_block_packed(to_view(fn, "a", a), to_view(fn, "a_scale", a_scale),
+                                   packed(fn, "b", b), to_optional(fn, "bias", bias),
+                                   to_view(fn, "c", c));
+  });
+}
+
+tessera_status tessera_deltanet(tessera_context* ctx, const tessera_deltanet_args* args,
+                                const tessera_tensor* o, const tessera_tensor* ht) {
+  return guard("tessera_deltanet", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.deltanet(to_args(fn, args), to_view(fn, "o", o), to_view(fn, "ht", ht));
+  });
+}
+
+tessera_status tessera_conv1d(tessera_context* ctx, const tessera_tensor* x,
+                              const tessera_tensor* w, const tessera_tensor* bias,
+                              const tessera_tensor* state, const tessera_tensor* y,
+                              const tessera_tensor* state_out) {
+  return guard("tessera_conv1d", [&](const char* fn) {
+    const Context& context_ = context(fn, ctx);
+    context_.conv1d(to_view(fn, "x", x), to_view(fn, "w", w), to_optional(fn, "bias", bias),
+                    to_optional(fn, "state", state), to_view(fn, "y", y),
+                    to_view(fn, "state_out", state_out));
+  });
+}
+
 tessera_status tessera_attention(tessera_context* ctx, const tessera_attention_args* args,
                                  const tessera_tensor* o, const tessera_tensor* lse) {
   return guard("tessera_attention", [&](const char* fn) {
-    const Context& c = context(fn, ctx);
-    const tessera_attention_args& a = deref(fn, "args", args);
-    AttentionArgs d;
-    d.q = to_view(fn, "args->q", a.q);
-    d.k = to_view(fn, "args->k", a.k);
-    d.v = to_view(fn, "args->v", a.v);
-    d.gate = to_optional(fn, "args->gate", a.gate);
-    d.k_scale = a.k_scale;
-    d.v_scale = a.v_scale;
-    d.cu_seqlens_q = to_optional(fn, "args->cu_seqlens_q", a.cu_seqlens_q);
-    d.cu_seqlens_k = to_optional(fn, "args->cu_seqlens_k", a.cu_seqlens_k);
-    d.causal = a.causal != 0;
-    if (a.has_scale) d.scale = a.scale;
-    c.attention(d, to_view(fn, "o", o), to_optional(fn, "lse", lse));
+    const Context& context_ = context(fn, ctx);
+    context_.attention(to_args(fn, args), to_view(fn, "o", o), to_optional(fn, "lse", lse));
   });
 }
+// ---- end of generated code ----
 
 } // extern "C"

@@ -181,88 +181,6 @@ template <class F> auto Context::run(F&& f) const {
   }
 }
 
-void Context::convert(const TensorView& x, Format to, const TensorView& y) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::convert(x, to, y, o, i); });
-}
-
-float Context::quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe,
-                              std::optional<float> static_scale_2, const TensorView& q,
-                              const TensorView& scale) const {
-  return run([&](const RunOptions& o, RunInfo* i) {
-    return tessera::quantize_nvfp4(x, recipe, static_scale_2, q, scale, o, i);
-  });
-}
-
-void Context::dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
-                               const TensorView& y) const {
-  run([&](const RunOptions& o, RunInfo* i) {
-    tessera::dequantize_nvfp4(q, scale, scale_2, y, o, i);
-  });
-}
-
-void Context::quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
-                           const TensorView& scales) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::quantize_fp8(x, recipe, q, scales, o, i); });
-}
-
-void Context::dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
-                             const TensorView& y) const {
-  run([&](const RunOptions& o, RunInfo* i) {
-    tessera::dequantize_fp8(q, scales, recipe, y, o, i);
-  });
-}
-
-void Context::gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
-                         const TensorView& b_scale, float alpha,
-                         const std::optional<TensorView>& bias, const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) {
-    tessera::gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c, o, i);
-  });
-}
-
-void Context::gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
-                       const std::optional<TensorView>& bias, const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8(a, b, alpha, bias, c, o, i); });
-}
-
-void Context::gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
-                             const TensorView& b_scale, const std::optional<TensorView>& bias,
-                             const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) {
-    tessera::gemm_fp8_block(a, a_scale, b, b_scale, bias, c, o, i);
-  });
-}
-
-void Context::deltanet(const DeltaNetArgs& args, const TensorView& o_, const TensorView& ht) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::deltanet(args, o_, ht, o, i); });
-}
-
-void Context::conv1d(const TensorView& x, const TensorView& w,
-                     const std::optional<TensorView>& bias, const std::optional<TensorView>& state,
-                     const TensorView& y, const TensorView& state_out) const {
-  run([&](const RunOptions& o, RunInfo* i) {
-    tessera::conv1d(x, w, bias, state, y, state_out, o, i);
-  });
-}
-
-void Context::attention(const AttentionArgs& args, const TensorView& o_,
-                        const std::optional<TensorView>& lse) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::attention(args, o_, lse, o, i); });
-}
-
-float Context::gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
-                              const TensorView& b_scale, float b_scale_2,
-                              const std::optional<TensorView>& bias, const TensorView& c) const {
-  return run([&](const RunOptions& o, RunInfo* i) {
-    return tessera::gemm_nvfp4_act(x, a_scale_2, b, b_scale, b_scale_2, bias, c, o, i);
-  });
-}
-
-void Context::gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
-                           const std::optional<TensorView>& bias, const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8_act(x, b, b_scale, bias, c, o, i); });
-}
-
 PackedWeight Context::pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, float scale_2,
                                         ScaleLayout scale_layout, int64_t M, std::string layout) const {
   return tessera::pack_nvfp4_weight(b, b_scale, scale_2, scale_layout, PackTarget{options(), M, std::move(layout)});
@@ -277,20 +195,125 @@ void Context::unpack_weight(const PackedWeight& w, const TensorView& b, const Te
   tessera::unpack_weight(w, b, scales);
 }
 
-void Context::gemm_nvfp4_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
-                                float alpha, const std::optional<TensorView>& bias,
-                                const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_nvfp4(a, a_scale, b, alpha, bias, c, o, i); });
+// ---- generated from core/op_table.h by tools/gen_api.cpp (make api): do not edit ----
+
+void Context::convert(const TensorView& x, Format to, const TensorView& y) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::convert(x, to, y, run_options, run_info);
+  });
+}
+
+float Context::quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe,
+                              std::optional<float> static_scale_2, const TensorView& q,
+                              const TensorView& scale) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::quantize_nvfp4(x, recipe, static_scale_2, q, scale, run_options, run_info);
+  });
+}
+
+void Context::dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
+                               const TensorView& y) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::dequantize_nvfp4(q, scale, scale_2, y, run_options, run_info);
+  });
+}
+
+void Context::quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
+                           const TensorView& scales) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::quantize_fp8(x, recipe, q, scales, run_options, run_info);
+  });
+}
+
+void Context::dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
+                             const TensorView& y) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::dequantize_fp8(q, scales, recipe, y, run_options, run_info);
+  });
+}
+
+void Context::gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                         const TensorView& b_scale, float alpha,
+                         const std::optional<TensorView>& bias, const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c, run_options, run_info);
+  });
+}
+
+void Context::gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
+                       const std::optional<TensorView>& bias, const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_fp8(a, b, alpha, bias, c, run_options, run_info);
+  });
+}
+
+void Context::gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                             const TensorView& b_scale, const std::optional<TensorView>& bias,
+                             const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_fp8_block(a, a_scale, b, b_scale, bias, c, run_options, run_info);
+  });
+}
+
+float Context::gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2,
+                              const TensorView& b, const TensorView& b_scale, float b_scale_2,
+                              const std::optional<TensorView>& bias, const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_nvfp4_act(x, a_scale_2, b, b_scale, b_scale_2, bias, c, run_options,
+                                   run_info);
+  });
+}
+
+void Context::gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
+                           const std::optional<TensorView>& bias, const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_fp8_act(x, b, b_scale, bias, c, run_options, run_info);
+  });
+}
+
+void Context::gemm_nvfp4_packed(const TensorView& a, const TensorView& a_scale,
+                                const PackedWeight& b, float alpha,
+                                const std::optional<TensorView>& bias, const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_nvfp4(a, a_scale, b, alpha, bias, c, run_options, run_info);
+  });
 }
 
 void Context::gemm_fp8_packed(const TensorView& a, const PackedWeight& b, float alpha,
                               const std::optional<TensorView>& bias, const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8(a, b, alpha, bias, c, o, i); });
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_fp8(a, b, alpha, bias, c, run_options, run_info);
+  });
 }
 
-void Context::gemm_fp8_block_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
-                                    const std::optional<TensorView>& bias, const TensorView& c) const {
-  run([&](const RunOptions& o, RunInfo* i) { tessera::gemm_fp8_block(a, a_scale, b, bias, c, o, i); });
+void Context::gemm_fp8_block_packed(const TensorView& a, const TensorView& a_scale,
+                                    const PackedWeight& b, const std::optional<TensorView>& bias,
+                                    const TensorView& c) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::gemm_fp8_block(a, a_scale, b, bias, c, run_options, run_info);
+  });
 }
+
+void Context::deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::deltanet(args, o, ht, run_options, run_info);
+  });
+}
+
+void Context::conv1d(const TensorView& x, const TensorView& w,
+                     const std::optional<TensorView>& bias, const std::optional<TensorView>& state,
+                     const TensorView& y, const TensorView& state_out) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::conv1d(x, w, bias, state, y, state_out, run_options, run_info);
+  });
+}
+
+void Context::attention(const AttentionArgs& args, const TensorView& o,
+                        const std::optional<TensorView>& lse) const {
+  return run([&](const RunOptions& run_options, RunInfo* run_info) {
+    return tessera::attention(args, o, lse, run_options, run_info);
+  });
+}
+// ---- end of generated code ----
 
 } // namespace tessera

@@ -51,7 +51,7 @@ DType out_dtype(NamedCall& call);
 using NamedAdapter = TensorMap (*)(NamedCall&, const RunOptions&, RunInfo*);
 
 // One adapter per TESSERA_OP row of core/op_table.h, defined in the ops_*.cpp of its operation.
-#define TESSERA_OP(name, inputs, params, outputs, ref) TensorMap named_##name(NamedCall&, const RunOptions&, RunInfo*);
+#define TESSERA_OP(name, ret, sig, doc, inputs, params, outputs, ref) TensorMap named_##name(NamedCall&, const RunOptions&, RunInfo*);
 #include "core/op_table.h"
 
 } // namespace tessera::detail

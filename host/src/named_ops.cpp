@@ -15,7 +15,7 @@ const std::vector<Entry>& entries() {
   using namespace detail;
   // One entry per TESSERA_OP row of core/op_table.h, in its order.
   static const std::vector<Entry> table = {
-#define TESSERA_OP(name, inputs, params, outputs, ref) {{#name, inputs, params, outputs}, named_##name},
+#define TESSERA_OP(name, ret, sig, doc, inputs, params, outputs, ref) {{#name, inputs, params, outputs}, named_##name},
 #include "core/op_table.h"
   };
   return table;

@@ -84,7 +84,9 @@ public:
   // A view of `b` with `dtype` and `shape`; Error(ShortBuffer) when the buffer is too small.
   static TensorView view(Buffer& b, DType dtype, Shape shape);
 
-  // ops.h, on this context's device. Arguments and errors are those of the free functions.
+  // Every operation of ops.h, and weights.h's GEMMs on a packed weight (as NAME_packed), on this
+  // context's device. Arguments and errors are those of the free functions.
+  // ---- generated from core/op_table.h by tools/gen_api.cpp (make api): do not edit ----
   void convert(const TensorView& x, Format to, const TensorView& y) const;
   float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
                        const TensorView& q, const TensorView& scale) const;
@@ -102,28 +104,11 @@ public:
   void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
                       const TensorView& b_scale, const std::optional<TensorView>& bias,
                       const TensorView& c) const;
-  void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht) const;
-  void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
-              const std::optional<TensorView>& state, const TensorView& y,
-              const TensorView& state_out) const;
-  void attention(const AttentionArgs& args, const TensorView& o,
-                 const std::optional<TensorView>& lse = std::nullopt) const;
   float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
                        const TensorView& b_scale, float b_scale_2,
                        const std::optional<TensorView>& bias, const TensorView& c) const;
   void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
                     const std::optional<TensorView>& bias, const TensorView& c) const;
-
-  // weights.h, for this context's device: a weight packed for calls with `M` rows (PackTarget;
-  // `layout` empty: the registry's choice), and the GEMMs of weights.h on a packed weight (the
-  // free functions are overloads of gemm_nvfp4, gemm_fp8, gemm_fp8_block). Packing and
-  // unpacking run no kernel: last_run() keeps the last operation's record.
-  PackedWeight pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, float scale_2,
-                                 ScaleLayout scale_layout = ScaleLayout::Linear, int64_t M = 1,
-                                 std::string layout = {}) const;
-  PackedWeight pack_fp8_weight(const TensorView& b, const TensorView& scales, int64_t M = 1,
-                               std::string layout = {}) const;
-  void unpack_weight(const PackedWeight& w, const TensorView& b, const TensorView& scales) const;
   void gemm_nvfp4_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
                          float alpha, const std::optional<TensorView>& bias,
                          const TensorView& c) const;
@@ -131,6 +116,23 @@ public:
                        const std::optional<TensorView>& bias, const TensorView& c) const;
   void gemm_fp8_block_packed(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
                              const std::optional<TensorView>& bias, const TensorView& c) const;
+  void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht) const;
+  void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
+              const std::optional<TensorView>& state, const TensorView& y,
+              const TensorView& state_out) const;
+  void attention(const AttentionArgs& args, const TensorView& o,
+                 const std::optional<TensorView>& lse = std::nullopt) const;
+  // ---- end of generated code ----
+
+  // weights.h, for this context's device: a weight packed for calls with `M` rows (PackTarget;
+  // `layout` empty: the registry's choice). Packing and unpacking run no kernel: last_run()
+  // keeps the last operation's record.
+  PackedWeight pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, float scale_2,
+                                 ScaleLayout scale_layout = ScaleLayout::Linear, int64_t M = 1,
+                                 std::string layout = {}) const;
+  PackedWeight pack_fp8_weight(const TensorView& b, const TensorView& scales, int64_t M = 1,
+                               std::string layout = {}) const;
+  void unpack_weight(const PackedWeight& w, const TensorView& b, const TensorView& scales) const;
   // The scale layout conversions of weights.h (to_swizzled_scales, from_swizzled_scales) run on
   // the host for every device: they are free functions only.
 

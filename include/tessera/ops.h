@@ -53,50 +53,12 @@ struct RunInfo {
   double device_ms = -1.0;
 };
 
-// ---- section 1: conversions ---------------------------------------------------------------
+// ---- the types of the operations' arguments ------------------------------------------------
 enum class Format { E4M3, E5M2, E2M1, BF16, F16 };
-// x: f32 [...]. y: same shape; dtype F8_E4M3, F8_E5M2, U8 (one E2M1 code per byte), BF16, F16.
-void convert(const TensorView& x, Format to, const TensorView& y, const RunOptions& = {},
-             RunInfo* = nullptr);
-
-// ---- sections 2-3: quantizers -------------------------------------------------------------
 enum class Nvfp4Recipe { Nvfp4, FourOverSix };
 enum class Fp8Recipe { Tensor, Token128, Block128 };
 
-// x: f32/bf16/f16 [R, C], C % 16 == 0, all finite. q: U8 [R, C/2]. scale: F8_E4M3 [R, C/16].
-// static_scale_2: the checkpoint's input_scale (finite, > 0); without it scale_2 is computed.
-// Returns scale_2.
-float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
-                     const TensorView& q, const TensorView& scale, const RunOptions& = {},
-                     RunInfo* = nullptr);
-// q: U8 [R, C/2], scale: F8_E4M3 [R, C/16], y: f32 [R, C].
-void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
-                      const TensorView& y, const RunOptions& = {}, RunInfo* = nullptr);
-
-// x: f32/bf16/f16 [R, C], all finite. q: F8_E4M3 [R, C]. scales: F32 [] (tensor; [1] also
-// accepted), [R, ceil(C/128)] (token128), [ceil(R/128), ceil(C/128)] (block128).
-void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
-                  const TensorView& scales, const RunOptions& = {}, RunInfo* = nullptr);
-// y: f32 [R, C] = RN(e4m3(q) * scale of its group).
-void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
-                    const TensorView& y, const RunOptions& = {}, RunInfo* = nullptr);
-
-// ---- section 4: GEMMs, C[M, N] = A[M, K] * B[N, K]^T ---------------------------------------
-// a: U8 [M, K/2], a_scale: F8_E4M3 [M, K/16]; b, b_scale likewise with N. K % 16 == 0,
-// K <= 65536. bias: optional F32 [N]. c: f32/bf16/f16 [M, N].
-void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
-                const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
-                const TensorView& c, const RunOptions& = {}, RunInfo* = nullptr);
-// a: F8_E4M3 [M, K], b: F8_E4M3 [N, K], per-tensor scales folded into alpha.
-void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
-              const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& = {},
-              RunInfo* = nullptr);
-// Block-scaled: a_scale F32 [M, ceil(K/128)], b_scale F32 [ceil(N/128), ceil(K/128)].
-void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
-                    const TensorView& b_scale, const std::optional<TensorView>& bias,
-                    const TensorView& c, const RunOptions& = {}, RunInfo* = nullptr);
-
-// ---- section 5: Gated DeltaNet and its short convolution ----------------------------------
+// Gated DeltaNet (numerics.md section 5).
 struct DeltaNetArgs {
   TensorView q, k;                      // f32/bf16/f16 [B, T, H, Dk]
   TensorView v;                         // f32/bf16/f16 [B, T, HV, Dv], HV % H == 0
@@ -108,18 +70,8 @@ struct DeltaNetArgs {
   std::optional<float> scale;           // default 1 / sqrt(Dk)
   bool l2norm = false;                  // use_qk_l2norm
 };
-// o: f32/bf16/f16 [B, T, HV, Dv]; ht: F32 [N, HV, Dk, Dv].
-void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
-              const RunOptions& = {}, RunInfo* = nullptr);
 
-// x: f32/bf16/f16 [B, T, C], w: f32 [C, W], bias: f32 [C], state: f32 [B, C, W - 1] (the
-// previous W - 1 inputs, oldest first; zeros when absent). y: f32/bf16/f16 [B, T, C];
-// state_out: F32 [B, C, W - 1], the last W - 1 inputs. state_out may alias state.
-void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
-            const std::optional<TensorView>& state, const TensorView& y,
-            const TensorView& state_out, const RunOptions& = {}, RunInfo* = nullptr);
-
-// ---- section 6: gated attention -----------------------------------------------------------
+// Gated attention (numerics.md section 6).
 struct AttentionArgs {
   TensorView q;                        // f32/bf16/f16 [B, T, Hq, D]
   TensorView k, v;                     // f32/bf16/f16/F8_E4M3 [B, S, Hkv, D], Hq % Hkv == 0
@@ -129,26 +81,90 @@ struct AttentionArgs {
   bool causal = true;
   std::optional<float> scale;          // default 1 / sqrt(D)
 };
-// o: f32/bf16/f16 [B, T, Hq, D]. lse (optional): F32 [B, T, Hq], natural log of sum_j exp(s_j).
-void attention(const AttentionArgs& args, const TensorView& o,
-               const std::optional<TensorView>& lse = std::nullopt, const RunOptions& = {},
-               RunInfo* = nullptr);
 
-// ---- section 4 with the activation quantized in front (host/src/ops_gemm_act.cpp) ---------
-// Bit-exact with quantize_nvfp4 (recipe nvfp4) followed by gemm_nvfp4 with alpha =
-// RN(a_scale_2 * b_scale_2). x: f32/bf16/f16 [M, K], finite, K % 16 == 0, K <= 65536.
-// a_scale_2: the static activation scale_2 (the checkpoint's input_scale; finite, > 0), or empty
-// for the dynamic one, RN(amax(x) / 2688). b, b_scale as gemm_nvfp4; b_scale_2: finite, > 0.
-// Returns the activation scale_2 used. On a device the quantized activations never leave it.
+// ---- the operations: numerics.md sections 1-6, one row each in core/op_table.h -----------------
+// Each takes `const RunOptions&` (where to run) and `RunInfo*` (what ran, and why) last.
+// ---- generated from core/op_table.h by tools/gen_api.cpp (make api): do not edit ----
+// x: F32 [...]. y: the same shape; dtype F8_E4M3, F8_E5M2, U8 (one E2M1 code per byte),
+// BF16 or F16, as `to` says.
+void convert(const TensorView& x, Format to, const TensorView& y, const RunOptions& = {},
+             RunInfo* = nullptr);
+
+// x: F32/BF16/F16 [R, C], C % 16 == 0, all finite. q: U8 [R, C/2]. scale: F8_E4M3
+// [R, C/16]. static_scale_2: the checkpoint's input_scale (finite, > 0); absent, scale_2
+// is computed. Returns scale_2.
+float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
+                     const TensorView& q, const TensorView& scale, const RunOptions& = {},
+                     RunInfo* = nullptr);
+
+// q: U8 [R, C/2], scale: F8_E4M3 [R, C/16], y: F32 [R, C].
+void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
+                      const TensorView& y, const RunOptions& = {}, RunInfo* = nullptr);
+
+// x: F32/BF16/F16 [R, C], all finite. q: F8_E4M3 [R, C]. scales: F32 [] (tensor; [1]
+// also accepted), [R, ceil(C/128)] (token128), [ceil(R/128), ceil(C/128)] (block128).
+void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
+                  const TensorView& scales, const RunOptions& = {}, RunInfo* = nullptr);
+
+// y: F32 [R, C] = RN(e4m3(q) * the scale of its group); q and scales as quantize_fp8.
+void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
+                    const TensorView& y, const RunOptions& = {}, RunInfo* = nullptr);
+
+// C[M, N] = alpha * A[M, K] B[N, K]^T (+ bias). a: U8 [M, K/2], a_scale: F8_E4M3
+// [M, K/16]; b, b_scale likewise with N. K % 16 == 0, K <= 65536. alpha carries
+// a_scale_2 * b_scale_2. bias: F32 [N]. c: F32/BF16/F16 [M, N].
+void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
+                const TensorView& c, const RunOptions& = {}, RunInfo* = nullptr);
+
+// a: F8_E4M3 [M, K], b: F8_E4M3 [N, K]; the per-tensor scales folded into alpha. bias:
+// F32 [N]. c: F32/BF16/F16 [M, N].
+void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
+              const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& = {},
+              RunInfo* = nullptr);
+
+// Block-scaled FP8 (by name: gemm_fp8 with block scales). a_scale: F32
+// [M, ceil(K/128)], b_scale: F32 [ceil(N/128), ceil(K/128)]; the rest as gemm_fp8.
+void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
+                    const TensorView& b_scale, const std::optional<TensorView>& bias,
+                    const TensorView& c, const RunOptions& = {}, RunInfo* = nullptr);
+
+// gemm_nvfp4 with the activation quantized in front: bit-exact with quantize_nvfp4
+// (recipe nvfp4) followed by gemm_nvfp4 with alpha = RN(a_scale_2 * b_scale_2). x:
+// F32/BF16/F16 [M, K], finite, K % 16 == 0, K <= 65536. a_scale_2: the static activation
+// scale_2 (the checkpoint's input_scale; finite, > 0), or absent for the dynamic one,
+// RN(amax(x) / 2688). b, b_scale as gemm_nvfp4; b_scale_2: finite, > 0. Returns the
+// activation scale_2 used. On a device the quantized activations never leave it.
 float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
                      const TensorView& b_scale, float b_scale_2,
                      const std::optional<TensorView>& bias, const TensorView& c,
                      const RunOptions& = {}, RunInfo* = nullptr);
-// Bit-exact with quantize_fp8 (recipe fp8-token128: a_scale [M, ceil(K/128)]) followed by
-// gemm_fp8_block. x: f32/bf16/f16 [M, K], finite; b F8_E4M3 [N, K]; b_scale F32
+
+// Bit-exact with quantize_fp8 (recipe fp8-token128: a_scale [M, ceil(K/128)]) followed
+// by gemm_fp8_block. x: F32/BF16/F16 [M, K], finite; b: F8_E4M3 [N, K]; b_scale: F32
 // [ceil(N/128), ceil(K/128)], finite.
 void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
                   const std::optional<TensorView>& bias, const TensorView& c,
                   const RunOptions& = {}, RunInfo* = nullptr);
+
+// Gated DeltaNet (DeltaNetArgs). o: F32/BF16/F16 [B, T, HV, Dv]; ht: F32 [N, HV, Dk, Dv],
+// the final state of each sequence.
+void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
+              const RunOptions& = {}, RunInfo* = nullptr);
+
+// Causal depthwise convolution with SiLU. x: F32/BF16/F16 [B, T, C], w: F32 [C, W],
+// bias: F32 [C], state: F32 [B, C, W - 1] (the previous W - 1 inputs, oldest first;
+// zeros when absent). y: F32/BF16/F16 [B, T, C]; state_out: F32 [B, C, W - 1], the last
+// W - 1 inputs. state_out may alias state.
+void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
+            const std::optional<TensorView>& state, const TensorView& y,
+            const TensorView& state_out, const RunOptions& = {}, RunInfo* = nullptr);
+
+// Gated attention (AttentionArgs). o: F32/BF16/F16 [B, T, Hq, D]. lse (optional): F32
+// [B, T, Hq], the natural log of sum_j exp(s_j).
+void attention(const AttentionArgs& args, const TensorView& o,
+               const std::optional<TensorView>& lse = std::nullopt, const RunOptions& = {},
+               RunInfo* = nullptr);
+// ---- end of generated code ----
 
 } // namespace tessera

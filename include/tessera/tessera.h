@@ -132,57 +132,6 @@ tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_
                                 char* variant, size_t variant_size, char* reason,
                                 size_t reason_size);
 
-/* ---- operations: the shapes and rules of tessera/ops.h ------------------------------------- */
-/* x: F32 [...]; y: same shape, dtype of the format (E2M1: U8). */
-tessera_status tessera_convert(tessera_context* ctx, const tessera_tensor* x, tessera_format to,
-                               const tessera_tensor* y);
-
-/* x: F32/BF16/F16 [R, C], C % 16 == 0, finite. q: U8 [R, C/2]. scale: F8_E4M3 [R, C/16].
- * static_scale_2: NULL to compute scale_2, else the checkpoint's input_scale. scale_2: out. */
-tessera_status tessera_quantize_nvfp4(tessera_context* ctx, const tessera_tensor* x,
-                                      tessera_nvfp4_recipe recipe, const float* static_scale_2,
-                                      const tessera_tensor* q, const tessera_tensor* scale,
-                                      float* scale_2);
-/* y: F32 [R, C]. */
-tessera_status tessera_dequantize_nvfp4(tessera_context* ctx, const tessera_tensor* q,
-                                        const tessera_tensor* scale, float scale_2,
-                                        const tessera_tensor* y);
-/* q: F8_E4M3 [R, C]. scales: F32 [] (tensor), [R, ceil(C/128)], [ceil(R/128), ceil(C/128)]. */
-tessera_status tessera_quantize_fp8(tessera_context* ctx, const tessera_tensor* x,
-                                    tessera_fp8_recipe recipe, const tessera_tensor* q,
-                                    const tessera_tensor* scales);
-tessera_status tessera_dequantize_fp8(tessera_context* ctx, const tessera_tensor* q,
-                                      const tessera_tensor* scales, tessera_fp8_recipe recipe,
-                                      const tessera_tensor* y);
-
-/* C[M, N] = alpha * A[M, K] B[N, K]^T (+ bias F32 [N], NULL when absent); c: F32/BF16/F16.
- * NVFP4: alpha carries a_scale_2 * b_scale_2. FP8 per tensor: alpha carries both scales. */
-tessera_status tessera_gemm_nvfp4(tessera_context* ctx, const tessera_tensor* a,
-                                  const tessera_tensor* a_scale, const tessera_tensor* b,
-                                  const tessera_tensor* b_scale, float alpha,
-                                  const tessera_tensor* bias, const tessera_tensor* c);
-tessera_status tessera_gemm_fp8(tessera_context* ctx, const tessera_tensor* a,
-                                const tessera_tensor* b, float alpha, const tessera_tensor* bias,
-                                const tessera_tensor* c);
-tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor* a,
-                                      const tessera_tensor* a_scale, const tessera_tensor* b,
-                                      const tessera_tensor* b_scale, const tessera_tensor* bias,
-                                      const tessera_tensor* c);
-
-/* The GEMMs with the activation quantized in front, bit-exact with the quantizer followed by the
- * GEMM (tessera/ops.h). x: F32/BF16/F16 [M, K], finite. NVFP4: b U8 [N, K/2], b_scale F8_E4M3
- * [N, K/16], K % 16 == 0; a_scale_2: NULL for the dynamic activation scale, else the static one
- * (the checkpoint's input_scale); a_scale_2_used: out, the activation scale_2 used. FP8: b
- * F8_E4M3 [N, K], b_scale F32 [ceil(N/128), ceil(K/128)]; x is quantized per 1x128. */
-tessera_status tessera_gemm_nvfp4_act(tessera_context* ctx, const tessera_tensor* x,
-                                      const float* a_scale_2, const tessera_tensor* b,
-                                      const tessera_tensor* b_scale, float b_scale_2,
-                                      const tessera_tensor* bias, const tessera_tensor* c,
-                                      float* a_scale_2_used);
-tessera_status tessera_gemm_fp8_act(tessera_context* ctx, const tessera_tensor* x,
-                                    const tessera_tensor* b, const tessera_tensor* b_scale,
-                                    const tessera_tensor* bias, const tessera_tensor* c);
-
 /* ---- packed weights: tessera/weights.h ------------------------------------------------------ */
 typedef enum tessera_weight_format {
   TESSERA_WEIGHT_NVFP4 = 0,
@@ -229,20 +178,7 @@ tessera_status tessera_packed_weight_describe(const tessera_packed_weight* w,
  * F32 [] or [1] (FP8 per tensor), F32 [ceil(N/128), ceil(K/128)] (block128). */
 tessera_status tessera_unpack_weight(const tessera_packed_weight* w, const tessera_tensor* b,
                                      const tessera_tensor* scales);
-/* The GEMMs above on a packed weight of the matching format (another is TESSERA_DTYPE_MISMATCH),
- * bit-exact with the same call on the checkpoint bytes. NVFP4: alpha = a_scale_2 * the weight's
- * scale; FP8 per tensor: alpha = a's scale * the weight's scale. */
-tessera_status tessera_gemm_nvfp4_packed(tessera_context* ctx, const tessera_tensor* a,
-                                         const tessera_tensor* a_scale,
-                                         const tessera_packed_weight* b, float alpha,
-                                         const tessera_tensor* bias, const tessera_tensor* c);
-tessera_status tessera_gemm_fp8_packed(tessera_context* ctx, const tessera_tensor* a,
-                                       const tessera_packed_weight* b, float alpha,
-                                       const tessera_tensor* bias, const tessera_tensor* c);
-tessera_status tessera_gemm_fp8_block_packed(tessera_context* ctx, const tessera_tensor* a,
-                                             const tessera_tensor* a_scale,
-                                             const tessera_packed_weight* b,
-                                             const tessera_tensor* bias, const tessera_tensor* c);
+
 /* The 128x4 swizzled block-scale layout, both ways, on the host (no context). linear: U8 or
  * F8_E4M3 [rows, cols]; swizzled: the same dtype, [rows rounded up to 128, cols rounded up to 4]
  * or flat [that many bytes]; padding is written as zero and ignored when read. */
@@ -251,6 +187,7 @@ tessera_status tessera_to_swizzled_scales(const tessera_tensor* linear,
 tessera_status tessera_from_swizzled_scales(const tessera_tensor* swizzled,
                                             const tessera_tensor* linear);
 
+/* ---- argument structs of the operations ---------------------------------------------------- */
 /* Gated DeltaNet (tessera::DeltaNetArgs). Start from tessera_deltanet_args_init. */
 typedef struct tessera_deltanet_args {
   const tessera_tensor *q, *k, *v; /* required */
@@ -264,16 +201,6 @@ typedef struct tessera_deltanet_args {
 } tessera_deltanet_args;
 /* Every tensor NULL, default scale, no l2norm. */
 tessera_status tessera_deltanet_args_init(tessera_deltanet_args* args);
-/* o: F32/BF16/F16 [B, T, HV, Dv]; ht: F32 [N, HV, Dk, Dv]. */
-tessera_status tessera_deltanet(tessera_context* ctx, const tessera_deltanet_args* args,
-                                const tessera_tensor* o, const tessera_tensor* ht);
-
-/* x [B, T, C], w F32 [C, W]; bias, state (F32 [B, C, W - 1]) may be NULL; state_out may alias
- * state. */
-tessera_status tessera_conv1d(tessera_context* ctx, const tessera_tensor* x,
-                              const tessera_tensor* w, const tessera_tensor* bias,
-                              const tessera_tensor* state, const tessera_tensor* y,
-                              const tessera_tensor* state_out);
 
 /* Gated attention (tessera::AttentionArgs). Start from tessera_attention_args_init: its
  * defaults (k_scale = v_scale = 1, causal) are not all zero. */
@@ -287,9 +214,117 @@ typedef struct tessera_attention_args {
   int32_t has_scale;
 } tessera_attention_args;
 tessera_status tessera_attention_args_init(tessera_attention_args* args);
-/* o: F32/BF16/F16 [B, T, Hq, D]; lse: F32 [B, T, Hq] or NULL. */
+
+/* ---- operations: one per row of core/op_table.h, with the shapes and rules of tessera/ops.h --
+ * "Absent" is a NULL pointer. */
+/* ---- generated from core/op_table.h by tools/gen_api.cpp (make api): do not edit ---- */
+/* x: F32 [...]. y: the same shape; dtype F8_E4M3, F8_E5M2, U8 (one E2M1 code per byte),
+ * BF16 or F16, as `to` says. */
+tessera_status tessera_convert(tessera_context* ctx, const tessera_tensor* x, tessera_format to,
+                               const tessera_tensor* y);
+
+/* x: F32/BF16/F16 [R, C], C % 16 == 0, all finite. q: U8 [R, C/2]. scale: F8_E4M3
+ * [R, C/16]. static_scale_2: the checkpoint's input_scale (finite, > 0); absent, scale_2
+ * is computed. Returns scale_2.
+ * The result comes back in *scale_2, written on success only. */
+tessera_status tessera_quantize_nvfp4(tessera_context* ctx, const tessera_tensor* x,
+                                      tessera_nvfp4_recipe recipe, const float* static_scale_2,
+                                      const tessera_tensor* q, const tessera_tensor* scale,
+                                      float* scale_2);
+
+/* q: U8 [R, C/2], scale: F8_E4M3 [R, C/16], y: F32 [R, C]. */
+tessera_status tessera_dequantize_nvfp4(tessera_context* ctx, const tessera_tensor* q,
+                                        const tessera_tensor* scale, float scale_2,
+                                        const tessera_tensor* y);
+
+/* x: F32/BF16/F16 [R, C], all finite. q: F8_E4M3 [R, C]. scales: F32 [] (tensor; [1]
+ * also accepted), [R, ceil(C/128)] (token128), [ceil(R/128), ceil(C/128)] (block128). */
+tessera_status tessera_quantize_fp8(tessera_context* ctx, const tessera_tensor* x,
+                                    tessera_fp8_recipe recipe, const tessera_tensor* q,
+                                    const tessera_tensor* scales);
+
+/* y: F32 [R, C] = RN(e4m3(q) * the scale of its group); q and scales as quantize_fp8. */
+tessera_status tessera_dequantize_fp8(tessera_context* ctx, const tessera_tensor* q,
+                                      const tessera_tensor* scales, tessera_fp8_recipe recipe,
+                                      const tessera_tensor* y);
+
+/* C[M, N] = alpha * A[M, K] B[N, K]^T (+ bias). a: U8 [M, K/2], a_scale: F8_E4M3
+ * [M, K/16]; b, b_scale likewise with N. K % 16 == 0, K <= 65536. alpha carries
+ * a_scale_2 * b_scale_2. bias: F32 [N]. c: F32/BF16/F16 [M, N]. */
+tessera_status tessera_gemm_nvfp4(tessera_context* ctx, const tessera_tensor* a,
+                                  const tessera_tensor* a_scale, const tessera_tensor* b,
+                                  const tessera_tensor* b_scale, float alpha,
+                                  const tessera_tensor* bias, const tessera_tensor* c);
+
+/* a: F8_E4M3 [M, K], b: F8_E4M3 [N, K]; the per-tensor scales folded into alpha. bias:
+ * F32 [N]. c: F32/BF16/F16 [M, N]. */
+tessera_status tessera_gemm_fp8(tessera_context* ctx, const tessera_tensor* a,
+                                const tessera_tensor* b, float alpha, const tessera_tensor* bias,
+                                const tessera_tensor* c);
+
+/* Block-scaled FP8 (by name: gemm_fp8 with block scales). a_scale: F32
+ * [M, ceil(K/128)], b_scale: F32 [ceil(N/128), ceil(K/128)]; the rest as gemm_fp8. */
+tessera_status tessera_gemm_fp8_block(tessera_context* ctx, const tessera_tensor* a,
+                                      const tessera_tensor* a_scale, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, const tessera_tensor* bias,
+                                      const tessera_tensor* c);
+
+/* gemm_nvfp4 with the activation quantized in front: bit-exact with quantize_nvfp4
+ * (recipe nvfp4) followed by gemm_nvfp4 with alpha = RN(a_scale_2 * b_scale_2). x:
+ * F32/BF16/F16 [M, K], finite, K % 16 == 0, K <= 65536. a_scale_2: the static activation
+ * scale_2 (the checkpoint's input_scale; finite, > 0), or absent for the dynamic one,
+ * RN(amax(x) / 2688). b, b_scale as gemm_nvfp4; b_scale_2: finite, > 0. Returns the
+ * activation scale_2 used. On a device the quantized activations never leave it.
+ * The result comes back in *a_scale_2_used, written on success only. */
+tessera_status tessera_gemm_nvfp4_act(tessera_context* ctx, const tessera_tensor* x,
+                                      const float* a_scale_2, const tessera_tensor* b,
+                                      const tessera_tensor* b_scale, float b_scale_2,
+                                      const tessera_tensor* bias, const tessera_tensor* c,
+                                      float* a_scale_2_used);
+
+/* Bit-exact with quantize_fp8 (recipe fp8-token128: a_scale [M, ceil(K/128)]) followed
+ * by gemm_fp8_block. x: F32/BF16/F16 [M, K], finite; b: F8_E4M3 [N, K]; b_scale: F32
+ * [ceil(N/128), ceil(K/128)], finite. */
+tessera_status tessera_gemm_fp8_act(tessera_context* ctx, const tessera_tensor* x,
+                                    const tessera_tensor* b, const tessera_tensor* b_scale,
+                                    const tessera_tensor* bias, const tessera_tensor* c);
+
+/* gemm_nvfp4 on a packed NVFP4 weight: alpha = a_scale_2 * the weight's scale. */
+tessera_status tessera_gemm_nvfp4_packed(tessera_context* ctx, const tessera_tensor* a,
+                                         const tessera_tensor* a_scale,
+                                         const tessera_packed_weight* b, float alpha,
+                                         const tessera_tensor* bias, const tessera_tensor* c);
+
+/* gemm_fp8 on a packed per-tensor FP8 weight: alpha = a's scale * the weight's scale. */
+tessera_status tessera_gemm_fp8_packed(tessera_context* ctx, const tessera_tensor* a,
+                                       const tessera_packed_weight* b, float alpha,
+                                       const tessera_tensor* bias, const tessera_tensor* c);
+
+/* gemm_fp8_block on a packed block128 FP8 weight; a_scale: F32 [M, ceil(K/128)]. */
+tessera_status tessera_gemm_fp8_block_packed(tessera_context* ctx, const tessera_tensor* a,
+                                             const tessera_tensor* a_scale,
+                                             const tessera_packed_weight* b,
+                                             const tessera_tensor* bias, const tessera_tensor* c);
+
+/* Gated DeltaNet (DeltaNetArgs). o: F32/BF16/F16 [B, T, HV, Dv]; ht: F32 [N, HV, Dk, Dv],
+ * the final state of each sequence. */
+tessera_status tessera_deltanet(tessera_context* ctx, const tessera_deltanet_args* args,
+                                const tessera_tensor* o, const tessera_tensor* ht);
+
+/* Causal depthwise convolution with SiLU. x: F32/BF16/F16 [B, T, C], w: F32 [C, W],
+ * bias: F32 [C], state: F32 [B, C, W - 1] (the previous W - 1 inputs, oldest first;
+ * zeros when absent). y: F32/BF16/F16 [B, T, C]; state_out: F32 [B, C, W - 1], the last
+ * W - 1 inputs. state_out may alias state. */
+tessera_status tessera_conv1d(tessera_context* ctx, const tessera_tensor* x,
+                              const tessera_tensor* w, const tessera_tensor* bias,
+                              const tessera_tensor* state, const tessera_tensor* y,
+                              const tessera_tensor* state_out);
+
+/* Gated attention (AttentionArgs). o: F32/BF16/F16 [B, T, Hq, D]. lse (optional): F32
+ * [B, T, Hq], the natural log of sum_j exp(s_j). */
 tessera_status tessera_attention(tessera_context* ctx, const tessera_attention_args* args,
                                  const tessera_tensor* o, const tessera_tensor* lse);
+/* ---- end of generated code ---- */
 
 #ifdef __cplusplus
 } /* extern "C" */

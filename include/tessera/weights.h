@@ -91,16 +91,21 @@ void unpack_weight(const PackedWeight& w, const TensorView& b, const TensorView&
 // layout than the weight's, the weight is repacked on the fly for this call (a host copy; the
 // RunInfo reason says so) rather than refused: a variant disabled after a driver failure must not
 // take the engine down. A weight of another format is refused (DTypeMismatch).
-void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
-                float alpha, const std::optional<TensorView>& bias, const TensorView& c,
-                const RunOptions& = {}, RunInfo* = nullptr);
-// Fp8Tensor weight; alpha = a_scale * b.scale as the caller computes it.
+// ---- generated from core/op_table.h by tools/gen_api.cpp (make api): do not edit ----
+// gemm_nvfp4 on a packed NVFP4 weight: alpha = a_scale_2 * the weight's scale.
+void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeight& b, float alpha,
+                const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& = {},
+                RunInfo* = nullptr);
+
+// gemm_fp8 on a packed per-tensor FP8 weight: alpha = a's scale * the weight's scale.
 void gemm_fp8(const TensorView& a, const PackedWeight& b, float alpha,
               const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& = {},
               RunInfo* = nullptr);
-// Fp8Block128 weight; a_scale F32 [M, ceil(K/128)].
+
+// gemm_fp8_block on a packed block128 FP8 weight; a_scale: F32 [M, ceil(K/128)].
 void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const PackedWeight& b,
                     const std::optional<TensorView>& bias, const TensorView& c,
                     const RunOptions& = {}, RunInfo* = nullptr);
+// ---- end of generated code ----
 
 } // namespace tessera

@@ -22,10 +22,11 @@ if(OpenCL_FOUND)
   # The 1.2 API is the one every driver we target implements (PoCL, NVIDIA, AMD, Intel); it
   # also keeps clCreateCommandQueue free of deprecation warnings.
   target_compile_definitions(tessera PRIVATE CL_TARGET_OPENCL_VERSION=120)
-  # Every .cl under kernels/ is embedded, so a new kernel file needs no edit here; the glob is
-  # re-checked at build time.
+  # Every .cl under kernels/ is embedded, and the geometry headers the kernels share with the
+  # host (kernels/*/geometry.h), so a new kernel file needs no edit here; the glob is re-checked
+  # at build time.
   file(GLOB_RECURSE tessera_opencl_kernel_files RELATIVE ${PROJECT_SOURCE_DIR}/kernels
-       CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/*.cl)
+       CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/*.cl ${PROJECT_SOURCE_DIR}/kernels/*.h)
   list(SORT tessera_opencl_kernel_files)
   tessera_embed(tessera opencl_kernels ${PROJECT_SOURCE_DIR}/kernels ${tessera_opencl_kernel_files})
   message(STATUS "OpenCL ${OpenCL_VERSION_STRING}: building the opencl backend")

@@ -90,7 +90,8 @@ foreach(src ${TESSERA_VK_SOURCES})
 endforeach()
 
 # Any change to a shared include rebuilds every shader: there are few, and it is always right.
-file(GLOB_RECURSE TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/*.glsl)
+file(GLOB_RECURSE TESSERA_GLSL_INCLUDES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/*.glsl
+     ${PROJECT_SOURCE_DIR}/kernels/*.h)
 set(spirv_dir ${CMAKE_BINARY_DIR}/spirv)
 # Compiles each NAME|SOURCE|DEFINES entry of ${list} to ${spirv_dir}/NAME.spv; the file names go
 # into ${out_var}.

@@ -26,11 +26,13 @@
 #ifndef WG_SIZE
 #define WG_SIZE 256 // work-items per group (host launch size)
 #endif
+#include "attention/geometry.h"
+
 #ifndef ATT_LPR
-#define ATT_LPR 8 // lanes per query row
+#error "attn_tile.cl: the including kernel sets ATT_LPR, its lanes per query row"
 #endif
 #ifndef ATT_BC
-#define ATT_BC 16 // keys per staged K/V tile
+#define ATT_BC ATT_KEY_TILE // keys per staged K/V tile
 #endif
 #ifndef ATT_DMAX
 #error "attn_tile.cl: ATT_DMAX (the largest head dimension) must be given as a build option"

@@ -35,14 +35,16 @@
 #extension GL_EXT_control_flow_attributes : require
 #include "common/formats.glsl"
 
+#include "attention/geometry.h"
+
 #ifndef WG
-#define WG 64
+#define WG ATT_WG_VK
 #endif
 #ifndef ATT_LPR
-#define ATT_LPR 4
+#error "attn_tile.glsl: the including shader sets ATT_LPR, its lanes per query row"
 #endif
 #ifndef ATT_BC
-#define ATT_BC 16
+#define ATT_BC ATT_KEY_TILE
 #endif
 // The largest head size D the register and shared arrays hold: a specialization constant the
 // host sets from the record's max_d (256 is a placeholder). The sizes derived from it are named

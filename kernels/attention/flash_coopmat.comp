@@ -62,20 +62,22 @@
 
 #include "common/formats.glsl"
 
+#include "attention/geometry.h"
+
 #ifndef WG
-#define WG 128
+#define WG FC_WG
 #endif
 #ifndef ATT_DMAX
-#define ATT_DMAX 256
+#define ATT_DMAX FC_DMAX
 #endif
-#if WG != 128
-#error "flash_coopmat.comp: the subgroup layout needs WG == 128 (4 subgroups of 32)"
+#if WG != FC_WG
+#error "flash_coopmat.comp: the subgroup layout needs WG == FC_WG (4 subgroups of 32)"
 #endif
 #if ATT_DMAX % 16 != 0
 #error "flash_coopmat.comp: ATT_DMAX must be a multiple of 16"
 #endif
 
-#define FC_ROWS 64            // query rows per workgroup (4 subgroups x 16)
+// FC_ROWS (attention/geometry.h): query rows per workgroup, 4 subgroups x 16.
 #define FC_BC 16              // keys per staged tile
 #define FC_SD (ATT_DMAX + 8)  // staged row stride in halves (16-byte aligned rows)
 #define FC_SP (FC_BC + 8)     // P row stride in halves

@@ -26,8 +26,10 @@
 // over it) + FM_ROWS * (FM_BC + 1) floats: 37 KiB at ATT_DMAX 256.
 #pragma OPENCL FP_CONTRACT OFF
 
+#include "attention/geometry.h"
+
 #ifndef WG_SIZE
-#define WG_SIZE 256 // work-items per group (host launch size)
+#define WG_SIZE FM_WG // work-items per group (the host's launch size)
 #endif
 #ifndef TESSERA_NV_INLINE_PTX
 #define TESSERA_NV_INLINE_PTX 0 // host prelude: 1 on NVIDIA's OpenCL
@@ -35,8 +37,8 @@
 #ifndef ATT_DMAX
 #error "flash_mma.cl: ATT_DMAX (the largest head dimension) must be given as a build option"
 #endif
-#if WG_SIZE != 256
-#error "flash_mma.cl: the warp layout needs WG_SIZE == 256 (8 warps of 32)"
+#if WG_SIZE != FM_WG
+#error "flash_mma.cl: the warp layout needs WG_SIZE == FM_WG (8 warps of 32)"
 #endif
 #if ATT_DMAX % 16 != 0
 #error "flash_mma.cl: ATT_DMAX must be a multiple of 16"
@@ -45,7 +47,7 @@
 #define ATT_LPR 8 // attn_tile.cl's lanes per row (unused here; its helpers need a value)
 #include "attention/attn_tile.cl"
 
-#define FM_ROWS 128 // query rows per work-group (8 warps x 16)
+// FM_ROWS (attention/geometry.h): query rows per work-group, 8 warps x 16.
 #define FM_BC 32    // keys per staged tile
 #define FM_KS (ATT_DMAX / 2 + 4) // K row stride in words (pad 4: fragment loads hit 32 banks)
 #define FM_VS (FM_BC / 2 + 4)    // V^T row stride in words

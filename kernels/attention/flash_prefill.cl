@@ -22,8 +22,9 @@
 #ifndef WG_SIZE
 #define WG_SIZE 256 // work-items per group (host launch size)
 #endif
+#include "attention/geometry.h"
 #ifndef ATT_LPR
-#define ATT_LPR (WG_SIZE < 8 ? WG_SIZE : 8) // lanes per query row
+#define ATT_LPR ATT_LANES_PREFILL_CL // lanes per query row (the host refuses smaller work-groups)
 #endif
 
 #include "attention/attn_tile.cl"

@@ -29,11 +29,12 @@
 // spirv: attention/flash_prefill
 #extension GL_GOOGLE_include_directive : require
 
+#include "attention/geometry.h"
 #ifndef WG
-#define WG 64
+#define WG ATT_WG_VK
 #endif
 #ifndef ATT_LPR
-#define ATT_LPR 4 // lanes per query row
+#define ATT_LPR ATT_LANES_PREFILL_VK // lanes per query row
 #endif
 
 #include "attention/attn_tile.glsl"

@@ -35,11 +35,12 @@
 // spirv: attention/splitkv_decode.combine SPLITKV_COMBINE
 #extension GL_GOOGLE_include_directive : require
 
+#include "attention/geometry.h"
 #ifndef WG
-#define WG 64
+#define WG ATT_WG_VK
 #endif
 #ifndef ATT_LPR
-#define ATT_LPR 16 // lanes per query row
+#define ATT_LPR ATT_LANES_DECODE_VK // lanes per query row
 #endif
 
 #include "attention/attn_tile.glsl"

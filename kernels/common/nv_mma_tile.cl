@@ -35,7 +35,7 @@
 // (acc carries the 2^-20 / 2^-18 unit already, since the operands are real values).
 //
 // Defines (set by the including file unless noted):
-//   WG_SIZE 256 (the host's build option) must be 256: 8 warps, the layout above.
+//   WG_SIZE (the host's build option) must be NVM_WG (gemm/geometry.h): 8 warps, the layout above.
 //   NV_MMA_OPERAND_E4M3 0: 1 stages E4M3 bytes for the .e4m3 mma, 0 stages fp16.
 //   NV_MMA_NVFP4 0: 1 when A and B are NVFP4 (packed E2M1 + E4M3 block-16 scales), else E4M3.
 //   TESSERA_NV_INLINE_PTX 0 (host prelude): 1 takes the mma.sync path.
@@ -46,8 +46,10 @@
 
 #pragma OPENCL FP_CONTRACT OFF
 
+#include "gemm/geometry.h"
+
 #ifndef WG_SIZE
-#define WG_SIZE 256 // work-items per group (host launch size)
+#define WG_SIZE NVM_WG // work-items per group (the host's launch size)
 #endif
 #ifndef NV_MMA_OPERAND_E4M3
 #define NV_MMA_OPERAND_E4M3 0 // 1: .e4m3 mma operands (4 a word); 0: fp16 (2 a word)
@@ -56,8 +58,8 @@
 #define NV_MMA_NVFP4 0 // 1: NVFP4 operands; 0: E4M3 operands
 #endif
 
-#if WG_SIZE != 256
-#error "nv_mma_tile.cl: the warp layout needs WG_SIZE == 256 (8 warps of 32)"
+#if WG_SIZE != NVM_WG
+#error "nv_mma_tile.cl: the warp layout needs WG_SIZE == NVM_WG (8 warps of 32)"
 #endif
 #if NV_MMA_OPERAND_E4M3 && NV_MMA_NVFP4
 #error "nv_mma_tile.cl: NVFP4 operands go through fp16, not the .e4m3 mma"
@@ -65,8 +67,7 @@
 
 #include "common/gemm_common.cl"
 
-#define NVM_TILE_M 128
-#define NVM_TILE_N 64
+// NVM_TILE_M x NVM_TILE_N: gemm/geometry.h.
 #define NVM_TILE_K 32
 #if NV_MMA_OPERAND_E4M3
 #define NVM_EPW 4  // operand elements per staged word

@@ -61,14 +61,16 @@
 #ifndef WG_SIZE
 #define WG_SIZE 256 // work-items per group (host launch size)
 #endif
+#include "deltanet/geometry.h"
+
 #ifndef CHUNK
-#define CHUNK 64 // tokens per chunk
+#define CHUNK DN_CHUNK // tokens per chunk
 #endif
 #ifndef MAX_DK
 #error "chunked.cl: MAX_DK (the largest key head dimension) must be given as a build option"
 #endif
 #ifndef DV_SLICE
-#define DV_SLICE 32 // value columns of the state per scan work-group
+#define DV_SLICE DN_DV_SLICE // value columns of the state per scan work-group
 #endif
 #ifndef CPT
 #define CPT 8 // columns (scan) or keys (A, P) one work-item computes together; divides DV_SLICE

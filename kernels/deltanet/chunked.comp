@@ -56,18 +56,20 @@
 // spirv: deltanet/chunked.wy DN_PASS_WY
 // spirv: deltanet/chunked.scan DN_PASS_SCAN
 
+#extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 
 #ifndef WG
 #define WG 256
 #endif
+#include "deltanet/geometry.h"
 #ifndef CHUNK
-#define CHUNK 64
+#define CHUNK DN_CHUNK
 #endif
 // The default only lets the shader compile; every pipeline gets the manifest's max_dk.
 layout(constant_id = 1) const int MAX_DK = 1;
 #ifndef DV_SLICE
-#define DV_SLICE 32
+#define DV_SLICE DN_DV_SLICE
 #endif
 #ifndef CPT
 #define CPT 8

@@ -33,8 +33,9 @@
 #ifndef WG_SIZE
 #define WG_SIZE 256 // work-items per group (host launch size)
 #endif
+#include "deltanet/geometry.h"
 #ifndef DN_COLS
-#define DN_COLS (WG_SIZE < 32 ? WG_SIZE : 32) // columns of the state a group owns
+#define DN_COLS DN_STATE_COLS // columns of the state a group owns (the host refuses smaller groups)
 #endif
 #ifndef DK_MAX
 #error "recurrent.cl: DK_MAX (the largest key head size) must be given as a build option"

@@ -47,9 +47,10 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 
-#define WG 256 // the layout is written for it; its record's manifest states it (workgroup)
+#include "deltanet/geometry.h"
+#define WG DN_WG_VK // the layout is written for it; its record reads the same number
 #ifndef COLS
-#define COLS 32
+#define COLS DN_STATE_COLS
 #endif
 // The default only lets the shader compile; every pipeline gets the manifest's max_dk.
 layout(constant_id = 1) const int DK_MAX = 1;

@@ -54,9 +54,10 @@
 #if (KT % 16) != 0 || (128 % KT) != 0
 #error "nv_coopmat.comp: KT must be a multiple of 16 that divides 128"
 #endif
-#define BM 64
-#define BN 64
-#define WG 128
+#include "gemm/geometry.h"
+#define BM NVC_TILE
+#define BN NVC_TILE
+#define WG NVC_WG
 #define SK (KT + 8) // shared row stride in halves
 
 layout(local_size_x = WG, local_size_x_id = 0) in;

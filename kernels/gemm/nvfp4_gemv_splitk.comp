@@ -31,9 +31,10 @@
 // spirv: gemm/nvfp4_gemv_splitk.rte FP32_RN_HW_RTE
 #extension GL_GOOGLE_include_directive : require
 
-#define WG 64 // the layout is written for it; its record's manifest states it (workgroup)
+#include "gemm/geometry.h"
+#define WG GEMV_WG // the layout is written for it; its record reads the same number
 #ifndef COLS
-#define COLS 8
+#define COLS GEMV_COLS
 #endif
 // MAX_M sizes the per-row sums and the shared partials: a specialization constant (above); the
 // default only lets the shader compile, every pipeline gets the manifest's value.

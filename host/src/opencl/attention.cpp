@@ -15,17 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention/geometry.h"
 #include "launch.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
-constexpr int64_t kKeyTile = 16;       // ATT_BC
-constexpr size_t kPrefillLanes = 8;    // ATT_LPR of flash_prefill.cl
-constexpr size_t kDecodeLanes = 32;    // ATT_LPR of splitkv_decode.cl
 constexpr int64_t kGroupsPerUnitTarget = 8; // decode: aim for this many groups per compute unit
-constexpr int64_t kMmaRows = 128;      // FM_ROWS of flash_mma.cl (16 rows a warp)
 
 // Host dtype -> the kernels' ATT_* code.
 cl_int dtype_code(DType t) {
@@ -126,10 +123,10 @@ void launch_tiles(Call& c, const core::Variant& rec, const AttentionRunArgs& a, 
 void attention_flash_prefill(int device, const core::Variant& rec, const AttentionRunArgs& a) {
   set_last_device_ms(0.0);
   if (a.d.B * a.d.T * a.d.Hq == 0) return;
-  Call c(device, rec, a, kPrefillLanes);
+  Call c(device, rec, a, ATT_LANES_PREFILL_CL);
   cl_kernel kern = c.s.kernel(rec.manifest.source, rec.manifest.entry, c.defines);
   c.s.check_local_memory(kern, rec.manifest.entry);
-  launch_tiles(c, rec, a, kern, static_cast<int64_t>(c.s.work_group_size() / kPrefillLanes));
+  launch_tiles(c, rec, a, kern, static_cast<int64_t>(c.s.work_group_size() / ATT_LANES_PREFILL_CL));
 }
 
 // Its work-group of 256 (8 warps) and its local memory are the manifest's, which the registry
@@ -137,26 +134,26 @@ void attention_flash_prefill(int device, const core::Variant& rec, const Attenti
 void attention_flash_mma(int device, const core::Variant& rec, const AttentionRunArgs& a) {
   set_last_device_ms(0.0);
   if (a.d.B * a.d.T * a.d.Hq == 0) return;
-  Call c(device, rec, a, kPrefillLanes);
+  Call c(device, rec, a, ATT_LANES_PREFILL_CL);
   cl_kernel kern = c.s.kernel(rec.manifest.source, rec.manifest.entry,
                               fmt::format("{} -DLOCAL_BYTES={}", c.defines, rec.manifest.limits.local_bytes));
-  launch_tiles(c, rec, a, kern, kMmaRows);
+  launch_tiles(c, rec, a, kern, FM_ROWS);
 }
 
 void attention_splitkv_decode(int device, const core::Variant& rec, const AttentionRunArgs& a) {
   set_last_device_ms(0.0);
   const auto& d = a.d;
   if (d.B * d.T * d.Hq == 0) return;
-  Call c(device, rec, a, kDecodeLanes);
+  Call c(device, rec, a, ATT_LANES_DECODE_CL);
   Session& s = c.s;
   const size_t wg = s.work_group_size();
   // Splits: enough work-groups to fill the device, each split a whole number of key tiles. A
   // function of the shape and the device only, so runs repeat bit for bit.
-  const int64_t base = std::max<int64_t>(1, a.n_seqs * d.Hkv * c.tiles(a, static_cast<int64_t>(wg / kDecodeLanes)));
+  const int64_t base = std::max<int64_t>(1, a.n_seqs * d.Hkv * c.tiles(a, static_cast<int64_t>(wg / ATT_LANES_DECODE_CL)));
   const int64_t target = std::max<int64_t>(1, s.facts().compute_units) * kGroupsPerUnitTarget;
-  const int64_t key_tiles = std::max<int64_t>(1, (c.seqs.s_max + kKeyTile - 1) / kKeyTile);
+  const int64_t key_tiles = std::max<int64_t>(1, (c.seqs.s_max + ATT_KEY_TILE - 1) / ATT_KEY_TILE);
   int64_t n_split = std::clamp<int64_t>((target + base - 1) / base, 1, key_tiles);
-  const int64_t chunk = ((key_tiles + n_split - 1) / n_split) * kKeyTile;
+  const int64_t chunk = ((key_tiles + n_split - 1) / n_split) * ATT_KEY_TILE;
   n_split = std::max<int64_t>(1, (c.seqs.s_max + chunk - 1) / chunk);
   Mem part_o = s.alloc(static_cast<size_t>(c.rows * n_split * d.D) * 4, "partial o");
   Mem part_ml = s.alloc(static_cast<size_t>(c.rows * n_split) * 8, "partial m, l");

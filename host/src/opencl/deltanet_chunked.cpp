@@ -12,14 +12,14 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/deltanet/geometry.h"
 #include "launch.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
-constexpr int64_t kChunk = 64;   // CHUNK of chunked.cl
-constexpr int64_t kDvSlice = 32; // DV_SLICE of chunked.cl
+constexpr int64_t kChunk = DN_CHUNK; // int64_t, for std::min with token counts
 
 size_t f32s(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
 
@@ -81,7 +81,7 @@ void deltanet_chunked(int device, const core::Variant& rec, const DeltaNetRunArg
   if (units > 0)
     s.launch(k_wy, "dn_chunk_wy", s.groups_for(static_cast<uint64_t>(units) * wg), qs, kn, v, g,
              beta, chunk_buf, static_cast<cl_int>(n_chunks), H, HV, Dk, Dv, E, W, Ut, P);
-  const int64_t scan_units = a.n_seqs * d.HV * ((d.Dv + kDvSlice - 1) / kDvSlice);
+  const int64_t scan_units = a.n_seqs * d.HV * ((d.Dv + DN_DV_SLICE - 1) / DN_DV_SLICE);
   if (scan_units > 0)
     s.launch(k_scan, "dn_chunk_scan", s.groups_for(static_cast<uint64_t>(scan_units) * wg), qs, kn,
              E, W, Ut, P, chunk_buf, seq_buf, static_cast<cl_int>(a.n_seqs), H, HV, Dk, Dv, h0,

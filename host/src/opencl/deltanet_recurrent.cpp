@@ -11,13 +11,13 @@
 
 #include <vector>
 
+#include "kernels/deltanet/geometry.h"
 #include "launch.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
-constexpr size_t kMinWorkGroup = 32; // DN_COLS of recurrent.cl at WG_SIZE >= 32
 
 size_t bytes(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
 } // namespace
@@ -35,10 +35,10 @@ void deltanet_recurrent(int device, const core::Variant& rec, const DeltaNetRunA
     cu[static_cast<size_t>(n)] = static_cast<int32_t>(a.cu_seqlens ? a.cu_seqlens[n] : n * d.T);
 
   Session s(device, rec.op);
-  if (s.work_group_size() < kMinWorkGroup)
+  if (s.work_group_size() < DN_STATE_COLS)
     throw BackendFailure(fmt::format("opencl: deltanet recurrent needs work-groups of {}; {} "
                                      "takes {}",
-                                     kMinWorkGroup, s.facts().name, s.work_group_size()));
+                                     DN_STATE_COLS, s.facts().name, s.work_group_size()));
   cl_kernel k = s.kernel(rec.manifest.source, entry(rec, 0), fmt::format("-DDK_MAX={}", rec.manifest.limits.max_dk));
   Mem q = s.upload_any(a.q, bytes(tokens * d.H * d.Dk), "q");
   Mem kk = s.upload_any(a.k, bytes(tokens * d.H * d.Dk), "k");
@@ -50,7 +50,7 @@ void deltanet_recurrent(int device, const core::Variant& rec, const DeltaNetRunA
   const size_t o_bytes = bytes(tokens * d.HV * d.Dv);
   Mem o = s.alloc(o_bytes == 0 ? 4 : o_bytes, "o");
   Mem ht = s.alloc(bytes(state), "ht");
-  const uint64_t tasks = static_cast<uint64_t>(a.n_seqs * d.HV * ((d.Dv + 31) / 32));
+  const uint64_t tasks = static_cast<uint64_t>(a.n_seqs * d.HV * ((d.Dv + DN_STATE_COLS - 1) / DN_STATE_COLS));
   s.launch(k, entry(rec, 0), s.groups_for(tasks * s.work_group_size()), q, kk, v, g, beta,
            h0, static_cast<cl_int>(a.h0 != nullptr), cub, static_cast<cl_int>(a.n_seqs),
            static_cast<cl_int>(d.H), static_cast<cl_int>(d.HV), static_cast<cl_int>(d.Dk),

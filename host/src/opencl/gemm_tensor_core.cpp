@@ -15,14 +15,13 @@
 #include <fmt/format.h>
 
 #include "gemm_common.h"
+#include "kernels/gemm/geometry.h"
 #include "launch.h"
 #include "runtime.h"
 
 namespace tessera::detail::opencl {
 
 namespace {
-
-constexpr int64_t kTileM = 128, kTileN = 64; // NVM_TILE_M, NVM_TILE_N of kernels/common/nv_mma_tile.cl
 
 // Entry point `form` (0: per-tensor, 1: block-scaled) of record v. LOCAL_BYTES lets the kernel
 // check at build time that its tiles fit the manifest's local_bytes, which the registry
@@ -33,7 +32,7 @@ cl_kernel mma_kernel(Session& s, const core::Variant& v, size_t form) {
 }
 
 size_t mma_groups(const Session& s, int64_t M, int64_t N) {
-  uint64_t tiles = static_cast<uint64_t>((M + kTileM - 1) / kTileM) * static_cast<uint64_t>((N + kTileN - 1) / kTileN);
+  uint64_t tiles = static_cast<uint64_t>((M + NVM_TILE_M - 1) / NVM_TILE_M) * static_cast<uint64_t>((N + NVM_TILE_N - 1) / NVM_TILE_N);
   return s.groups_for(tiles * s.work_group_size());
 }
 

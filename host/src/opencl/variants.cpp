@@ -9,6 +9,9 @@
 
 #include "core/backend.h"
 #include "host/src/requirements.h"
+#include "kernels/attention/geometry.h"
+#include "kernels/deltanet/geometry.h"
+#include "kernels/gemm/geometry.h"
 #include "launch.h"
 
 namespace tessera::detail::opencl {
@@ -81,15 +84,15 @@ std::vector<core::Variant> variants() {
        {gemm_fp8_act}},
       {"gemm_nvfp4", "opencl", "nv_mma_f16", 30, tensor_core::kBoundF16, tensor_core::cl_mma_f16,
        "inline PTX mma.sync m16n8k16: NVFP4 with its block scale folded into exact fp16, fp32 sums, 128x64 tiles",
-       {"gemm/nvfp4_mma.cl", "nvfp4_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = 256, .local_bytes = 16384}, "checkpoint"},
+       {"gemm/nvfp4_mma.cl", "nvfp4_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = NVM_WG, .local_bytes = 16384}, "checkpoint"},
        {gemm_nvfp4_mma}},
       {"gemm_fp8", "opencl", "nv_mma_e4m3", 31, tensor_core::kBoundE4m3, tensor_core::cl_mma_e4m3,
        "inline PTX mma.sync m16n8k32 .e4m3 (cc >= 8.9), fp32 sums per 32-K step, 128x64 tiles",
-       {"gemm/fp8_mma.cl", "fp8_gemm_mma, fp8_block_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = 256, .local_bytes = 16384}, "checkpoint", "-DNV_MMA_OPERAND_E4M3=1"},
+       {"gemm/fp8_mma.cl", "fp8_gemm_mma, fp8_block_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = NVM_WG, .local_bytes = 16384}, "checkpoint", "-DNV_MMA_OPERAND_E4M3=1"},
        {gemm_fp8_mma, gemm_fp8_block_mma}},
       {"gemm_fp8", "opencl", "nv_mma_f16", 30, tensor_core::kBoundF16, tensor_core::cl_mma_f16,
        "inline PTX mma.sync m16n8k16: E4M3 as exact fp16, fp32 sums, 128x64 tiles",
-       {"gemm/fp8_mma.cl", "fp8_gemm_mma, fp8_block_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = 256, .local_bytes = 16384}, "checkpoint"},
+       {"gemm/fp8_mma.cl", "fp8_gemm_mma, fp8_block_gemm_mma", core::Limits{.min_m = core::kDecodeRows + 1, .workgroup = NVM_WG, .local_bytes = 16384}, "checkpoint"},
        {gemm_fp8_mma, gemm_fp8_block_mma}},
       {"deltanet", "opencl", "chunked", 20, core::Conformance{false, 1e-4}, detail::deltanet_chunked,
        "WY / UT transform per chunk of 64 for all chunks in parallel, then one work-group per (sequence, value head, 32 state columns) scans the chunks with the fp32 state in local memory",
@@ -109,7 +112,7 @@ std::vector<core::Variant> variants() {
        {conv1d_direct_silu}},
       {"attention", "opencl", "nv_mma_f16", 30, tensor_core::kBoundAttnF16, tensor_core::cl_mma_f16,
        "NVIDIA tensor cores, inline PTX mma.sync m16n8k16: 128 query rows x 32-key tiles, q/k/v/p in fp16, fp32 accumulate and online softmax, causal offset, GQA, gate fused",
-       {"attention/flash_mma.cl", "attention_flash_mma", core::Limits{.min_t = core::kDecodeRows + 1, .max_d = 256, .d_multiple = 16, .workgroup = 256, .local_bytes = 40960}, ""},
+       {"attention/flash_mma.cl", "attention_flash_mma", core::Limits{.min_t = core::kDecodeRows + 1, .max_d = 256, .d_multiple = 16, .workgroup = FM_WG, .local_bytes = 40960}, ""},
        {attention_flash_mma}},
       {"attention", "opencl", "splitkv_decode", 20, kAttentionF32, core::limits_only,
        "flash-decoding for T <= 16: keys split across work-groups, K/V tiles shared by a GQA group, partial (o, m, l) merged in fixed order by log-sum-exp",

@@ -25,6 +25,7 @@
 #include "launch.h"
 #include "attention.h"
 #include "core/overrides.h"
+#include "kernels/attention/geometry.h"
 
 namespace tessera::detail::vulkan {
 
@@ -52,13 +53,10 @@ constexpr int64_t kAttentionWindowKeys = 131072;
 
 namespace {
 
-// The shaders' geometry (their defines); the limits a call must meet (head size, T, work-group,
-// shared memory) are the records' manifests (variants.cpp), which the registry checked.
-constexpr int64_t kKeyTile = 16;        // ATT_BC
-constexpr int64_t kPrefillLanes = 4;    // ATT_LPR of flash_prefill.comp
-constexpr int64_t kDecodeLanes = 16;    // ATT_LPR of splitkv_decode.comp
+// The shaders' geometry is kernels/attention/geometry.h; the limits a call must meet (head size,
+// T, work-group, shared memory) are the records' manifests (variants.cpp), which the registry
+// checked.
 constexpr int64_t kDecodeGroupsTarget = 64; // split-KV: aim for this many workgroups
-constexpr int64_t kCoopRows = 64;           // FC_ROWS of flash_coopmat.comp
 struct Push {
   int32_t n_seqs, Hq, Hkv, D, t_max, flags, k_dtype, v_dtype;
   float k_scale, v_scale, scale;
@@ -70,7 +68,7 @@ struct Push {
 // tiles, so the tiles, and the result, are those of one sweep).
 int64_t attention_window_keys() {
   const int64_t t = current_overrides().vulkan_attention_window;
-  return t > 0 ? (t + kKeyTile - 1) / kKeyTile * kKeyTile : kAttentionWindowKeys;
+  return t > 0 ? (t + ATT_KEY_TILE - 1) / ATT_KEY_TILE * ATT_KEY_TILE : kAttentionWindowKeys;
 }
 
 int32_t dtype_code(DType t) {
@@ -120,17 +118,17 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
   Device& d = device(device_index);
 
   const int64_t G = dm.Hq / dm.Hkv;
-  const int64_t lanes = decode ? kDecodeLanes : kPrefillLanes;
-  const int64_t tile_rows = coop ? kCoopRows : limits.workgroup / lanes;
+  const int64_t lanes = decode ? ATT_LANES_DECODE_VK : ATT_LANES_PREFILL_VK;
+  const int64_t tile_rows = coop ? FC_ROWS : limits.workgroup / lanes;
   const int64_t tiles = (t_max * G + tile_rows - 1) / tile_rows;
   const int64_t base = std::max<int64_t>(1, a.n_seqs * dm.Hkv * tiles);
   int64_t n_split = 1, chunk = 0;
   if (decode) {
     // Splits: enough workgroups to keep the device busy, each a whole number of key tiles; a
     // function of the shape only, so runs repeat bit for bit.
-    const int64_t key_tiles = std::max<int64_t>(1, (s_max + kKeyTile - 1) / kKeyTile);
+    const int64_t key_tiles = std::max<int64_t>(1, (s_max + ATT_KEY_TILE - 1) / ATT_KEY_TILE);
     n_split = std::clamp<int64_t>((kDecodeGroupsTarget + base - 1) / base, 1, key_tiles);
-    chunk = ((key_tiles + n_split - 1) / n_split) * kKeyTile;
+    chunk = ((key_tiles + n_split - 1) / n_split) * ATT_KEY_TILE;
     n_split = std::max<int64_t>(1, (s_max + chunk - 1) / chunk);
   }
   // Windows of at most `window` keys of a unit's range (a split's, or the whole sequence's).

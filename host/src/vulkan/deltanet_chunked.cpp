@@ -22,14 +22,14 @@
 
 #include "batch.h"
 #include "host/src/vulkan/deltanet.h"
+#include "kernels/deltanet/geometry.h"
 #include "launch.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
 constexpr uint32_t kWorkgroup = 256; // WG of chunked.comp (any size the device takes works)
-constexpr int64_t kChunk = 64;       // CHUNK
-constexpr int64_t kDvSlice = 32;     // DV_SLICE
+constexpr int64_t kChunk = DN_CHUNK; // int64_t, for std::min with token counts
 
 struct Push {
   uint32_t rows, H, HV, Dk, Dv, n_chunks, n_seqs, flags;
@@ -74,7 +74,7 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
   const int64_t gates_n = 2 * gn + 2 * n_chunks + a.n_seqs + 1;
   const int64_t w_off = units * 2 * kChunk, ut_off = w_off + units * kChunk * d.Dk; // E first
   const int64_t p_off = ut_off + units * kChunk * d.Dv, scratch_n = p_off + units * kChunk * kChunk;
-  const int64_t slices = (d.Dv + kDvSlice - 1) / kDvSlice, scan_units = a.n_seqs * d.HV * slices;
+  const int64_t slices = (d.Dv + DN_DV_SLICE - 1) / DN_DV_SLICE, scan_units = a.n_seqs * d.HV * slices;
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   if (2 * qk > kMax || vn + state + 1 > kMax || gates_n > kMax || scratch_n + 1 > kMax ||
       scan_units > kMax)

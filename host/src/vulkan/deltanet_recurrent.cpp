@@ -20,12 +20,12 @@
 
 #include "batch.h"
 #include "host/src/vulkan/deltanet.h"
+#include "kernels/deltanet/geometry.h"
 #include "launch.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
-constexpr int64_t kCols = 32;        // COLS of recurrent.comp
 
 struct Push {
   uint32_t n_seqs, H, HV, Dk, Dv;
@@ -47,7 +47,7 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
   const int64_t tokens = d.B * d.T;
   const int64_t qk = tokens * d.H * d.Dk, vn = tokens * d.HV * d.Dv, gn = tokens * d.HV;
   const int64_t state = a.n_seqs * d.HV * d.Dk * d.Dv;
-  const int64_t tasks = a.n_seqs * d.HV * ((d.Dv + kCols - 1) / kCols);
+  const int64_t tasks = a.n_seqs * d.HV * ((d.Dv + DN_STATE_COLS - 1) / DN_STATE_COLS);
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   if (2 * qk > kMax || vn + state + 1 > kMax || 2 * gn + a.n_seqs + 1 > kMax || tasks > kMax)
     backend_failure("deltanet recurrent indexes with 32-bit integers; the tensors exceed 2^31 - 1 "

@@ -20,14 +20,13 @@
 #include "core/error.h"
 #include "core/tuning.h"
 #include "host/src/gemm_act.h"
+#include "kernels/gemm/geometry.h"
 #include "launch.h"
 #include "reference/quantize.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
-
-constexpr int64_t kGemvCols = 8;  // COLS: columns of C a gemv workgroup owns
 
 struct GemmPush {
   uint32_t M, N, K, alpha, flags;
@@ -86,7 +85,7 @@ uint32_t exact_groups(const Device& d, const core::Variant& v, int64_t M, int64_
     const Tile t = tile(d, v);
     groups = uint64_t((M + t.bm - 1) / t.bm) * uint64_t((N + t.bn - 1) / t.bn);
   } else {
-    groups = uint64_t((N + kGemvCols - 1) / kGemvCols);
+    groups = uint64_t((N + GEMV_COLS - 1) / GEMV_COLS);
   }
   return group_count(d, groups * wg, wg);
 }

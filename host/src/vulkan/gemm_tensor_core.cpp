@@ -20,13 +20,12 @@
 
 #include "batch.h"
 #include "instance.h"
+#include "kernels/gemm/geometry.h"
 #include "launch.h"
 
 namespace tessera::detail::vulkan {
 
 namespace {
-
-constexpr int64_t kTile = 64; // BM = BN of nv_coopmat.comp
 
 struct GemmPush {
   uint32_t M, N, K, alpha, flags;
@@ -97,7 +96,7 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
     if (in[i].data && in[i].bytes) std::memcpy(bufs[i]->data(), in[i].data, in[i].bytes);
   if (bias) std::memcpy(bias_buf.data(), bias, static_cast<size_t>(N) * 4);
 
-  uint64_t tiles = uint64_t((M + kTile - 1) / kTile) * uint64_t((N + kTile - 1) / kTile);
+  uint64_t tiles = uint64_t((M + NVC_TILE - 1) / NVC_TILE) * uint64_t((N + NVC_TILE - 1) / NVC_TILE);
   Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push,

@@ -14,6 +14,7 @@
 
 #include "core/device.h"
 #include "core/variant.h"
+#include "tessera/ops.h"
 
 namespace tessera::detail {
 
@@ -21,6 +22,14 @@ class BackendFailure : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
+
+// What the launches on this thread allocated on a device and moved between host and device since
+// execute() last reset it (host/src/execute.h copies it into the call's RunInfo). The backends'
+// allocation and copy functions count here, so no launcher counts by hand.
+inline DeviceTraffic& thread_traffic() {
+  thread_local DeviceTraffic t;
+  return t;
+}
 
 namespace cpu {
 // The CPU reference's records, one per operation (host/src/cpu_backend.cpp).

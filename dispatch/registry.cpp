@@ -191,7 +191,14 @@ std::vector<Verdict> explain(std::string_view op, const DeviceRef& device, const
   return out;
 }
 
-RunInfo Choice::info() const { return RunInfo{device->backend, device->label(), std::string(variant->name), reason}; }
+RunInfo Choice::info() const {
+  RunInfo i;
+  i.backend = device->backend;
+  i.device = device->label();
+  i.variant = std::string(variant->name);
+  i.reason = reason;
+  return i;
+}
 
 Choice select(std::string_view op, const Problem& p, const RunOptions& options) {
   Overrides ov = detail::current_overrides();

@@ -314,6 +314,16 @@ tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_
   });
 }
 
+tessera_status tessera_context_traffic(const tessera_context* ctx, int64_t* allocations,
+                                       int64_t* bytes_to_device, int64_t* bytes_from_device) {
+  return guard("tessera_context_traffic", [&](const char* fn) {
+    DeviceTraffic t = context(fn, ctx).traffic();
+    if (allocations) *allocations = t.allocations;
+    if (bytes_to_device) *bytes_to_device = t.bytes_to_device;
+    if (bytes_from_device) *bytes_from_device = t.bytes_from_device;
+  });
+}
+
 tessera_status tessera_pack_nvfp4_weight(tessera_context* ctx, const tessera_tensor* b,
                                          const tessera_tensor* b_scale, float scale_2,
                                          tessera_scale_layout scale_layout, int64_t M,

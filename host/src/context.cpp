@@ -31,6 +31,7 @@ struct Context::State {
   std::string device_name;
   NumericsPolicy policy;
   uint64_t serial = next_serial(); // never reused, unlike the State's address
+  std::atomic<int64_t> allocations{0}, bytes_to_device{0}, bytes_from_device{0};
 };
 
 namespace {
@@ -44,6 +45,9 @@ struct LastRun {
 thread_local std::unordered_map<uint64_t, LastRun> t_last_run;
 
 void record(const std::shared_ptr<Context::State>& s, RunInfo info) {
+  s->allocations += info.traffic.allocations;
+  s->bytes_to_device += info.traffic.bytes_to_device;
+  s->bytes_from_device += info.traffic.bytes_from_device;
   auto it = t_last_run.find(s->serial);
   if (it == t_last_run.end()) {
     std::erase_if(t_last_run, [](const auto& kv) { return kv.second.owner.expired(); });
@@ -135,6 +139,10 @@ RunOptions Context::options(std::string variant) const {
 RunInfo Context::last_run() const {
   auto it = t_last_run.find(s_->serial);
   return it == t_last_run.end() ? RunInfo{} : it->second.info;
+}
+
+DeviceTraffic Context::traffic() const {
+  return {s_->allocations.load(), s_->bytes_to_device.load(), s_->bytes_from_device.load()};
 }
 
 Buffer Context::alloc(size_t bytes) const {

@@ -43,6 +43,8 @@ inline bool nothing_to_compute(const dispatch::Problem& problem, const RunOption
 
 template <class Args>
 void execute(const dispatch::Problem& problem, const RunOptions& options, RunInfo* info, const Args& args) {
+  // Counts every attempt's traffic: a failed attempt's copies happened too.
+  thread_traffic() = {};
   // Each failure disables one variant, so this ends; the bound guards against a variant that
   // keeps being chosen after it was disabled.
   for (size_t attempt = 0; attempt <= dispatch::variants().size(); ++attempt) {
@@ -62,6 +64,7 @@ void execute(const dispatch::Problem& problem, const RunOptions& options, RunInf
       if (info) {
         *info = c.info();
         info->device_ms = device_ms;
+        info->traffic = thread_traffic();
       }
       return;
     } catch (const BackendFailure& f) {

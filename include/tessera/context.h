@@ -79,6 +79,9 @@ public:
   // the first call and after a call that failed (a refused call runs nothing). A device that
   // cannot run a call falls back to the CPU reference: backend then says "cpu".
   RunInfo last_run() const;
+  // Device allocations and host <-> device bytes of every call through this context (and its
+  // copies) that succeeded, from all threads: the sum of their RunInfo::traffic.
+  DeviceTraffic traffic() const;
 
   Buffer alloc(size_t bytes) const;
   // A view of `b` with `dtype` and `shape`; Error(ShortBuffer) when the buffer is too small.

@@ -42,6 +42,15 @@ struct RunOptions {
   NumericsPolicy policy = {};  // strict and unproven also come from TESSERA_OVERRIDE
 };
 
+// Device memory a call allocated and the bytes it moved between host and device (RunInfo: one
+// call's share; Context::traffic(): every call through a context). All 0 on the CPU reference.
+// Today every device call uploads its inputs and reads back its outputs.
+struct DeviceTraffic {
+  int64_t allocations = 0;
+  int64_t bytes_to_device = 0;
+  int64_t bytes_from_device = 0;
+};
+
 // What ran, and why: filled by every operation when the caller passes one.
 struct RunInfo {
   std::string backend;
@@ -51,6 +60,7 @@ struct RunInfo {
   // Time the device spent in the operation's kernels (OpenCL events, Vulkan timestamps), or
   // -1 where nothing measures it (the CPU reference: time it with a wall clock).
   double device_ms = -1.0;
+  DeviceTraffic traffic; // this call's allocations and host <-> device bytes
 };
 
 // ---- the types of the operations' arguments ------------------------------------------------

@@ -131,6 +131,10 @@ tessera_status tessera_context_device(const tessera_context* ctx, char* backend,
 tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_t backend_size,
                                 char* variant, size_t variant_size, char* reason,
                                 size_t reason_size);
+/* Device allocations and bytes moved between host and device by every call through `ctx` that
+ * succeeded, from all threads (tessera::Context::traffic). Each output may be NULL. */
+tessera_status tessera_context_traffic(const tessera_context* ctx, int64_t* allocations,
+                                       int64_t* bytes_to_device, int64_t* bytes_from_device);
 
 /* ---- packed weights: tessera/weights.h ------------------------------------------------------ */
 typedef enum tessera_weight_format {

@@ -102,6 +102,8 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
   Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
                        const_cast<void*>(src), &err));
   check(err, fmt::format("{}: uploading {} ({} bytes)", op_, what, bytes));
+  thread_traffic().allocations += 1;
+  thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
   return m;
 }
 
@@ -114,6 +116,7 @@ Mem Session::alloc(size_t bytes, std::string_view what) {
   cl_int err = CL_SUCCESS;
   Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err));
   check(err, fmt::format("{}: allocating {} ({} bytes)", op_, what, bytes));
+  thread_traffic().allocations += 1;
   return m;
 }
 
@@ -170,6 +173,7 @@ void Session::read(const Mem& m, void* dst, size_t bytes, std::string_view what)
   pending_ = true;
   check(clEnqueueReadBuffer(d_.queue.get(), m.get(), CL_TRUE, 0, bytes, dst, 0, nullptr, nullptr),
         fmt::format("{}: reading back {} ({} bytes)", op_, what, bytes));
+  thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
   pending_ = false; // a blocking read on an in-order queue completes everything before it
 }
 

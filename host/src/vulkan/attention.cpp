@@ -164,11 +164,11 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
       cu_buf(d, cu.size() * 4), o(d, o_bytes), lse(d, lse_bytes + 4); // lse, the status word
   Buffer part_o(d, carry ? static_cast<size_t>(rows * n_split * dm.D) * 4 : 4),
       part_ml(d, carry ? static_cast<size_t>(rows * n_split) * 8 : 4);
-  std::memcpy(q.data(), a.q, o_bytes);
-  if (kv_n) std::memcpy(k.data(), a.k, kv_n * kv_bytes(a.k_dtype));
-  if (kv_n) std::memcpy(v.data(), a.v, kv_n * kv_bytes(a.v_dtype));
-  if (a.gate) std::memcpy(gate.data(), a.gate, o_bytes);
-  std::memcpy(cu_buf.data(), cu.data(), cu.size() * 4);
+  to_buffer(q, 0, a.q, o_bytes);
+  if (kv_n) to_buffer(k, 0, a.k, kv_n * kv_bytes(a.k_dtype));
+  if (kv_n) to_buffer(v, 0, a.v, kv_n * kv_bytes(a.v_dtype));
+  if (a.gate) to_buffer(gate, 0, a.gate, o_bytes);
+  to_buffer(cu_buf, 0, cu.data(), cu.size() * 4);
   std::initializer_list<const Buffer*> bufs = {&q, &k, &v, &gate, &cu_buf, &o, &lse, &part_o, &part_ml};
   // Pipelines before recording starts (the first use of a shader creates its pipeline).
   const Kernel& k_main = kernel(d,
@@ -203,8 +203,8 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
                                 "{} keys a dispatch; llvmpipe stops an invocation's loops after "
                                 "65535 iterations in all); the outputs are not used",
                                 variant, window));
-  std::memcpy(a.o, o.data(), o_bytes);
-  if (a.lse) std::memcpy(a.lse, lse.data(), lse_bytes);
+  from_buffer(o, 0, a.o, o_bytes);
+  if (a.lse) from_buffer(lse, 0, a.lse, lse_bytes);
 }
 
 // The launch functions of the records (launch.h); v.name only labels messages.

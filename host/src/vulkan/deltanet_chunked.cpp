@@ -39,7 +39,7 @@ struct Push {
 };
 
 void put(const Buffer& b, size_t at_words, const void* src, int64_t n) {
-  if (n > 0) std::memcpy(b.as<float>() + at_words, src, static_cast<size_t>(n) * 4);
+  if (n > 0) to_buffer(b, at_words * sizeof(float), src, static_cast<size_t>(n) * 4);
 }
 size_t words(int64_t n) { return static_cast<size_t>(std::max<int64_t>(1, n)) * 4; }
 } // namespace
@@ -155,8 +155,8 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
                                 "window of {} chunks a dispatch; llvmpipe stops an invocation's "
                                 "loops after 65535 iterations in all); the outputs are not used",
                                 wy_cut ? "WY" : "scan", window));
-  if (vn) std::memcpy(a.o, out.data(), static_cast<size_t>(vn) * 4);
-  std::memcpy(a.ht, out.as<float>() + vn, static_cast<size_t>(state) * 4);
+  if (vn) from_buffer(out, 0, a.o, static_cast<size_t>(vn) * 4);
+  from_buffer(out, vn * sizeof(float), a.ht, static_cast<size_t>(state) * 4);
 }
 
 } // namespace tessera::detail::vulkan

@@ -36,7 +36,7 @@ struct Push {
 };
 
 void put(const Buffer& b, size_t at_floats, const void* src, int64_t n) {
-  if (n > 0) std::memcpy(b.as<float>() + at_floats, src, static_cast<size_t>(n) * 4);
+  if (n > 0) to_buffer(b, at_floats * sizeof(float), src, static_cast<size_t>(n) * 4);
 }
 } // namespace
 
@@ -103,7 +103,7 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
   put(vb, 0, a.v, vn);
   put(gates, 0, a.g, gn);
   put(gates, static_cast<size_t>(gn), a.beta, gn);
-  std::memcpy(gates.as<uint32_t>() + 2 * gn, cu.data(), cu.size() * 4);
+  to_buffer(gates, 2 * gn * sizeof(uint32_t), cu.data(), cu.size() * 4);
   if (a.h0) put(h0, 0, a.h0, state);
   out.as<uint32_t>()[vn + state] = 0;
 
@@ -121,8 +121,8 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
                                 "window of {} tokens a dispatch; llvmpipe stops an invocation's "
                                 "loops after 65535 iterations in all); the outputs are not used",
                                 window));
-  if (vn) std::memcpy(a.o, out.data(), static_cast<size_t>(vn) * 4);
-  std::memcpy(a.ht, out.as<float>() + vn, static_cast<size_t>(state) * 4);
+  if (vn) from_buffer(out, 0, a.o, static_cast<size_t>(vn) * 4);
+  from_buffer(out, vn * sizeof(float), a.ht, static_cast<size_t>(state) * 4);
 }
 
 } // namespace tessera::detail::vulkan

@@ -108,14 +108,14 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
   const Buffer* bufs[4] = {&a, &sa, &b, &sb};
   for (int i = 0; i < 4; ++i)
-    if (in[i].data && in[i].bytes) std::memcpy(bufs[i]->data(), in[i].data, in[i].bytes);
-  if (bias) std::memcpy(bias_buf.data(), bias, static_cast<size_t>(N) * 4);
+    if (in[i].data && in[i].bytes) to_buffer(*bufs[i], 0, in[i].data, in[i].bytes);
+  if (bias) to_buffer(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
 
   Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push, exact_groups(d, v, M, N, k.workgroup));
   batch.submit();
-  std::memcpy(c, cbuf.data(), out_bytes);
+  from_buffer(cbuf, 0, c, out_bytes);
 }
 
 size_t bytes(int64_t rows, int64_t cols, size_t size) {
@@ -179,16 +179,16 @@ void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, cons
   GemmPush push{static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                 std::bit_cast<uint32_t>(alpha), out_flags(out, bias != nullptr)};
   Buffer bb(d, b_bytes), sbb(d, sb_bytes), bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
-  if (b_bytes) std::memcpy(bb.data(), b, b_bytes);
-  if (sb_bytes) std::memcpy(sbb.data(), sb, sb_bytes);
-  if (bias) std::memcpy(bias_buf.data(), bias, static_cast<size_t>(N) * 4);
+  if (b_bytes) to_buffer(bb, 0, b, b_bytes);
+  if (sb_bytes) to_buffer(sbb, 0, sb, sb_bytes);
+  if (bias) to_buffer(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
   double quantize_ms = last_device_ms();
   Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&q, &sa, &bb, &sbb, &bias_buf, &cbuf}, &push, exact_groups(d, gemm, M, N, k.workgroup));
   batch.submit();
   set_last_device_ms(quantize_ms + last_device_ms());
-  std::memcpy(c, cbuf.data(), out_bytes);
+  from_buffer(cbuf, 0, c, out_bytes);
 }
 } // namespace
 
@@ -214,7 +214,7 @@ void gemm_nvfp4_act(int device_index, const core::Variant&, const GemmNvfp4ActAr
     uint32_t wg_reduce = workgroup_size(d, 256), wg_block = workgroup_size(d, 64);
     const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
     const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
-    std::memcpy(x.data(), a.x, static_cast<size_t>(n) * 4);
+    to_buffer(x, 0, a.x, static_cast<size_t>(n) * 4);
     uint32_t n32 = static_cast<uint32_t>(n);
     Batch b(d);
     b.fill(stats, 0, 4, 0);
@@ -253,7 +253,7 @@ void gemm_fp8_act(int device_index, const core::Variant&, const GemmFp8ActArgs& 
     uint32_t wg = workgroup_size(d, 256);
     const Kernel& reduce = kernel(d, "quant/fp8_quantize.token.spv", 4, sizeof push, wg);
     const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
-    std::memcpy(x.data(), a.x, static_cast<size_t>(n) * 4);
+    to_buffer(x, 0, a.x, static_cast<size_t>(n) * 4);
     Batch b(d);
     b.fill(stats, 0, 4, 0);
     b.fill(stats, 4, 4, kActNoIndex);

@@ -93,8 +93,8 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
   const Buffer* bufs[4] = {&a, &sa, &b, &sb};
   for (int i = 0; i < 4; ++i)
-    if (in[i].data && in[i].bytes) std::memcpy(bufs[i]->data(), in[i].data, in[i].bytes);
-  if (bias) std::memcpy(bias_buf.data(), bias, static_cast<size_t>(N) * 4);
+    if (in[i].data && in[i].bytes) to_buffer(*bufs[i], 0, in[i].data, in[i].bytes);
+  if (bias) to_buffer(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
 
   uint64_t tiles = uint64_t((M + NVC_TILE - 1) / NVC_TILE) * uint64_t((N + NVC_TILE - 1) / NVC_TILE);
   Batch batch(d);
@@ -102,7 +102,7 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push,
                  group_count(d, tiles * wg, wg));
   batch.submit();
-  std::memcpy(c, cbuf.data(), out_bytes);
+  from_buffer(cbuf, 0, c, out_bytes);
 }
 
 // Empty operands (K = 0) still need a binding: a 4-byte placeholder the shader never reads.

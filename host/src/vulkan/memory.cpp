@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cstddef>
+#include <cstring>
+
+#include "core/backend.h"
+
 namespace tessera::detail::vulkan {
 
 namespace {
@@ -55,6 +60,21 @@ Buffer::Buffer(Device& d, VkDeviceSize bytes) {
   check(vkBindBufferMemory(dev, buffer, memory, 0), "vkBindBufferMemory");
   // Freeing the memory unmaps it, so the mapping needs no owner of its own.
   check(vkMapMemory(dev, memory, 0, VK_WHOLE_SIZE, 0, &map_), "vkMapMemory");
+  thread_traffic().allocations += 1;
+}
+
+void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes) {
+  if (offset + bytes > b.size_)
+    backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size_));
+  std::memcpy(static_cast<std::byte*>(b.map_) + offset, src, bytes);
+  thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
+}
+
+void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes) {
+  if (offset + bytes > b.size_)
+    backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size_));
+  std::memcpy(dst, static_cast<const std::byte*>(b.map_) + offset, bytes);
+  thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
 }
 
 } // namespace tessera::detail::vulkan

@@ -20,10 +20,17 @@ public:
   template <class T> T* as() const { return static_cast<T*>(map_); }
 
 private:
+  friend void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes);
+  friend void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
   OwnedMemory memory_; // declared first: freed after the buffer that is bound to it
   OwnedBuffer buffer_;
   VkDeviceSize size_ = 0;
   void* map_ = nullptr;
 };
+
+// The host's copies into and out of a buffer, at a byte offset; counted in thread_traffic()
+// (core/backend.h) as bytes to and from the device.
+void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes);
+void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
 
 } // namespace tessera::detail::vulkan

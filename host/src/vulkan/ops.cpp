@@ -84,11 +84,11 @@ void convert_elementwise(int device_index, const core::Variant&, const ConvertAr
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, "quant/convert.spv", 2, sizeof push, wg);
   Buffer x(d, size_t{n} * 4), y(d, out_bytes);
-  std::memcpy(x.data(), a.x, size_t{n} * 4);
+  to_buffer(x, 0, a.x, size_t{n} * 4);
   Batch b(d);
   b.dispatch(k, {&x, &y}, &push, group_count(d, halves ? (n + 1) / 2 : (n + 3) / 4, wg));
   b.submit();
-  std::memcpy(a.y, y.data(), out_bytes);
+  from_buffer(y, 0, a.y, out_bytes);
 }
 
 void quantize_nvfp4_block16(int device_index, const core::Variant&, const QuantizeNvfp4Args& a) {
@@ -113,7 +113,7 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
   const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
   const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
   Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, size_t{nblocks} * 8), scale(d, nblocks);
-  std::memcpy(x.data(), a.x, size_t{n} * 4);
+  to_buffer(x, 0, a.x, size_t{n} * 4);
   Batch b(d);
   b.fill(stats, 0, 4, 0);
   b.fill(stats, 4, 4, kNoIndex);
@@ -125,8 +125,8 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
 
   const uint32_t* st = stats.as<const uint32_t>();
   if (st[1] != kNoIndex) refuse_non_finite(op, a.x, a.rows, a.cols, st[1]);
-  std::memcpy(a.q, q.data(), size_t{nblocks} * 8);
-  std::memcpy(a.scale, scale.data(), nblocks);
+  from_buffer(q, 0, a.q, size_t{nblocks} * 8);
+  from_buffer(scale, 0, a.scale, nblocks);
   *a.scale_2 = std::bit_cast<float>(st[2]);
 }
 
@@ -146,12 +146,12 @@ void dequantize_nvfp4_elementwise(int device_index, const core::Variant&, const 
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, fp32_shader(d, "quant/nvfp4_dequantize"), 3, sizeof push, wg);
   Buffer q(d, n / 2), scale(d, n / 16), y(d, size_t{n} * 4);
-  std::memcpy(q.data(), a.q, n / 2);
-  std::memcpy(scale.data(), a.scale, n / 16);
+  to_buffer(q, 0, a.q, n / 2);
+  to_buffer(scale, 0, a.scale, n / 16);
   Batch b(d);
   b.dispatch(k, {&q, &scale, &y}, &push, group_count(d, n / 8, wg));
   b.submit();
-  std::memcpy(a.y, y.data(), size_t{n} * 4);
+  from_buffer(y, 0, a.y, size_t{n} * 4);
 }
 
 void quantize_fp8_group_amax(int device_index, const core::Variant&, const QuantizeFp8Args& a) {
@@ -178,7 +178,7 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
                                 tensor ? 2 : 4, tensor ? sizeof(uint32_t) : sizeof push, wg);
   const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
   Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, n), scales(d, ns * 4);
-  std::memcpy(x.data(), a.x, size_t{n} * 4);
+  to_buffer(x, 0, a.x, size_t{n} * 4);
   Batch b(d);
   b.fill(stats, 0, 4, 0);
   b.fill(stats, 4, 4, kNoIndex);
@@ -193,8 +193,8 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
 
   const uint32_t* st = stats.as<const uint32_t>();
   if (st[1] != kNoIndex) refuse_non_finite(op, a.x, a.rows, a.cols, st[1]);
-  std::memcpy(a.q, q.data(), n);
-  std::memcpy(a.scales, scales.data(), ns * 4);
+  from_buffer(q, 0, a.q, n);
+  from_buffer(scales, 0, a.scales, ns * 4);
 }
 
 void dequantize_fp8_elementwise(int device_index, const core::Variant&, const DequantizeFp8Args& a) {
@@ -211,12 +211,12 @@ void dequantize_fp8_elementwise(int device_index, const core::Variant&, const De
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, fp32_shader(d, "quant/fp8_dequantize"), 3, sizeof push, wg);
   Buffer q(d, n), scales(d, ns * 4), y(d, size_t{n} * 4);
-  std::memcpy(q.data(), a.q, n);
-  std::memcpy(scales.data(), a.scales, ns * 4);
+  to_buffer(q, 0, a.q, n);
+  to_buffer(scales, 0, a.scales, ns * 4);
   Batch b(d);
   b.dispatch(k, {&q, &scales, &y}, &push, group_count(d, (n + 3) / 4, wg));
   b.submit();
-  std::memcpy(a.y, y.data(), size_t{n} * 4);
+  from_buffer(y, 0, a.y, size_t{n} * 4);
 }
 
 } // namespace tessera::detail::vulkan

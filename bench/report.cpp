@@ -179,7 +179,10 @@ nlohmann::ordered_json to_json(const std::vector<Row>& rows,
                          {"baselines", baselines},
                          {"noisy", r.noisy},
                          {"clock", clock_name(r.clock)},
-                         {"wall_ms", json_num(r.wall_ms)}});
+                         {"wall_ms", json_num(r.wall_ms)},
+                         {"h2d_bytes", r.traffic.bytes_to_device},
+                         {"d2h_bytes", r.traffic.bytes_from_device},
+                         {"allocs", r.traffic.allocations}});
   }
   out["rows"] = list;
   out["settings"] = ojson{{"preset", settings.preset},
@@ -223,6 +226,7 @@ std::vector<Row> rows_from_json(const nlohmann::ordered_json& doc,
     r.noisy = j.value("noisy", false);
     r.clock = j.value("clock", "wall") == std::string("device") ? Clock::Device : Clock::Wall;
     r.wall_ms = num(j, "wall_ms");
+    r.traffic = {j.value("allocs", int64_t{0}), j.value("h2d_bytes", int64_t{0}), j.value("d2h_bytes", int64_t{0})};
     r.gflops = opt(j, "gflops");
     r.gbps = opt(j, "gbps");
     r.peak_pct = opt(j, "peak_pct");

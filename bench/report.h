@@ -14,6 +14,7 @@
 
 #include "bench/axes.h"
 #include "bench/timing.h"
+#include "tessera/ops.h"
 
 namespace tessera::bench {
 
@@ -34,6 +35,7 @@ struct Row {
   bool noisy = false; // sampling stopped before the noise target was met
   Clock clock = Clock::Wall;
   double wall_ms = 0; // median of the whole call by the wall clock (uploads included)
+  tessera::DeviceTraffic traffic; // one call's device allocations and host <-> device bytes
   std::optional<double> gflops, gbps, peak_pct;
   std::map<std::string, BaselineResult> baselines;
 };

@@ -85,6 +85,7 @@ Row make_row(const Case& c, const RunInfo& info, const TimingResult& t) {
   r.noisy = !t.converged;
   r.clock = t.clock;
   r.wall_ms = t.wall_median_ms;
+  r.traffic = info.traffic;
   const double seconds = t.median_ms / 1e3;
   if (seconds > 0) {
     if (auto f = c.op->flops(c.shape)) r.gflops = *f / seconds / 1e9;

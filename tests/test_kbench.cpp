@@ -362,7 +362,7 @@ TEST(KbenchReport, JsonHasEverySchemaKey) {
   for (const auto& row : doc["rows"]) {
     for (const char* key :
          {"op", "variant", "backend", "device", "shape", "median_ms", "noise_pct", "samples",
-          "gflops", "gbps", "peak_pct", "baselines", "noisy", "clock", "wall_ms"})
+          "gflops", "gbps", "peak_pct", "baselines", "noisy", "clock", "wall_ms", "h2d_bytes", "d2h_bytes", "allocs"})
       EXPECT_TRUE(row.contains(key)) << key;
     EXPECT_TRUE(row["op"].is_string());
     EXPECT_EQ(row["backend"], "cpu");

@@ -8,9 +8,12 @@ namespace tessera::core {
 
 std::string Conformance::describe() const {
   if (exact) return "exact";
-  if (attention)
+  if (attention())
     return fmt::format("bounded (attention error bound of numerics.md, error/bound <= {:g}, {})", bound,
                        operand_u > 0 ? fmt::format("operands rounded to u = {:g}", operand_u) : "fp32 operands");
+  if (deltanet())
+    return fmt::format("bounded (DeltaNet error bound of numerics.md, {} order, error/bound <= {:g})",
+                       mixed == MixedBound::DeltaNetChunked ? "chunked" : "recurrent", bound);
   return fmt::format("bounded (rel L2 <= {:g})", bound);
 }
 

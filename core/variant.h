@@ -21,11 +21,15 @@
 
 namespace tessera::core {
 
-// exact: equal bytes to the reference. bounded: relative L2 error at most `bound`; or, with
-// `attention`, every element of o and lse within the mixed error bound of docs/numerics.md
-// "Attention error bound" (tests/conformance/attention_bound.h): the largest error / bound ratio
-// at most `bound` (1: the derived bound itself). `operand_u` is that formula's only per-variant
-// input, the unit roundoff of the format q, k, v and p are rounded to (0: fp32).
+// exact: equal bytes to the reference. bounded: relative L2 error at most `bound`; or, with a
+// mixed bound (`mixed`), every element of the outputs within the elementwise error bound of
+// docs/numerics.md that it names: the largest error / bound ratio at most `bound` (1: the derived
+// bound itself). Attention: "Attention error bound" (tests/conformance/attention_bound.h), whose
+// only per-variant input is `operand_u`, the unit roundoff of the format q, k, v and p are
+// rounded to (0: fp32). DeltaNet: "DeltaNet error bound" (tests/conformance/deltanet_bound.h), in
+// the operation order of the recurrent kernel or of the chunked (WY) one.
+enum class MixedBound : uint8_t { None, Attention, DeltaNetRecurrent, DeltaNetChunked };
+
 struct Conformance {
   bool exact = true;
   double bound = 0.0;
@@ -35,13 +39,15 @@ struct Conformance {
   // variant that has not run anywhere yet (the NVIDIA tensor-core ones) has "". The registry
   // ranks a variant unproven on the device's class below the proven ones (RunOptions).
   std::string_view proven_on = "cpu";
-  bool attention = false;
+  MixedBound mixed = MixedBound::None;
   double operand_u = 0.0;
   bool proven(std::string_view device_class) const;
+  bool attention() const { return mixed == MixedBound::Attention; }
+  bool deltanet() const { return mixed == MixedBound::DeltaNetRecurrent || mixed == MixedBound::DeltaNetChunked; }
   // The number a numerics policy (bounded:B) and the ranking of unproven variants compare: the
-  // relative L2 bound, or for the attention bound the operands' unit roundoff (0 for fp32
-  // operands: as accurate as fp32 arithmetic allows, so any bounded:B accepts it).
-  double nominal_bound() const { return attention ? operand_u : bound; }
+  // relative L2 bound, or for a mixed bound the operands' unit roundoff (0 for fp32 operands: as
+  // accurate as fp32 arithmetic allows in the variant's order, so any bounded:B accepts it).
+  double nominal_bound() const { return mixed != MixedBound::None ? operand_u : bound; }
   std::string describe() const; // "exact", "bounded (rel L2 <= 1e-06)", "bounded (attention ...)"
 };
 

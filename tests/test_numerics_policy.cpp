@@ -33,6 +33,10 @@ dispatch::Problem attention(int64_t T) {
                                          {"elements", T * 8 * 128}}};
 }
 
+dispatch::Problem conv1d(int64_t T) {
+  return dispatch::Problem{"conv1d", {{"T", T}, {"B", 1}, {"C", 1024}, {"W", 4}, {"elements", T * 1024}}};
+}
+
 dispatch::Problem deltanet(int64_t T) {
   return dispatch::Problem{"deltanet", {{"T", T}, {"tokens", T}, {"n_seqs", 1}, {"H", 4}, {"HV", 4}, {"Dk", 64},
                                         {"Dv", 64}, {"elements", T * 4 * 64}}};
@@ -64,12 +68,14 @@ std::vector<std::string> device_backends() {
 TEST(NumericsPolicy, UnprovenTensorCoresRankBelowExactVariantsOnNvidiaFiles) {
   for (const char* file : {"h100-sxm-opencl.json", "h100-sxm-vulkan.json", "b200-opencl.json"}) {
     SCOPED_TRACE(file);
-    // Nothing has passed conformance on NVIDIA hardware: the exact GEMMs and the 1e-5 attention
+    // Nothing has passed conformance on NVIDIA hardware: the exact GEMMs and the fp32 attention
     // come first, the bounded tensor-core variants only when the caller opts in.
     EXPECT_EQ(picked(file, "gemm_nvfp4", gemm("gemm_nvfp4", 4096)), "tiled_exact");
     EXPECT_EQ(picked(file, "gemm_fp8", gemm("gemm_fp8", 4096)), "tiled_exact");
     EXPECT_EQ(picked(file, "attention", attention(512)), "flash_prefill");
-    EXPECT_EQ(picked(file, "deltanet", deltanet(512)), "recurrent");
+    // Both DeltaNet variants declare the DeltaNet error bound with fp32 operands (nominal 0, as
+    // the fp32 attention variants): equally strict, so priority decides, as on the CPU class.
+    EXPECT_EQ(picked(file, "deltanet", deltanet(512)), "chunked");
     RunOptions opt_in = with(Numerics::Any, 0.0, false, true);
     EXPECT_NE(picked(file, "gemm_nvfp4", gemm("gemm_nvfp4", 4096), opt_in), "tiled_exact");
     EXPECT_EQ(picked(file, "deltanet", deltanet(512), opt_in), "chunked");
@@ -112,18 +118,21 @@ TEST(NumericsPolicy, ExactAndBoundedFilterOnEveryBackend) {
     EXPECT_NE(c.reason.find("accepts exact variants only"), std::string::npos) << c.reason;
     // Exact GEMMs still run on the device.
     EXPECT_EQ(dispatch::select("gemm_nvfp4", gemm("gemm_nvfp4", 64), o).variant->name, "tiled_exact");
-    // bounded:1e-5 keeps the 1e-6 recurrent DeltaNet and refuses the 1e-4 chunked one.
-    RunOptions tight = with(Numerics::Bounded, 1e-5);
+    // bounded:1e-7 refuses the 1e-6 conv1d (to the reference), bounded:1e-5 keeps it.
+    RunOptions tight = with(Numerics::Bounded, 1e-7);
     tight.backend = b;
-    EXPECT_EQ(dispatch::select("deltanet", deltanet(512), tight).variant->name, "recurrent");
-    RunOptions loose = with(Numerics::Bounded, 1e-3);
+    EXPECT_EQ(dispatch::select("conv1d", conv1d(64), tight).device->backend, "cpu");
+    RunOptions loose = with(Numerics::Bounded, 1e-5);
     loose.backend = b;
-    EXPECT_EQ(dispatch::select("deltanet", deltanet(512), loose).variant->name, "chunked");
+    EXPECT_EQ(dispatch::select("conv1d", conv1d(64), loose).variant->name, "direct_silu");
+    // The DeltaNet variants' mixed bounds have fp32 operands: any bounded:B keeps them (as the
+    // fp32 attention kernels).
+    EXPECT_EQ(dispatch::select("deltanet", deltanet(512), tight).variant->name, "chunked");
     // A forced variant the policy refuses is an error, not a silent substitute.
     RunOptions forced = tight;
-    forced.variant = "chunked";
-    test::expect_error(ErrorCode::Unsupported, "looser than the call's numerics=bounded:1e-05",
-                       [&] { dispatch::select("deltanet", deltanet(512), forced); });
+    forced.variant = "direct_silu";
+    test::expect_error(ErrorCode::Unsupported, "looser than the call's numerics=bounded:1e-07",
+                       [&] { dispatch::select("conv1d", conv1d(64), forced); });
   }
 }
 

@@ -41,7 +41,7 @@ inline constexpr core::Conformance kBoundE4m3{false, 3e-3, ""}; // e4m3 mma: ~14
 // docs/numerics.md with operand_u = 2^-11: q, k, v and p are rounded to fp16 before fp32 sums;
 // tests/test_attention_tensor_core.cpp emulates that rounding against ref::attention and checks
 // it within the bound; docs/numerics.md "Tensor-core attention variants".
-inline constexpr core::Conformance kBoundAttnF16{false, 1.0, "", true, 0x1p-11};
+inline constexpr core::Conformance kBoundAttnF16{false, 1.0, "", core::MixedBound::Attention, 0x1p-11};
 
 // OpenCL: the host writes TESSERA_NV_INLINE_PTX 1 only on NVIDIA's OpenCL (caps.nv_inline_ptx,
 // which the user can disable as cap:nv_inline_ptx); mma.sync m16n8k16 f16 needs cc 8.0,
@@ -83,7 +83,14 @@ inline std::string vk_coopmat(bool built, const core::Variant& v, const core::De
 } // namespace tensor_core
 
 // The fp32 attention kernels: the mixed bound of docs/numerics.md "Attention error bound".
-inline constexpr core::Conformance kAttentionF32{false, 1.0, "cpu", true, 0.0};
+inline constexpr core::Conformance kAttentionF32{false, 1.0, "cpu", core::MixedBound::Attention, 0.0};
+
+// The DeltaNet kernels: the mixed bound of docs/numerics.md "DeltaNet error bound", in the
+// recurrent kernel's operation order (recurrent, recurrent_dk256) or the chunked (WY) one. Until
+// 2026-12 they declared relative L2 <= 1e-6 and 1e-4, which no input with a cancelling output or
+// state can be held to (issue 17).
+inline constexpr core::Conformance kDeltaNetRecurrent{false, 1.0, "cpu", core::MixedBound::DeltaNetRecurrent, 0.0};
+inline constexpr core::Conformance kDeltaNetChunked{false, 1.0, "cpu", core::MixedBound::DeltaNetChunked, 0.0};
 
 // DeltaNet "chunked": prefill only, from the tuning row's min_t (core/tuning.cpp: measured on
 // CPU devices, a full chunk on GPUs). A problem that names no T (kbench asks with a shape-free

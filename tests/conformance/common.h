@@ -115,7 +115,7 @@ double element(const Guarded& g, size_t i);
 // infinity when either side holds a NaN (NaN never passes) or the shapes differ.
 double rel_l2(const Guarded& got, const Guarded& want);
 
-// The declared bound of the variant `o` forces (o.backend, op, o.variant); 0 for exact ones.
+// The declared conformance of the variant `o` forces (o.backend, op, o.variant); 0 for exact ones.
 const dispatch::Conformance& declared(std::string_view op, const RunOptions& o);
 
 // `run(options, outputs)` fills guarded outputs, once on the device and once on the reference;
@@ -126,7 +126,7 @@ void expect_within_bound(std::string_view op, const RunOptions& device,
 
 // Attention's comparison (numerics.md "Attention error bound"; attention_bound.h): the
 // elementwise bounds of o and, when `with_lse`, lse for the call `a` under the variant's
-// Conformance, and the largest error / bound ratio of one fp32 output.
+// Conformance, and the largest error / bound ratio of one fp32 output (any elementwise bound).
 std::vector<std::vector<double>> attention_bounds(const AttentionArgs& a, bool with_lse,
                                                   const dispatch::Conformance& c);
 double bound_ratio(const Guarded& got, const Guarded& want, const std::vector<double>& bound);
@@ -135,6 +135,15 @@ double bound_ratio(const Guarded& got, const Guarded& want, const std::vector<do
 // `a`; each within its elementwise bound (ratio <= the declared `bound`, 1), guards intact.
 void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const RunOptions& device,
                                    const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run);
+
+// DeltaNet's comparison (numerics.md "DeltaNet error bound"; deltanet_bound.h): the elementwise
+// bounds of o and ht for the call `a` under the variant's Conformance (its operation order).
+std::vector<std::vector<double>> deltanet_bounds(const DeltaNetArgs& a, const dispatch::Conformance& c);
+
+// expect_within_bound for DeltaNet: `run` fills o (fp32) and ht for the call `a`; each element
+// within its bound (ratio <= the declared `bound`, 1), guards intact.
+void expect_deltanet_within_bound(const DeltaNetArgs& a, const RunOptions& device,
+                                  const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run);
 
 // Case lists, one per operation family (cases_*.cpp); an op with no cases returns {}.
 std::vector<Case> quant_cases(std::string_view op);

@@ -2,6 +2,8 @@
 #include "conformance/common.h"
 
 #include "conformance/attention_bound.h"
+#include "conformance/deltanet_bound.h"
+#include "reference/deltanet.h"
 #include "reference/activations.h"
 #include "reference/formats.h"
 
@@ -140,7 +142,7 @@ double bound_ratio(const Guarded& got, const Guarded& want, const std::vector<do
 void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const RunOptions& device,
                                    const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run) {
   const dispatch::Conformance& c = declared("attention", device);
-  if (!c.attention) {
+  if (!c.attention()) {
     expect_within_bound("attention", device, run);
     return;
   }
@@ -155,6 +157,57 @@ void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const 
     double r = bound_ratio(got[i], want[i], bounds[i]);
     EXPECT_LE(r, c.bound) << (i == 0 ? "o" : "lse") << ": error " << r << " times its bound (numerics.md "
                           << "\"Attention error bound\") on " << device.backend << ":attention:" << device.variant;
+  }
+}
+
+std::vector<std::vector<double>> deltanet_bounds(const DeltaNetArgs& a, const dispatch::Conformance& c) {
+  const Shape& qs = a.q.shape;
+  const Shape& vs = a.v.shape;
+  const ref::DeltaNetDims d{qs[0], qs[1], qs[2], vs[2], qs[3], vs[3]};
+  std::vector<float> q = as_f32(a.q), k = as_f32(a.k), v = as_f32(a.v), g, beta, h0;
+  // g and beta win when given (the operation's rule); otherwise the fused gating, computed by the
+  // reference's function as the host computes it for every variant.
+  if (a.g && a.beta) {
+    g = as_f32(*a.g), beta = as_f32(*a.beta);
+  } else {
+    const int64_t tokens = d.B * d.T;
+    g.resize(static_cast<size_t>(tokens * d.HV)), beta.resize(g.size());
+    std::vector<float> ga = as_f32(*a.a), gb = as_f32(*a.b), A_log = as_f32(*a.A_log), dt = as_f32(*a.dt_bias);
+    ref::deltanet_gating(ga.data(), gb.data(), A_log.data(), dt.data(), tokens, d.HV, g.data(), beta.data());
+  }
+  if (a.h0) h0 = as_f32(*a.h0);
+  std::vector<int64_t> cu;
+  if (a.cu_seqlens) cu = offsets_i64(*a.cu_seqlens);
+  const int64_t n_seqs = cu.empty() ? d.B : static_cast<int64_t>(cu.size()) - 1;
+  const float scale = a.scale ? *a.scale : ref::default_scale(d.Dk);
+  DeltaNetBound b = deltanet_bound(q.data(), k.data(), v.data(), g.data(), beta.data(), a.h0 ? h0.data() : nullptr,
+                                   cu.empty() ? nullptr : cu.data(), n_seqs, d, scale, a.l2norm,
+                                   c.mixed == core::MixedBound::DeltaNetChunked ? DeltaNetForm::Chunked
+                                                                                     : DeltaNetForm::Recurrent);
+  std::vector<std::vector<double>> out;
+  out.push_back(std::move(b.o));
+  out.push_back(std::move(b.ht));
+  return out;
+}
+
+void expect_deltanet_within_bound(const DeltaNetArgs& a, const RunOptions& device,
+                                  const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run) {
+  const dispatch::Conformance& c = declared("deltanet", device);
+  if (!c.deltanet()) {
+    expect_within_bound("deltanet", device, run);
+    return;
+  }
+  std::vector<Guarded> got, want;
+  run(device, got);
+  run(RunOptions{"cpu", 0, ""}, want);
+  ASSERT_EQ(got.size(), want.size());
+  const std::vector<std::vector<double>> bounds = deltanet_bounds(a, c);
+  ASSERT_EQ(bounds.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].guards_intact()) << "output " << i << " written out of bounds";
+    double r = bound_ratio(got[i], want[i], bounds[i]);
+    EXPECT_LE(r, c.bound) << (i == 0 ? "o" : "ht") << ": error " << r << " times its bound (numerics.md "
+                          << "\"DeltaNet error bound\") on " << device.backend << ":deltanet:" << device.variant;
   }
 }
 

@@ -108,6 +108,8 @@ struct Generator {
 
 // The attention call of a drawn attention case (random_attention.cpp), for its error bound.
 AttentionArgs attention_args(const Drawn& d);
+// The DeltaNet call of a drawn deltanet case (random_recurrent.cpp), for its error bound.
+DeltaNetArgs deltanet_args(const Drawn& d);
 
 // All operations' generators (random_*.cpp), and the one for `op` (nullptr when none).
 const std::vector<Generator>& generators();

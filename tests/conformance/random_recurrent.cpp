@@ -1,5 +1,6 @@
 // Randomized cases for Gated DeltaNet and the causal conv1d + SiLU (numerics.md section 5),
-// bounded: o and ht (y and the new state) within the variant's declared relative L2 bound.
+// bounded: o and ht within the variant's declared bound (the elementwise DeltaNet error bound of
+// numerics.md, deltanet_bound.h), y and the new state within conv1d's relative L2 bound.
 //
 // DeltaNet shapes: T at and around the chunked variant's chunk of 64 (63, 64, 65, 127, 128,
 // 129, ...), decode T = 1, varlen batches with empty sequences and sequences at chunk
@@ -266,16 +267,8 @@ Drawn dn_build(const Spec& s) {
 }
 
 void dn_run(const Drawn& d, const RunOptions& o, std::vector<Guarded>& outs) {
-  DeltaNetArgs a;
+  const DeltaNetArgs a = deltanet_args(d);
   const Tensor &q = d.inputs.at("q"), &v = d.inputs.at("v");
-  a.q = q.view(), a.k = d.inputs.at("k").view(), a.v = v.view();
-  a.g = optional_input(d, "g"), a.beta = optional_input(d, "beta");
-  a.a = optional_input(d, "a"), a.b = optional_input(d, "b"), a.A_log = optional_input(d, "A_log"),
-  a.dt_bias = optional_input(d, "dt_bias");
-  a.h0 = optional_input(d, "h0"), a.cu_seqlens = optional_input(d, "cu_seqlens");
-  if (auto it = d.params.find("scale"); it != d.params.end())
-    a.scale = std::strtof(it->second.c_str(), nullptr);
-  a.l2norm = d.params.at("l2norm") == "1";
   const int64_t N = a.cu_seqlens ? a.cu_seqlens->shape[0] - 1 : q.shape()[0];
   outs.emplace_back(out_dtype(d), Shape{q.shape()[0], q.shape()[1], v.shape()[2], v.shape()[3]});
   outs.emplace_back(DType::F32, Shape{N, v.shape()[2], q.shape()[3], v.shape()[3]});
@@ -371,6 +364,19 @@ std::vector<Spec> conv_smaller(const Spec& s) {
 }
 
 } // namespace
+
+DeltaNetArgs deltanet_args(const Drawn& d) {
+  DeltaNetArgs a;
+  a.q = d.inputs.at("q").view(), a.k = d.inputs.at("k").view(), a.v = d.inputs.at("v").view();
+  a.g = optional_input(d, "g"), a.beta = optional_input(d, "beta");
+  a.a = optional_input(d, "a"), a.b = optional_input(d, "b"), a.A_log = optional_input(d, "A_log"),
+  a.dt_bias = optional_input(d, "dt_bias");
+  a.h0 = optional_input(d, "h0"), a.cu_seqlens = optional_input(d, "cu_seqlens");
+  if (auto it = d.params.find("scale"); it != d.params.end())
+    a.scale = std::strtof(it->second.c_str(), nullptr);
+  a.l2norm = d.params.at("l2norm") == "1";
+  return a;
+}
 
 std::vector<Generator> recurrent_generators() {
   return {

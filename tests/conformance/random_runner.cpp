@@ -191,19 +191,22 @@ Verdict check(const Generator& g, const Drawn& d, const RunOptions& device,
   }
   const std::vector<Guarded>& a = narrow ? got_wide : got;
   const std::vector<Guarded>& b = narrow ? want_wide : want;
-  // Attention: each element within its mixed bound (numerics.md "Attention error bound"),
-  // reported as the largest error / bound ratio; other operations: relative L2.
+  // Attention and DeltaNet: each element within its mixed bound (numerics.md "Attention error
+  // bound", "DeltaNet error bound"), reported as the largest error / bound ratio; other
+  // operations: relative L2.
   std::vector<std::vector<double>> bounds;
-  if (c.attention) bounds = attention_bounds(attention_args(d), a.size() > 1, c);
+  if (c.attention()) bounds = attention_bounds(attention_args(d), a.size() > 1, c);
+  if (c.deltanet()) bounds = deltanet_bounds(deltanet_args(d), c);
+  const bool mixed = c.mixed != core::MixedBound::None;
   Verdict v;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
     if (!got[i].guards_intact() || !a[i].guards_intact())
       v.why += output_name(g, i) + " written out of bounds; ", v.pass = false;
-    double e = c.attention ? (i < bounds.size() ? bound_ratio(a[i], b[i], bounds[i]) : INFINITY)
-                           : rel_l2(a[i], b[i]);
+    double e = mixed ? (i < bounds.size() ? bound_ratio(a[i], b[i], bounds[i]) : INFINITY)
+                     : rel_l2(a[i], b[i]);
     v.errors.push_back(e);
     if (!(e <= c.bound))
-      v.why += c.attention ? fmt::format("{}: error {:.3g} times its bound exceeds {:g}; ",
+      v.why += mixed ? fmt::format("{}: error {:.3g} times its bound exceeds {:g}; ",
                                          output_name(g, i), e, c.bound)
                            : fmt::format("{}: relative L2 error {:.3g} exceeds the declared bound {:g}; ",
                                          output_name(g, i), e, c.bound),
@@ -295,7 +298,7 @@ void run_variant(const dispatch::DeviceRef& d, const dispatch::Variant& v, const
 
   int ran = 0, failed = 0, shrunk_reported = 0;
   std::map<std::string, int> skipped; // registry reason -> count
-  std::vector<double> worst;          // bounded: largest relative L2 per output
+  std::vector<double> worst;          // bounded: largest relative L2 (or error / bound) per output
   std::vector<int> worst_case;
   for (int index = 0; index < cases; ++index) {
     if (config.only_case >= 0 && index != config.only_case) continue;
@@ -382,7 +385,8 @@ void run_variant(const dispatch::DeviceRef& d, const dispatch::Variant& v, const
                   v.conformance.describe(), config.seed, ran, failed);
   for (size_t i = 0; i < worst.size(); ++i)
     summary += fmt::format("; worst {} {} {:.3g} (case {})", output_name(*g, i),
-                           v.conformance.attention ? "error/bound" : "rel L2", worst[i], worst_case[i]);
+                           v.conformance.mixed != core::MixedBound::None ? "error/bound" : "rel L2",
+                           worst[i], worst_case[i]);
   // Unsupported draws by reason, the three commonest (reasons name the extent, so they vary).
   std::vector<std::pair<int, std::string>> reasons;
   int unsupported = 0;

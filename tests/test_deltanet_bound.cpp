@@ -229,7 +229,9 @@ TEST(DeltaNetBound, CatchesWrongResults) {
       const double r_g = std::max(ratio(o2, o_ref, b.o), ratio(ht2, ht_ref, b.ht));
       const double r_b = std::max(ratio(o3, o_ref, b.o), ratio(ht3, ht_ref, b.ht));
       // (A gate near 0 forgotten changes little, and none at all from a zero state at T = 1.)
-      if (std::fabs(in.g.back()) > 0.1f && (in.d.T > 1 || !in.h0.empty())) EXPECT_GT(r_g, 1.0);
+      if (std::fabs(in.g.back()) > 0.1f && (in.d.T > 1 || !in.h0.empty())) {
+        EXPECT_GT(r_g, 1.0);
+      }
       EXPECT_GT(r_b, 1.0);
       std::vector<float> nan = o_ref;
       nan[0] = NAN;

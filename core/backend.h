@@ -8,6 +8,8 @@
 // The dispatcher then disables that variant on that device, logs why, and moves on.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -47,6 +49,12 @@ const std::vector<DeviceFacts>& devices();
 // Why devices() is empty, in one line an operator can act on (the failing call, the ICD files
 // found); "" when it is not.
 std::string no_device_reason();
+// Device memory (Context::device_alloc): a buffer of `bytes` on device `device`, owned by the
+// handle; blocking copies into and out of it at a byte offset, counted in thread_traffic().
+// BackendFailure when the device cannot.
+std::shared_ptr<void> device_alloc(int device, size_t bytes);
+void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes);
+void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
 } // namespace opencl
 
 namespace vulkan {
@@ -58,6 +66,10 @@ double last_device_ms();
 const std::vector<DeviceFacts>& devices();
 // As opencl::no_device_reason(): the failing call and the ICD manifests the loader read.
 std::string no_device_reason();
+// As opencl::device_alloc, device_write, device_read.
+std::shared_ptr<void> device_alloc(int device, size_t bytes);
+void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes);
+void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
 } // namespace vulkan
 
 } // namespace tessera::detail

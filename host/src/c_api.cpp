@@ -26,6 +26,10 @@ struct tessera_packed_weight {
   tessera::PackedWeight w;
 };
 
+struct tessera_device_buffer {
+  tessera::DeviceBuffer b;
+};
+
 namespace {
 
 using namespace tessera;
@@ -311,6 +315,36 @@ tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_
     copy_string(backend, backend_size, info.backend);
     copy_string(variant, variant_size, info.variant);
     copy_string(reason, reason_size, info.reason);
+  });
+}
+
+tessera_status tessera_device_alloc(tessera_context* ctx, size_t bytes, tessera_device_buffer** out) {
+  return guard("tessera_device_alloc", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    tessera_device_buffer*& result = deref(fn, "out", out);
+    result = new tessera_device_buffer{c.device_alloc(bytes)};
+  });
+}
+
+void tessera_device_buffer_destroy(tessera_device_buffer* b) { delete b; }
+
+void* tessera_device_buffer_address(const tessera_device_buffer* b) { return b ? b->b.address() : nullptr; }
+
+size_t tessera_device_buffer_size(const tessera_device_buffer* b) { return b ? b->b.size() : 0; }
+
+tessera_status tessera_upload(tessera_context* ctx, tessera_device_buffer* dst, size_t offset, const void* src,
+                              size_t bytes) {
+  return guard("tessera_upload", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    c.upload(deref(fn, "dst", dst).b, offset, src, bytes);
+  });
+}
+
+tessera_status tessera_download(tessera_context* ctx, const tessera_device_buffer* src, size_t offset, void* dst,
+                                size_t bytes) {
+  return guard("tessera_download", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    c.download(deref(fn, "src", src).b, offset, dst, bytes);
   });
 }
 

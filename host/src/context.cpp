@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/backend.h"
+#include "device_memory.h"
 #include "dispatch/registry.h"
 #include "core/overrides.h"
 #include "validate.h"
@@ -154,9 +156,11 @@ Buffer Context::alloc(size_t bytes) const {
   return Buffer(p, bytes);
 }
 
-TensorView Context::view(Buffer& b, DType dtype, Shape shape) {
+namespace {
+// A view of `bytes` of memory at `data` (`has_memory`: false for a moved-from buffer).
+TensorView checked_view(void* data, size_t bytes, bool has_memory, DType dtype, Shape shape) {
   constexpr std::string_view op = "Context::view";
-  TensorView v{dtype, std::move(shape), b.data(), b.size()};
+  TensorView v{dtype, std::move(shape), data, bytes};
   for (int64_t d : v.shape)
     if (d < 0)
       detail::fail(ErrorCode::ShapeMismatch, "{}: negative extent in shape {}", op,
@@ -165,12 +169,132 @@ TensorView Context::view(Buffer& b, DType dtype, Shape shape) {
   if (!need || v.shape.size() > kMaxRank)
     detail::fail(ErrorCode::ShapeMismatch, "{}: a {} {} view has more than {} dimensions or 2^62 elements or bytes",
                  op, dtype_name(dtype), shape_str(v.shape), kMaxRank);
-  if (*need > 0 && !b)
+  if (*need > 0 && !has_memory)
     detail::fail(ErrorCode::NullBuffer, "{}: the buffer holds no memory (moved from?)", op);
-  if (*need > b.size())
+  if (*need > bytes)
     detail::fail(ErrorCode::ShortBuffer, "{}: a {} {} view needs {} bytes, the buffer holds {}", op,
-                 dtype_name(dtype), shape_str(v.shape), *need, b.size());
+                 dtype_name(dtype), shape_str(v.shape), *need, bytes);
   return v;
+}
+} // namespace
+
+TensorView Context::view(Buffer& b, DType dtype, Shape shape) {
+  return checked_view(b.data(), b.size(), static_cast<bool>(b), dtype, std::move(shape));
+}
+
+// ---- DeviceBuffer ---------------------------------------------------------------------------
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : base_(std::exchange(other.base_, 0)), bytes_(std::exchange(other.bytes_, 0)), host_(other.host_) {}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    base_ = std::exchange(other.base_, 0);
+    bytes_ = std::exchange(other.bytes_, 0);
+    host_ = other.host_;
+  }
+  return *this;
+}
+
+DeviceBuffer::~DeviceBuffer() { release(); }
+
+void DeviceBuffer::release() noexcept {
+  if (base_ == 0) return;
+  if (host_)
+    ::operator delete (reinterpret_cast<void*>(base_), std::align_val_t{kAlignment});
+  else
+    detail::device_memory::remove(base_);
+  base_ = 0;
+  bytes_ = 0;
+}
+
+DeviceBuffer Context::device_alloc(size_t bytes) const {
+  DeviceBuffer b;
+  b.bytes_ = bytes;
+  if (s_->backend == "cpu") {
+    Buffer host = alloc(bytes); // zeroed, aligned host memory; its ownership moves to b
+    b.base_ = reinterpret_cast<uintptr_t>(std::exchange(host.data_, nullptr));
+    b.host_ = true;
+    return b;
+  }
+  std::shared_ptr<void> handle;
+  try {
+    handle = s_->backend == "opencl" ? detail::opencl::device_alloc(s_->device, bytes)
+                                     : detail::vulkan::device_alloc(s_->device, bytes);
+    // Zero-filled, as alloc() is: a buffer read before it was written holds no old data.
+    if (bytes > 0) {
+      std::vector<std::byte> zeros(bytes);
+      if (s_->backend == "opencl") detail::opencl::device_write(s_->device, handle, 0, zeros.data(), bytes);
+      else detail::vulkan::device_write(s_->device, handle, 0, zeros.data(), bytes);
+    }
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "device_alloc: {} bytes on {}:{}: {}", bytes, s_->backend, s_->device, f.what());
+  }
+  b.base_ = detail::device_memory::add(s_->backend, s_->device, bytes, std::move(handle));
+  return b;
+}
+
+namespace {
+// The allocation behind `b` at [offset, offset + bytes), checked against this context's device.
+detail::device_memory::Allocation checked_range(const Context::State& s, std::string_view op, const DeviceBuffer& b,
+                                                size_t offset, size_t bytes) {
+  if (!b) detail::fail(ErrorCode::NullBuffer, "{}: the device buffer holds no memory (moved from?)", op);
+  if (offset > b.size() || bytes > b.size() - offset)
+    detail::fail(ErrorCode::ShortBuffer, "{}: bytes [{}, {} + {}) pass the end of a {}-byte device buffer", op, offset,
+                 offset, bytes, b.size());
+  detail::device_memory::Allocation a =
+      detail::device_memory::find(op, "the device buffer", static_cast<const std::byte*>(b.address()) + offset, bytes);
+  if (a.backend != s.backend || a.device != s.device)
+    detail::fail(ErrorCode::InvalidArgument, "{}: the buffer lives on {}:{}, this context is {}:{}", op, a.backend,
+                 a.device, s.backend, s.device);
+  return a;
+}
+} // namespace
+
+void Context::upload(const DeviceBuffer& dst, size_t offset, const void* src, size_t bytes) const {
+  copy("upload", dst, offset, const_cast<void*>(src), bytes, true);
+}
+
+void Context::download(const DeviceBuffer& src, size_t offset, void* dst, size_t bytes) const {
+  copy("download", src, offset, dst, bytes, false);
+}
+
+void Context::copy(std::string_view op, const DeviceBuffer& b, size_t offset, void* host, size_t bytes,
+                   bool to_device) const {
+  if (bytes > 0 && !host) detail::fail(ErrorCode::NullBuffer, "{}: the host pointer is null for {} bytes", op, bytes);
+  if (b && b.host_) { // a cpu context's buffer: host memory
+    if (offset > b.size() || bytes > b.size() - offset)
+      detail::fail(ErrorCode::ShortBuffer, "{}: bytes [{}, {} + {}) pass the end of a {}-byte buffer", op, offset,
+                   offset, bytes, b.size());
+    std::byte* at = static_cast<std::byte*>(b.address()) + offset;
+    if (bytes) std::memcpy(to_device ? at : host, to_device ? host : at, bytes);
+    return;
+  }
+  detail::device_memory::Allocation a = checked_range(*s_, op, b, offset, bytes);
+  detail::thread_traffic() = {};
+  try {
+    const bool cl = a.backend == "opencl";
+    if (to_device) {
+      if (cl) detail::opencl::device_write(a.device, a.handle, offset, host, bytes);
+      else detail::vulkan::device_write(a.device, a.handle, offset, host, bytes);
+    } else {
+      if (cl) detail::opencl::device_read(a.device, a.handle, offset, host, bytes);
+      else detail::vulkan::device_read(a.device, a.handle, offset, host, bytes);
+    }
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "{}: {}", op, f.what());
+  }
+  s_->bytes_to_device += detail::thread_traffic().bytes_to_device;
+  s_->bytes_from_device += detail::thread_traffic().bytes_from_device;
+}
+
+TensorView Context::view(const DeviceBuffer& b, DType dtype, Shape shape, size_t offset) {
+  if (offset > b.size())
+    detail::fail(ErrorCode::ShortBuffer, "Context::view: offset {} is past the end of a {}-byte device buffer", offset,
+                 b.size());
+  return checked_view(static_cast<std::byte*>(b.address()) + offset, b.size() - offset, static_cast<bool>(b), dtype,
+                      std::move(shape));
 }
 
 template <class F> auto Context::run(F&& f) const {

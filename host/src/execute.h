@@ -44,7 +44,7 @@ inline bool nothing_to_compute(const dispatch::Problem& problem, const RunOption
 template <class Args>
 void execute(const dispatch::Problem& problem, const RunOptions& options, RunInfo* info, const Args& args) {
   // Counts every attempt's traffic: a failed attempt's copies happened too.
-  thread_traffic() = {};
+  if (!in_resident_scope()) thread_traffic() = {};
   // Each failure disables one variant, so this ends; the bound guards against a variant that
   // keeps being chosen after it was disabled.
   for (size_t attempt = 0; attempt <= dispatch::variants().size(); ++attempt) {
@@ -54,6 +54,10 @@ void execute(const dispatch::Problem& problem, const RunOptions& options, RunInf
       if (c.device->backend != "cpu" &&
           current_overrides().fail.count(fmt::format("{}:{}:{}", c.device->backend, problem.op, c.variant->name)))
         throw BackendFailure("failure injected by the override fail=");
+      if (c.device->backend == "cpu" && call_has_resident_views())
+        fail(ErrorCode::Unsupported, "{}: the call has views of device memory, and no variant of {} can run it ({}); "
+                                     "the CPU reference cannot read device memory",
+             problem.op, options.backend.empty() ? "its device" : options.backend, c.reason);
       core::LaunchFn<Args> launch = c.variant->template launcher<Args>();
       if (!launch) // a record without a launch function for these arguments: a bug in its table
         fail(ErrorCode::Unsupported, "{}: variant '{}' on {} has no launch function for these arguments", problem.op,

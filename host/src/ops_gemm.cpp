@@ -95,6 +95,7 @@ GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scal
 void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
                 const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
                 const TensorView& c, const RunOptions& options, RunInfo* info) {
+  detail::ResidentScope resident(options); // its operands go to the kernels as they are
   detail::GemmNvfp4Args args = detail::validated_gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c);
   const dispatch::Problem p = problem("gemm_nvfp4", args.M, args.N, args.K, false);
   if (detail::nothing_to_compute(p, options, info, {c.numel()})) return;
@@ -105,6 +106,7 @@ void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
               const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
               RunInfo* info) {
   constexpr std::string_view op = "gemm_fp8";
+  detail::ResidentScope resident(options); // its operands go to the kernels as they are
   auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
   check_alpha(op, alpha);
   check_epilogue(op, bias, c, M, N);
@@ -118,12 +120,16 @@ void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const Tensor
                     const TensorView& b_scale, const std::optional<TensorView>& bias,
                     const TensorView& c, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "gemm_fp8";
+  detail::ResidentScope resident(options); // its operands go to the kernels as they are
   auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
   int64_t kbs = (K + 127) / 128;
   detail::check_arg(op, "a_scale", a_scale, {DType::F32}, {M, kbs});
   detail::check_arg(op, "b_scale", b_scale, {DType::F32}, {(N + 127) / 128, kbs});
-  detail::check_finite(op, "a_scale", a_scale.as<const float>(), a_scale.shape);
-  detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
+  // The scales are small (1/128 of a row each way): a resident one is read back for the check.
+  for (const auto& [name, s] : {std::pair{"a_scale", &a_scale}, std::pair{"b_scale", &b_scale}}) {
+    const std::vector<std::byte> host = detail::host_bytes(op, name, *s);
+    detail::check_finite(op, name, reinterpret_cast<const float*>(host.data()), s->shape);
+  }
   check_epilogue(op, bias, c, M, N);
   if (detail::nothing_to_compute(problem(op, M, N, K, true), options, info, {c.numel()})) return;
   detail::execute(problem(op, M, N, K, true), options, info,

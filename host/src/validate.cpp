@@ -3,9 +3,64 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/backend.h"
+#include "core/overrides.h"
+#include "device_memory.h"
 #include "reference/formats.h"
 
 namespace tessera::detail {
+
+namespace {
+struct ResidentCall {
+  bool open = false;    // a ResidentScope is open on this thread
+  bool seen = false;    // and the call has a resident view
+  std::string backend;  // the device the call runs on
+  int device = 0;
+};
+thread_local ResidentCall t_resident;
+
+// A resident view: accepted only inside a ResidentScope, on the call's device, in bounds.
+void check_resident(std::string_view op, std::string_view name, const TensorView& t, size_t need) {
+  if (!t_resident.open)
+    fail(ErrorCode::Unsupported, "{}: {} is a view of device memory, which {} cannot take yet (it reads {} on the "
+                                 "host); pass a host view",
+         op, name, op, name);
+  device_memory::Allocation a = device_memory::find(op, name, t.data, need);
+  if (a.backend != t_resident.backend || a.device != t_resident.device)
+    fail(ErrorCode::InvalidArgument, "{}: {} lives on {}:{}, the call runs on {}:{}", op, name, a.backend, a.device,
+         t_resident.backend, t_resident.device);
+  t_resident.seen = true;
+}
+} // namespace
+
+ResidentScope::ResidentScope(const RunOptions& options) {
+  // The backend a call runs on, as the registry resolves it (RunOptions, then the override).
+  std::string backend = options.backend;
+  if (backend.empty()) backend = current_overrides().backend;
+  if (backend.empty()) backend = "cpu";
+  t_resident = ResidentCall{true, false, backend, options.device};
+  thread_traffic() = {};
+}
+
+ResidentScope::~ResidentScope() { t_resident = ResidentCall{}; }
+
+bool call_has_resident_views() { return t_resident.open && t_resident.seen; }
+bool in_resident_scope() { return t_resident.open; }
+
+std::vector<std::byte> host_bytes(std::string_view op, std::string_view name, const TensorView& t) {
+  const size_t n = shape_bytes(t.dtype, t.shape);
+  std::vector<std::byte> out(n);
+  if (n == 0) return out;
+  if (!device_memory::resident(t.data)) {
+    std::memcpy(out.data(), t.data, n);
+    return out;
+  }
+  device_memory::Allocation a = device_memory::find(op, name, t.data, n);
+  const size_t offset = reinterpret_cast<uintptr_t>(t.data) - a.base;
+  if (a.backend == "opencl") opencl::device_read(a.device, a.handle, offset, out.data(), n);
+  if (a.backend == "vulkan") vulkan::device_read(a.device, a.handle, offset, out.data(), n);
+  return out;
+}
 
 void check_view(std::string_view op, std::string_view name, const TensorView& t) {
   for (int64_t d : t.shape)
@@ -21,6 +76,7 @@ void check_view(std::string_view op, std::string_view name, const TensorView& t)
   if (t.bytes < *need)
     fail(ErrorCode::ShortBuffer, "{}: {} buffer holds {} bytes, its shape {} {} needs {}", op, name, t.bytes,
          dtype_name(t.dtype), shape_str(t.shape), *need);
+  if (device_memory::resident(t.data)) check_resident(op, name, t, *need);
 }
 
 int64_t derived_extent(std::string_view op, std::string_view what, int64_t a, int64_t b) {

@@ -10,13 +10,36 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tessera/ops.h"
 #include "tessera/tensor.h"
 
 namespace tessera::detail {
 
 // Non-negative extents, data present when the tensor is not empty, buffer at least as large as
-// the shape says.
+// the shape says. A resident view (data in a device buffer, host/src/device_memory.h) is refused
+// unless a ResidentScope is open, and then must lie inside a live buffer of the call's device.
 void check_view(std::string_view op, std::string_view name, const TensorView& t);
+
+// Opened by an operation whose whole path passes its tensors to the device without reading them
+// on the host (the GEMMs): within it, check_view accepts resident views of the device
+// `options` names, and execute() refuses to fall back to the CPU reference for a call that has
+// one (the reference cannot read device memory). Operations that widen, narrow or check their
+// inputs on the host open none, so a resident view is an Error(Unsupported) there, not a fault.
+class ResidentScope {
+public:
+  explicit ResidentScope(const RunOptions& options);
+  ~ResidentScope();
+  ResidentScope(const ResidentScope&) = delete;
+  ResidentScope& operator=(const ResidentScope&) = delete;
+};
+// Whether this thread's current call has a resident view (execute() reads it), and whether it
+// opened a ResidentScope (which reset the call's traffic before validation, so that execute()
+// keeps what validation downloaded).
+bool call_has_resident_views();
+bool in_resident_scope();
+// A host copy of view t (resident or not), for a check that reads values on the host; a
+// resident view's bytes are downloaded (counted in the call's traffic).
+std::vector<std::byte> host_bytes(std::string_view op, std::string_view name, const TensorView& t);
 void check_dtype(std::string_view op, std::string_view name, const TensorView& t,
                  std::initializer_list<DType> allowed);
 void check_rank(std::string_view op, std::string_view name, const TensorView& t, size_t rank);

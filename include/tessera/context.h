@@ -7,11 +7,11 @@
 //   float s2 = ctx.quantize_nvfp4(x, tessera::Nvfp4Recipe::Nvfp4, std::nullopt, q, scale);
 //   ctx.last_run().variant;   // what ran, and ctx.last_run().reason: why
 //
-// Memory: today every backend reads and writes host memory. A device variant uploads its inputs
-// and downloads its outputs within each call, so a view may point at any host memory the caller
-// owns. Buffer (alloc) is host memory too, 256-byte aligned; it exists so that engines already
-// allocate through the context, which is where device-resident, zero-copy buffers will come from
-// in a later step. Until then nothing stays on the device between calls.
+// Memory: a view may point at any host memory the caller owns (a device variant then uploads its
+// inputs and downloads its outputs within the call), or into a DeviceBuffer of this context's
+// device (device_alloc), which the GEMMs read and write on the device; the other operations take
+// device views as their kernels stop needing the host (docs/architecture.md, "Memory").
+// Buffer (alloc) is 256-byte-aligned host memory. traffic() counts what crosses.
 //
 // Threads: a Context may be used from several threads at once. The operations are reentrant and
 // the device backends serialise work per device internally; contexts on different devices (or
@@ -20,9 +20,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tessera/ops.h"
 #include "tessera/weights.h"
@@ -50,6 +52,36 @@ private:
   Buffer(void* data, size_t bytes) : data_(data), bytes_(bytes) {}
   void* data_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// Memory on a context's device (Context::device_alloc): OpenCL device memory, Vulkan memory of
+// the device (host-visible on lavapipe, where it is one memory), host memory on cpu. The host
+// does not read it: upload() and download() move bytes, and view() describes a tensor in it,
+// which every operation of the same context takes as an input or output without a copy through
+// the host (so far the GEMMs: gemm_nvfp4, gemm_fp8, gemm_fp8_block; the others refuse a device
+// view with Error(Unsupported) until they take one). address() is where views point: an
+// address the host must not dereference (except on cpu), inside a range the library reserves,
+// so that a view of a freed buffer, past the end or of another device is an Error, not a fault.
+// Move-only; freed when destroyed (operations that hold views keep the memory until they end).
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+
+  void* address() const { return reinterpret_cast<void*>(base_); }
+  size_t size() const { return bytes_; } // the bytes asked for
+  explicit operator bool() const { return base_ != 0; }
+
+private:
+  friend class Context;
+  void release() noexcept;
+  uintptr_t base_ = 0;
+  size_t bytes_ = 0;
+  bool host_ = false; // a cpu context's: host memory
 };
 
 class Context {
@@ -86,6 +118,17 @@ public:
   Buffer alloc(size_t bytes) const;
   // A view of `b` with `dtype` and `shape`; Error(ShortBuffer) when the buffer is too small.
   static TensorView view(Buffer& b, DType dtype, Shape shape);
+
+  // `bytes` of this context's device memory, zero-filled (DeviceBuffer). Error(Unsupported)
+  // when the device cannot allocate it.
+  DeviceBuffer device_alloc(size_t bytes) const;
+  // Blocking copies between host memory and bytes [offset, offset + bytes) of a device buffer
+  // of this context; Error(ShortBuffer) past its end, Error(InvalidArgument) for a buffer of
+  // another device. Counted in traffic().
+  void upload(const DeviceBuffer& dst, size_t offset, const void* src, size_t bytes) const;
+  void download(const DeviceBuffer& src, size_t offset, void* dst, size_t bytes) const;
+  // A view of `b` from byte `offset` with `dtype` and `shape`: the same checks as view(Buffer&).
+  static TensorView view(const DeviceBuffer& b, DType dtype, Shape shape, size_t offset = 0);
 
   // Every operation of ops.h, and weights.h's GEMMs on a packed weight (as NAME_packed), on this
   // context's device. Arguments and errors are those of the free functions.
@@ -145,6 +188,8 @@ private:
   explicit Context(std::shared_ptr<State> s) : s_(std::move(s)) {}
   // Runs one operation with this context's options, recording what ran for last_run().
   template <class F> auto run(F&& f) const;
+  // upload() (to_device) and download(): `host` is the host side.
+  void copy(std::string_view op, const DeviceBuffer& b, size_t offset, void* host, size_t bytes, bool to_device) const;
   std::shared_ptr<State> s_;
 };
 

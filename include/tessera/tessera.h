@@ -15,8 +15,9 @@
  *   means "absent". A required pointer that is NULL is refused with TESSERA_NULL_BUFFER.
  * - Strings are copied into caller buffers (char*, size) truncated to fit and always
  *   NUL-terminated, as snprintf does; a NULL buffer with size 0 skips that string.
- * - Memory: today every backend reads and writes host memory (device kernels upload and
- *   download within each call). Device-resident buffers are a later step.
+ * - Memory: a tensor's data is host memory (device kernels upload and download within the
+ *   call) or the address of a tessera_device_buffer of the context's device (the GEMMs so far
+ *   read and write those on the device; see "device memory" below).
  * - Threads: a context may be used from several threads at once; tessera_last_error_message and
  *   tessera_last_run are per thread.
  */
@@ -131,6 +132,24 @@ tessera_status tessera_context_device(const tessera_context* ctx, char* backend,
 tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_t backend_size,
                                 char* variant, size_t variant_size, char* reason,
                                 size_t reason_size);
+/* ---- device memory: tessera::DeviceBuffer ---------------------------------------------------- */
+/* Memory on the context's device. A tessera_tensor whose data is tessera_device_buffer_address()
+ * (plus a byte offset) is a view of it, which the operations that take device views (the GEMMs
+ * for now; tessera/context.h) read and write on the device; the host must not dereference the
+ * address. A view of a freed buffer, past its end or of another device is refused. */
+typedef struct tessera_device_buffer tessera_device_buffer;
+/* `bytes` of zero-filled device memory; *out is set only on success. */
+tessera_status tessera_device_alloc(tessera_context* ctx, size_t bytes, tessera_device_buffer** out);
+/* NULL is a no-op. Views of the buffer must not be used afterwards (they are refused). */
+void tessera_device_buffer_destroy(tessera_device_buffer* b);
+/* The address views point at (NULL for a NULL buffer), and the bytes allocated. */
+void* tessera_device_buffer_address(const tessera_device_buffer* b);
+size_t tessera_device_buffer_size(const tessera_device_buffer* b);
+/* Blocking copies between host memory and [offset, offset + bytes) of a buffer of ctx's device. */
+tessera_status tessera_upload(tessera_context* ctx, tessera_device_buffer* dst, size_t offset, const void* src,
+                              size_t bytes);
+tessera_status tessera_download(tessera_context* ctx, const tessera_device_buffer* src, size_t offset, void* dst,
+                                size_t bytes);
 /* Device allocations and bytes moved between host and device by every call through `ctx` that
  * succeeded, from all threads (tessera::Context::traffic). Each output may be NULL. */
 tessera_status tessera_context_traffic(const tessera_context* ctx, int64_t* allocations,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "program_cache.h"
 #include "source.h"
 
@@ -73,7 +74,7 @@ void ensure_queue(Device& d) {
 } // namespace
 
 Session::Session(int device, std::string_view op)
-    : d_(device_at(device, op)), lock_(d_.mutex), op_(op) {
+    : device_(device), d_(device_at(device, op)), lock_(d_.mutex), op_(op) {
   set_last_device_ms(0.0);
   ensure_queue(d_);
   wg_ = kWorkGroupSize;
@@ -97,6 +98,15 @@ size_t Session::groups_for(uint64_t items) const {
 }
 
 Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
+  if (device_memory::resident(src)) {
+    size_t offset = 0;
+    cl_mem from = resident(src, bytes, what, &offset);
+    Mem m = alloc(bytes, what);
+    pending_ = true;
+    check(clEnqueueCopyBuffer(d_.queue.get(), from, m.get(), offset, 0, bytes, 0, nullptr, nullptr),
+          fmt::format("{}: copying {} ({} bytes) on the device", op_, what, bytes));
+    return m;
+  }
   cl_int err = CL_SUCCESS;
   // CL_MEM_COPY_HOST_PTR copies during the call, so the caller's const data is never written.
   Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
@@ -169,7 +179,44 @@ void Session::enqueue(cl_kernel k, std::string_view name, size_t groups) {
   events_.emplace_back(ev);
 }
 
+cl_mem Session::resident(const void* p, size_t bytes, std::string_view what, size_t* offset) {
+  device_memory::Allocation a = device_memory::find(op_, what, p, bytes);
+  if (a.backend != "opencl" || a.device != device_)
+    tessera::detail::fail(ErrorCode::InvalidArgument, "{}: {} lives on {}:{}, this call runs on opencl:{}", op_, what, a.backend,
+         a.device, device_);
+  *offset = reinterpret_cast<uintptr_t>(p) - a.base;
+  cl_mem m = static_cast<const Mem*>(a.handle.get())->get();
+  resident_.push_back(std::move(a));
+  return m;
+}
+
+void Session::write_at(const Mem& m, size_t offset, const void* src, size_t bytes, std::string_view what) {
+  pending_ = true;
+  check(clEnqueueWriteBuffer(d_.queue.get(), m.get(), CL_TRUE, offset, bytes, src, 0, nullptr, nullptr),
+        fmt::format("{}: writing {} ({} bytes)", op_, what, bytes));
+  pending_ = false;
+  thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
+}
+
+void Session::read_at(const Mem& m, size_t offset, void* dst, size_t bytes, std::string_view what) {
+  pending_ = true;
+  check(clEnqueueReadBuffer(d_.queue.get(), m.get(), CL_TRUE, offset, bytes, dst, 0, nullptr, nullptr),
+        fmt::format("{}: reading {} ({} bytes)", op_, what, bytes));
+  pending_ = false;
+  thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
+}
+
 void Session::read(const Mem& m, void* dst, size_t bytes, std::string_view what) {
+  if (device_memory::resident(dst)) {
+    size_t offset = 0;
+    cl_mem to = resident(dst, bytes, what, &offset);
+    pending_ = true;
+    check(clEnqueueCopyBuffer(d_.queue.get(), m.get(), to, 0, offset, bytes, 0, nullptr, nullptr),
+          fmt::format("{}: copying {} ({} bytes) on the device", op_, what, bytes));
+    check(clFinish(d_.queue.get()), op_ + ": clFinish");
+    pending_ = false;
+    return;
+  }
   pending_ = true;
   check(clEnqueueReadBuffer(d_.queue.get(), m.get(), CL_TRUE, 0, bytes, dst, 0, nullptr, nullptr),
         fmt::format("{}: reading back {} ({} bytes)", op_, what, bytes));
@@ -197,6 +244,23 @@ void Session::finish() {
     if (end > start) ms += static_cast<double>(end - start) * 1e-6;
   }
   set_last_device_ms(ms);
+}
+
+std::shared_ptr<void> device_alloc(int device, size_t bytes) {
+  Session s(device, "device_alloc");
+  return std::make_shared<Mem>(s.alloc(std::max<size_t>(bytes, 4), "a device buffer")); // no empty cl_mem
+}
+
+void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  Session s(device, "upload");
+  s.write_at(*static_cast<const Mem*>(buffer.get()), offset, src, bytes, "a device buffer");
+}
+
+void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes) {
+  if (bytes == 0) return;
+  Session s(device, "download");
+  s.read_at(*static_cast<const Mem*>(buffer.get()), offset, dst, bytes, "a device buffer");
 }
 
 } // namespace tessera::detail::opencl

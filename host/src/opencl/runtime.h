@@ -16,6 +16,7 @@
 
 #include "core/device.h"
 #include "errors.h"
+#include "host/src/device_memory.h"
 #include "handles.h"
 
 namespace tessera::detail::opencl {
@@ -69,6 +70,8 @@ public:
   // never more than the items need.
   size_t groups_for(uint64_t items) const;
 
+  // A buffer holding `bytes` from src. src may be a resident address (a view of a device
+  // buffer of this device): then the copy is made on the device, and nothing crosses to it.
   Mem upload(const void* src, size_t bytes, std::string_view what);
   // OpenCL has no empty buffers: an empty or absent input (src null) becomes a one-word buffer
   // the kernel never reads.
@@ -93,8 +96,12 @@ public:
     enqueue(k, name, groups);
   }
 
-  // Blocking read; the in-order queue makes it wait for every launch before it.
+  // Blocking read; the in-order queue makes it wait for every launch before it. dst may be a
+  // resident address of this device: then the bytes are copied there on the device.
   void read(const Mem& m, void* dst, size_t bytes, std::string_view what);
+  // Blocking copies between the host and a buffer at a byte offset (device buffers).
+  void write_at(const Mem& m, size_t offset, const void* src, size_t bytes, std::string_view what);
+  void read_at(const Mem& m, size_t offset, void* dst, size_t bytes, std::string_view what);
   // Waits for the queue, checks that every launch completed, and records their device time for
   // last_device_ms(). Called before anything is read back into the caller's outputs.
   void finish();
@@ -108,7 +115,11 @@ private:
           std::string("clSetKernelArg of ") + std::string(name));
   }
   void enqueue(cl_kernel k, std::string_view name, size_t groups);
+  // The device buffer behind resident address p (of this device, `bytes` long from p), kept
+  // alive until the session ends; Error naming `what` when p is no such address.
+  cl_mem resident(const void* p, size_t bytes, std::string_view what, size_t* offset);
 
+  int device_;
   Device& d_;
   std::unique_lock<std::mutex> lock_;
   std::string op_;
@@ -116,6 +127,7 @@ private:
   size_t wg_ = 0;
   std::vector<Event> events_;
   std::deque<Mem> scratch_; // deque: references stay valid as it grows
+  std::vector<device_memory::Allocation> resident_; // device buffers this session reads or writes
   bool pending_ = false;    // commands enqueued and not yet waited for
 };
 

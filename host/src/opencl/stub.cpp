@@ -21,4 +21,12 @@ ProgramCacheStats program_cache_stats() { return {}; }
 void forget_programs() {}
 std::string program_cache_dir() { return {}; }
 
+std::shared_ptr<void> device_alloc(int, size_t) { throw BackendFailure("the opencl backend is not built"); }
+void device_write(int, const std::shared_ptr<void>&, size_t, const void*, size_t) {
+  throw BackendFailure("the opencl backend is not built");
+}
+void device_read(int, const std::shared_ptr<void>&, size_t, void*, size_t) {
+  throw BackendFailure("the opencl backend is not built");
+}
+
 } // namespace tessera::detail::opencl

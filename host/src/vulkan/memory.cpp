@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "core/backend.h"
+#include "core/error.h"
+#include "host/src/device_memory.h"
 
 namespace tessera::detail::vulkan {
 
@@ -28,7 +30,7 @@ uint32_t memory_type(const Device& d, uint32_t allowed) {
 
 } // namespace
 
-Buffer::Buffer(Device& d, VkDeviceSize bytes) {
+Buffer::Buffer(Device& d, VkDeviceSize bytes) : device_(&d) {
   size_ = (bytes + 3) / 4 * 4;
   if (size_ == 0) size_ = 4; // Vulkan has no empty buffers
   // Larger tensors would need the kernels to bind windows of the tensor: not done yet.
@@ -63,9 +65,27 @@ Buffer::Buffer(Device& d, VkDeviceSize bytes) {
   thread_traffic().allocations += 1;
 }
 
+namespace {
+// The mapping of the device buffer behind resident address p, on b's device.
+const std::byte* resident_bytes(const Buffer& b, const void* p, size_t bytes, std::string_view what) {
+  device_memory::Allocation a = device_memory::find("vulkan", what, p, bytes);
+  const auto* r = static_cast<const Buffer*>(a.handle.get());
+  if (a.backend != "vulkan" || &r->device() != &b.device())
+    tessera::detail::fail(ErrorCode::InvalidArgument, "vulkan: {} lives on {}:{}, not on the device of this call", what, a.backend,
+         a.device);
+  // The handle stays alive: the call that holds b holds the views it copies from, and Buffer
+  // memory is freed only when the last Allocation record of it goes.
+  return static_cast<const std::byte*>(r->data()) + (reinterpret_cast<uintptr_t>(p) - a.base);
+}
+} // namespace
+
 void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes) {
   if (offset + bytes > b.size_)
     backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size_));
+  if (device_memory::resident(src)) {
+    std::memcpy(static_cast<std::byte*>(b.map_) + offset, resident_bytes(b, src, bytes, "an input"), bytes);
+    return;
+  }
   std::memcpy(static_cast<std::byte*>(b.map_) + offset, src, bytes);
   thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
 }
@@ -73,8 +93,25 @@ void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t byt
 void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes) {
   if (offset + bytes > b.size_)
     backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size_));
+  if (device_memory::resident(dst)) {
+    std::memcpy(const_cast<std::byte*>(resident_bytes(b, dst, bytes, "an output")),
+                static_cast<const std::byte*>(b.map_) + offset, bytes);
+    return;
+  }
   std::memcpy(dst, static_cast<const std::byte*>(b.map_) + offset, bytes);
   thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
+}
+
+std::shared_ptr<void> device_alloc(int device_index, size_t bytes) {
+  return std::make_shared<Buffer>(device(device_index), bytes);
+}
+
+void device_write(int, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes) {
+  to_buffer(*static_cast<const Buffer*>(buffer.get()), offset, src, bytes);
+}
+
+void device_read(int, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes) {
+  from_buffer(*static_cast<const Buffer*>(buffer.get()), offset, dst, bytes);
 }
 
 } // namespace tessera::detail::vulkan

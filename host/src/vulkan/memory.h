@@ -15,6 +15,7 @@ public:
   Buffer(Device& d, VkDeviceSize bytes);
 
   VkBuffer get() const { return buffer_.get(); }
+  const Device& device() const { return *device_; }
   VkDeviceSize size() const { return size_; }
   void* data() const { return map_; }
   template <class T> T* as() const { return static_cast<T*>(map_); }
@@ -22,6 +23,7 @@ public:
 private:
   friend void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes);
   friend void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
+  const Device* device_;
   OwnedMemory memory_; // declared first: freed after the buffer that is bound to it
   OwnedBuffer buffer_;
   VkDeviceSize size_ = 0;
@@ -29,7 +31,9 @@ private:
 };
 
 // The host's copies into and out of a buffer, at a byte offset; counted in thread_traffic()
-// (core/backend.h) as bytes to and from the device.
+// (core/backend.h) as bytes to and from the device. src (dst) may be a resident address, a view
+// of a device buffer (Context::device_alloc) of the same device: then the copy is between the
+// two buffers and nothing crosses to the host.
 void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes);
 void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
 

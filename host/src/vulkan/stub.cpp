@@ -19,4 +19,12 @@ std::vector<core::Variant> variants() { return {}; }
 
 PipelineCacheStats pipeline_cache_stats() { return {}; }
 
+std::shared_ptr<void> device_alloc(int, size_t) { throw BackendFailure("the vulkan backend is not built"); }
+void device_write(int, const std::shared_ptr<void>&, size_t, const void*, size_t) {
+  throw BackendFailure("the vulkan backend is not built");
+}
+void device_read(int, const std::shared_ptr<void>&, size_t, void*, size_t) {
+  throw BackendFailure("the vulkan backend is not built");
+}
+
 } // namespace tessera::detail::vulkan

@@ -1,0 +1,93 @@
+#include "device_memory.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+
+namespace tessera::detail::device_memory {
+
+namespace {
+// 2^44 bytes of addresses (16 TiB, no memory behind them): the sum of every device allocation a
+// process makes, since addresses are not reused. Where the process may not reserve that much
+// (an address-space limit, a sanitizer's shadow), smaller ranges are tried down to 64 GiB.
+// Allocations start on 256-byte boundaries, the alignment OpenCL sub-buffers and Vulkan
+// storage-buffer offsets ask for at most.
+constexpr int kRegionLog2[] = {44, 40, 36};
+constexpr size_t kAlign = 256;
+
+struct Region {
+  std::mutex mutex;
+  uintptr_t begin = 0, next = 0, end = 0;
+  std::map<uintptr_t, Allocation> live; // by base
+};
+
+Region& region() {
+  static Region* r = [] {
+    auto* reg = new Region; // never destroyed: views may outlive static destruction order
+    for (int log2 : kRegionLog2) {
+      const size_t bytes = size_t{1} << log2;
+      void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) continue;
+      reg->begin = reg->next = reinterpret_cast<uintptr_t>(p);
+      reg->end = reg->begin + bytes;
+      break;
+    }
+    return reg;
+  }();
+  return *r;
+}
+} // namespace
+
+uintptr_t add(std::string_view backend, int device, size_t bytes, std::shared_ptr<void> handle) {
+  Region& r = region();
+  std::lock_guard lock(r.mutex);
+  if (r.begin == 0)
+    fail(ErrorCode::Unsupported, "device memory: the process could not reserve an address range for device buffers");
+  const size_t span = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+  if (span > r.end - r.next)
+    fail(ErrorCode::Unsupported, "device memory: the {} GiB of addresses for device buffers are used up (addresses "
+                                 "are not reused: allocate once, keep the buffers)",
+         (r.end - r.begin) >> 30);
+  const uintptr_t base = r.next;
+  r.next += span;
+  r.live.emplace(base, Allocation{std::string(backend), device, base, bytes, std::move(handle)});
+  return base;
+}
+
+void remove(uintptr_t base) {
+  Region& r = region();
+  std::lock_guard lock(r.mutex);
+  r.live.erase(base);
+}
+
+bool resident(const void* p) {
+  const Region& r = region();
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return a >= r.begin && a < r.end; // begin and end never change after the first call
+}
+
+Allocation find(std::string_view op, std::string_view what, const void* p, size_t bytes) {
+  Region& r = region();
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard lock(r.mutex);
+  auto it = r.live.upper_bound(a);
+  if (it != r.live.begin()) {
+    --it;
+    const Allocation& m = it->second;
+    if (a - m.base <= m.bytes) { // inside, or at the end (an empty view there is fine)
+      if (bytes > m.bytes - (a - m.base))
+        fail(ErrorCode::ShortBuffer, "{}: {} needs {} bytes at offset {} of a {}-byte device buffer", op, what, bytes,
+             a - m.base, m.bytes);
+      return m;
+    }
+  }
+  if (a >= r.begin && a < r.next)
+    fail(ErrorCode::NullBuffer, "{}: {} points into a device buffer that was freed", op, what);
+  fail(ErrorCode::NullBuffer, "{}: {} is no address of a device buffer", op, what);
+}
+
+} // namespace tessera::detail::device_memory

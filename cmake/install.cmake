@@ -40,6 +40,8 @@ install(TARGETS tessera tessera_reference EXPORT TesseraTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS krun kinfo RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# libtessera.so, the C API for FFI users (cmake/shared.cmake); not part of the CMake package.
+install(TARGETS tessera_shared LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/tessera DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
 

@@ -112,6 +112,40 @@ TEST_P(DeviceBuffers, GemmsOnDeviceViewsGiveTheHostBytesAndMoveNothing) {
   }
 }
 
+// The conversions whose host layer reads nothing: convert and the two dequantizers.
+TEST_P(DeviceBuffers, ConversionsOnDeviceViewsGiveTheHostBytes) {
+  const Context& ctx = *ctx_;
+  const int64_t R = 3, C = 256;
+  auto same = [&](const char* what, const DeviceBuffer& out, const std::vector<uint8_t>& want) {
+    std::vector<uint8_t> got(want.size());
+    ctx.download(out, 0, got.data(), got.size());
+    EXPECT_EQ(got, want) << what;
+    EXPECT_EQ(ctx.last_run().traffic.bytes_to_device, 0) << what;
+  };
+  std::vector<float> xs(R * C);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(i % 97) * 0.37f - 17.0f;
+  Both x = both(ctx, DType::F32, {R, C}, floats(xs));
+  std::vector<uint8_t> yh(R * C * 2);
+  DeviceBuffer yd = ctx.device_alloc(yh.size());
+  ctx.convert(x.h, Format::BF16, TensorView{DType::BF16, {R, C}, yh.data(), yh.size()});
+  ctx.convert(x.d, Format::BF16, Context::view(yd, DType::BF16, {R, C}));
+  same("convert", yd, yh);
+
+  Both q = both(ctx, DType::U8, {R, C / 2}, codes(R * C / 2, 21));
+  Both s = both(ctx, DType::F8_E4M3, {R, C / 16}, codes(R * C / 16, 22));
+  std::vector<uint8_t> fh(R * C * 4);
+  DeviceBuffer fd = ctx.device_alloc(fh.size());
+  ctx.dequantize_nvfp4(q.h, s.h, 0.5f, TensorView{DType::F32, {R, C}, fh.data(), fh.size()});
+  ctx.dequantize_nvfp4(q.d, s.d, 0.5f, Context::view(fd, DType::F32, {R, C}));
+  same("dequantize_nvfp4", fd, fh);
+
+  Both q8 = both(ctx, DType::F8_E4M3, {R, C}, codes(R * C, 23));
+  Both s8 = both(ctx, DType::F32, {R, C / 128}, floats(std::vector<float>(R * C / 128, 0.75f)));
+  ctx.dequantize_fp8(q8.h, s8.h, Fp8Recipe::Token128, TensorView{DType::F32, {R, C}, fh.data(), fh.size()});
+  ctx.dequantize_fp8(q8.d, s8.d, Fp8Recipe::Token128, Context::view(fd, DType::F32, {R, C}));
+  same("dequantize_fp8", fd, fh);
+}
+
 // A view at an offset into a larger buffer (rows 2.. of a stacked operand) is a view like any.
 TEST_P(DeviceBuffers, AViewAtAnOffsetReadsFromThere) {
   const Context& ctx = *ctx_;

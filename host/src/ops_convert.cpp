@@ -20,6 +20,7 @@ DType format_dtype(Format f) {
 void convert(const TensorView& x, Format to, const TensorView& y, const RunOptions& options,
              RunInfo* info) {
   constexpr std::string_view op = "convert";
+  detail::ResidentScope resident(options); // x and y go to the kernel as they are
   detail::check_dtype(op, "x", x, {DType::F32});
   detail::check_view(op, "x", x);
   detail::check_arg(op, "y", y, {format_dtype(to)}, x.shape);

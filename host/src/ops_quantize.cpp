@@ -76,6 +76,7 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
 void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
                       const TensorView& y, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "dequantize_nvfp4";
+  detail::ResidentScope resident(options); // q, scale and y go to the kernel as they are
   detail::check_dtype(op, "q", q, {DType::U8});
   detail::check_rank(op, "q", q, 2);
   detail::check_view(op, "q", q);
@@ -112,6 +113,7 @@ void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
 void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
                     const TensorView& y, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "dequantize_fp8";
+  detail::ResidentScope resident(options); // q, scales and y go to the kernel as they are
   detail::check_dtype(op, "q", q, {DType::F8_E4M3});
   detail::check_rank(op, "q", q, 2);
   detail::check_view(op, "q", q);

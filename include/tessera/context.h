@@ -58,8 +58,9 @@ private:
 // the device (host-visible on lavapipe, where it is one memory), host memory on cpu. The host
 // does not read it: upload() and download() move bytes, and view() describes a tensor in it,
 // which every operation of the same context takes as an input or output without a copy through
-// the host (so far the GEMMs: gemm_nvfp4, gemm_fp8, gemm_fp8_block; the others refuse a device
-// view with Error(Unsupported) until they take one). address() is where views point: an
+// the host (so far the GEMMs gemm_nvfp4, gemm_fp8, gemm_fp8_block, and convert,
+// dequantize_nvfp4, dequantize_fp8; the others refuse a device view with Error(Unsupported)
+// until their host-side work moves to the device). address() is where views point: an
 // address the host must not dereference (except on cpu), inside a range the library reserves,
 // so that a view of a freed buffer, past the end or of another device is an Error, not a fault.
 // Move-only; freed when destroyed (operations that hold views keep the memory until they end).

@@ -16,8 +16,8 @@
  * - Strings are copied into caller buffers (char*, size) truncated to fit and always
  *   NUL-terminated, as snprintf does; a NULL buffer with size 0 skips that string.
  * - Memory: a tensor's data is host memory (device kernels upload and download within the
- *   call) or the address of a tessera_device_buffer of the context's device (the GEMMs so far
- *   read and write those on the device; see "device memory" below).
+ *   call) or the address of a tessera_device_buffer of the context's device (the GEMMs and the
+ *   conversions so far read and write those on the device; see "device memory" below).
  * - Threads: a context may be used from several threads at once; tessera_last_error_message and
  *   tessera_last_run are per thread.
  */
@@ -135,8 +135,9 @@ tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_
 /* ---- device memory: tessera::DeviceBuffer ---------------------------------------------------- */
 /* Memory on the context's device. A tessera_tensor whose data is tessera_device_buffer_address()
  * (plus a byte offset) is a view of it, which the operations that take device views (the GEMMs
- * for now; tessera/context.h) read and write on the device; the host must not dereference the
- * address. A view of a freed buffer, past its end or of another device is refused. */
+ * and conversions for now; tessera/context.h) read and write on the device; the host must not
+ * dereference the address. A view of a freed buffer, past its end or of another device is
+ * refused. */
 typedef struct tessera_device_buffer tessera_device_buffer;
 /* `bytes` of zero-filled device memory; *out is set only on success. */
 tessera_status tessera_device_alloc(tessera_context* ctx, size_t bytes, tessera_device_buffer** out);

@@ -101,6 +101,23 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
   if (device_memory::resident(src)) {
     size_t offset = 0;
     cl_mem from = resident(src, bytes, what, &offset);
+    // The kernel reads the device buffer itself: the whole buffer, or a sub-buffer where the
+    // offset meets the device's base-address alignment. (Only inputs come here, and outputs are
+    // copied out at the end, so an input that aliases an output is still read unchanged.)
+    cl_uint align_bits = 0;
+    check(clGetDeviceInfo(d_.id, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, nullptr),
+          "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)");
+    if (offset == 0) {
+      check(clRetainMemObject(from), "clRetainMemObject");
+      return Mem(from);
+    }
+    if (align_bits >= 8 && offset % (align_bits / 8) == 0) {
+      cl_buffer_region region{offset, bytes};
+      cl_int err = CL_SUCCESS;
+      Mem sub(clCreateSubBuffer(from, 0, CL_BUFFER_CREATE_TYPE_REGION, &region, &err));
+      check(err, fmt::format("{}: a sub-buffer of {} bytes at {} for {}", op_, bytes, offset, what));
+      return sub;
+    }
     Mem m = alloc(bytes, what);
     pending_ = true;
     check(clEnqueueCopyBuffer(d_.queue.get(), from, m.get(), offset, 0, bytes, 0, nullptr, nullptr),

@@ -258,11 +258,11 @@ inline double expect_within_mixed_bound(const Result& got, const Result* want, c
                                         const std::string& what) {
   double ro, rh;
   if (want) {
-    ro = conformance::deltanet_bound_ratio(got.o.data(), want->o.data(), b.o.data(), got.o.size());
-    rh = conformance::deltanet_bound_ratio(got.ht.data(), want->ht.data(), b.ht.data(), got.ht.size());
+    ro = conformance::bound_ratio(got.o.data(), want->o.data(), b.o.data(), got.o.size());
+    rh = conformance::bound_ratio(got.ht.data(), want->ht.data(), b.ht.data(), got.ht.size());
   } else {
-    ro = conformance::deltanet_bound_ratio(got.o.data(), b.o_exact.data(), b.o_dev.data(), got.o.size());
-    rh = conformance::deltanet_bound_ratio(got.ht.data(), b.ht_exact.data(), b.ht_dev.data(), got.ht.size());
+    ro = conformance::bound_ratio(got.o.data(), b.o_exact.data(), b.o_dev.data(), got.o.size());
+    rh = conformance::bound_ratio(got.ht.data(), b.ht_exact.data(), b.ht_dev.data(), got.ht.size());
   }
   EXPECT_LE(ro, 1.0) << what << ": o, error / bound (numerics.md \"DeltaNet error bound\")";
   EXPECT_LE(rh, 1.0) << what << ": ht, error / bound (numerics.md \"DeltaNet error bound\")";

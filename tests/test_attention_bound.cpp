@@ -17,7 +17,7 @@ namespace tessera {
 namespace {
 
 using conformance::attention_bound;
-using conformance::attention_bound_ratio;
+using conformance::bound_ratio;
 
 // One sequence, not causal: T queries, S keys, GQA Hq / Hkv, head dim D, values as the fixed
 // conformance cases draw them (q in [-3, 3], k in [-1.5, 1.5], v in [-2, 2], gate in [-4, 4]).
@@ -51,7 +51,7 @@ struct Inputs {
 };
 
 double ratio(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& bound) {
-  return attention_bound_ratio(got.data(), want.data(), bound.data(), want.size());
+  return bound_ratio(got.data(), want.data(), bound.data(), want.size());
 }
 
 TEST(AttentionBound, CatchesWrongResults) {

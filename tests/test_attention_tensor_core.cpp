@@ -134,7 +134,7 @@ conformance::AttentionBound bound_of(const Case& c, double operand_u) {
 }
 double ratio(const std::vector<float>& got, const std::vector<float>& want,
              const std::vector<double>& bound) {
-  return conformance::attention_bound_ratio(got.data(), want.data(), bound.data(), want.size());
+  return conformance::bound_ratio(got.data(), want.data(), bound.data(), want.size());
 }
 
 // An emulated order's o against the reference: within kBoundAttnF16's bound. The ratio under the

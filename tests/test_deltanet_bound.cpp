@@ -22,7 +22,7 @@ namespace {
 using conformance::DeltaNetBound;
 using conformance::DeltaNetForm;
 using conformance::deltanet_bound;
-using conformance::deltanet_bound_ratio;
+using conformance::bound_ratio;
 
 struct Inputs {
   ref::DeltaNetDims d;
@@ -104,10 +104,10 @@ void recurrent_kernel_order(const Inputs& in, std::vector<float>& o, std::vector
 }
 
 double ratio_exact(const std::vector<float>& got, const std::vector<double>& exact, const std::vector<double>& bound) {
-  return deltanet_bound_ratio(got.data(), exact.data(), bound.data(), got.size());
+  return bound_ratio(got.data(), exact.data(), bound.data(), got.size());
 }
 double ratio(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& bound) {
-  return deltanet_bound_ratio(got.data(), want.data(), bound.data(), got.size());
+  return bound_ratio(got.data(), want.data(), bound.data(), got.size());
 }
 
 // The reference's part of the bound: the whole minus the device's.

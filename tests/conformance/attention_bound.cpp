@@ -98,15 +98,4 @@ AttentionBound attention_bound(const float* q, const float* k, const float* v, c
   return b;
 }
 
-double attention_bound_ratio(const float* got, const float* want, const double* bound, size_t n) {
-  double worst = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    if (std::isnan(got[i]) || std::isnan(want[i])) return INFINITY;
-    if (got[i] == want[i]) continue;
-    const double diff = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
-    worst = std::max(worst, bound[i] > 0.0 ? diff / bound[i] : INFINITY);
-  }
-  return worst;
-}
-
 } // namespace tessera::conformance

@@ -22,6 +22,8 @@
 // l >= 1). numerics.md derives each term.
 #pragma once
 
+#include "conformance/bound_ratio.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -42,8 +44,6 @@ AttentionBound attention_bound(const float* q, const float* k, const float* v, c
                                const ref::AttentionDims& d, bool causal, float scale,
                                double operand_u);
 
-// The largest |got_i - want_i| / bound_i: 0 when every element is equal (infinities included),
-// infinity when either side has a NaN or a difference meets a zero bound. <= 1 passes.
-double attention_bound_ratio(const float* got, const float* want, const double* bound, size_t n);
+// Compare with bound_ratio (conformance/bound_ratio.h).
 
 } // namespace tessera::conformance

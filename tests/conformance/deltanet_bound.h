@@ -22,6 +22,8 @@
 // order in e, times 1.01.
 #pragma once
 
+#include "conformance/bound_ratio.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -47,10 +49,7 @@ DeltaNetBound deltanet_bound(const float* q, const float* k, const float* v, con
                              int64_t n_seqs, const ref::DeltaNetDims& d, float scale, bool l2norm,
                              DeltaNetForm form);
 
-// The largest |got_i - want_i| / bound_i: 0 when every element is equal (infinities included),
-// infinity when either side has a NaN or a difference meets a zero bound. <= 1 passes.
-double deltanet_bound_ratio(const float* got, const float* want, const double* bound, size_t n);
-// The same against a double-precision result (the exact recurrence of a test's model).
-double deltanet_bound_ratio(const float* got, const double* want, const double* bound, size_t n);
+// Compare with bound_ratio (conformance/bound_ratio.h), against the reference's result or the
+// exact recurrence (o_exact, ht_exact) with the kernel's share (o_dev, ht_dev).
 
 } // namespace tessera::conformance

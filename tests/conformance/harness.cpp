@@ -135,9 +135,32 @@ double bound_ratio(const Guarded& got, const Guarded& want, const std::vector<do
   if (got.view.dtype != DType::F32 || want.view.dtype != DType::F32 || got.view.shape != want.view.shape ||
       static_cast<size_t>(shape_numel(want.view.shape)) != bound.size())
     return INFINITY;
-  return attention_bound_ratio(static_cast<const float*>(got.view.data), static_cast<const float*>(want.view.data),
-                               bound.data(), bound.size());
+  return bound_ratio(static_cast<const float*>(got.view.data), static_cast<const float*>(want.view.data),
+                     bound.data(), bound.size());
 }
+
+namespace {
+// The device's outputs against the reference's, each element within its bound (`bounds` of the
+// call's inputs, one vector per output, named by `names`; `section` of numerics.md derives them).
+void expect_within_elementwise_bound(std::string_view op, const dispatch::Conformance& c, const RunOptions& device,
+                                     const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run,
+                                     const std::function<std::vector<std::vector<double>>()>& bounds_of,
+                                     const std::vector<std::string>& names, std::string_view section) {
+  std::vector<Guarded> got, want;
+  run(device, got);
+  run(RunOptions{"cpu", 0, ""}, want);
+  ASSERT_EQ(got.size(), want.size());
+  const std::vector<std::vector<double>> bounds = bounds_of();
+  ASSERT_EQ(bounds.size(), got.size());
+  ASSERT_LE(got.size(), names.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].guards_intact()) << "output " << i << " written out of bounds";
+    double r = bound_ratio(got[i], want[i], bounds[i]);
+    EXPECT_LE(r, c.bound) << names[i] << ": error " << r << " times its bound (numerics.md \"" << section << "\") on "
+                          << device.backend << ":" << op << ":" << device.variant;
+  }
+}
+} // namespace
 
 void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const RunOptions& device,
                                    const std::function<void(const RunOptions&, std::vector<Guarded>&)>& run) {
@@ -146,18 +169,8 @@ void expect_attention_within_bound(const AttentionArgs& a, bool with_lse, const 
     expect_within_bound("attention", device, run);
     return;
   }
-  std::vector<Guarded> got, want;
-  run(device, got);
-  run(RunOptions{"cpu", 0, ""}, want);
-  ASSERT_EQ(got.size(), want.size());
-  const std::vector<std::vector<double>> bounds = attention_bounds(a, with_lse, c);
-  ASSERT_EQ(bounds.size(), got.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_TRUE(got[i].guards_intact()) << "output " << i << " written out of bounds";
-    double r = bound_ratio(got[i], want[i], bounds[i]);
-    EXPECT_LE(r, c.bound) << (i == 0 ? "o" : "lse") << ": error " << r << " times its bound (numerics.md "
-                          << "\"Attention error bound\") on " << device.backend << ":attention:" << device.variant;
-  }
+  expect_within_elementwise_bound("attention", c, device, run, [&] { return attention_bounds(a, with_lse, c); },
+                                  {"o", "lse"}, "Attention error bound");
 }
 
 std::vector<std::vector<double>> deltanet_bounds(const DeltaNetArgs& a, const dispatch::Conformance& c) {
@@ -197,18 +210,8 @@ void expect_deltanet_within_bound(const DeltaNetArgs& a, const RunOptions& devic
     expect_within_bound("deltanet", device, run);
     return;
   }
-  std::vector<Guarded> got, want;
-  run(device, got);
-  run(RunOptions{"cpu", 0, ""}, want);
-  ASSERT_EQ(got.size(), want.size());
-  const std::vector<std::vector<double>> bounds = deltanet_bounds(a, c);
-  ASSERT_EQ(bounds.size(), got.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_TRUE(got[i].guards_intact()) << "output " << i << " written out of bounds";
-    double r = bound_ratio(got[i], want[i], bounds[i]);
-    EXPECT_LE(r, c.bound) << (i == 0 ? "o" : "ht") << ": error " << r << " times its bound (numerics.md "
-                          << "\"DeltaNet error bound\") on " << device.backend << ":deltanet:" << device.variant;
-  }
+  expect_within_elementwise_bound("deltanet", c, device, run, [&] { return deltanet_bounds(a, c); }, {"o", "ht"},
+                                  "DeltaNet error bound");
 }
 
 } // namespace tessera::conformance

@@ -218,20 +218,7 @@ DeviceBuffer Context::device_alloc(size_t bytes) const {
     b.host_ = true;
     return b;
   }
-  std::shared_ptr<void> handle;
-  try {
-    handle = s_->backend == "opencl" ? detail::opencl::device_alloc(s_->device, bytes)
-                                     : detail::vulkan::device_alloc(s_->device, bytes);
-    // Zero-filled, as alloc() is: a buffer read before it was written holds no old data.
-    if (bytes > 0) {
-      std::vector<std::byte> zeros(bytes);
-      if (s_->backend == "opencl") detail::opencl::device_write(s_->device, handle, 0, zeros.data(), bytes);
-      else detail::vulkan::device_write(s_->device, handle, 0, zeros.data(), bytes);
-    }
-  } catch (const detail::BackendFailure& f) {
-    detail::fail(ErrorCode::Unsupported, "device_alloc: {} bytes on {}:{}: {}", bytes, s_->backend, s_->device, f.what());
-  }
-  b.base_ = detail::device_memory::add(s_->backend, s_->device, bytes, std::move(handle));
+  b.base_ = detail::device_memory::allocate("device_alloc", s_->backend, s_->device, bytes);
   return b;
 }
 
@@ -273,18 +260,8 @@ void Context::copy(std::string_view op, const DeviceBuffer& b, size_t offset, vo
   }
   detail::device_memory::Allocation a = checked_range(*s_, op, b, offset, bytes);
   detail::thread_traffic() = {};
-  try {
-    const bool cl = a.backend == "opencl";
-    if (to_device) {
-      if (cl) detail::opencl::device_write(a.device, a.handle, offset, host, bytes);
-      else detail::vulkan::device_write(a.device, a.handle, offset, host, bytes);
-    } else {
-      if (cl) detail::opencl::device_read(a.device, a.handle, offset, host, bytes);
-      else detail::vulkan::device_read(a.device, a.handle, offset, host, bytes);
-    }
-  } catch (const detail::BackendFailure& f) {
-    detail::fail(ErrorCode::Unsupported, "{}: {}", op, f.what());
-  }
+  if (to_device) detail::device_memory::write(op, a, offset, host, bytes);
+  else detail::device_memory::read(op, a, offset, host, bytes);
   s_->bytes_to_device += detail::thread_traffic().bytes_to_device;
   s_->bytes_from_device += detail::thread_traffic().bytes_from_device;
 }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <vector>
 
+#include "core/backend.h"
 #include "core/error.h"
 
 namespace tessera::detail::device_memory {
@@ -42,6 +44,7 @@ Region& region() {
 }
 } // namespace
 
+namespace {
 uintptr_t add(std::string_view backend, int device, size_t bytes, std::shared_ptr<void> handle) {
   Region& r = region();
   std::lock_guard lock(r.mutex);
@@ -56,6 +59,38 @@ uintptr_t add(std::string_view backend, int device, size_t bytes, std::shared_pt
   r.next += span;
   r.live.emplace(base, Allocation{std::string(backend), device, base, bytes, std::move(handle)});
   return base;
+}
+} // namespace
+
+void write(std::string_view op, const Allocation& a, size_t offset, const void* src, size_t bytes) {
+  try {
+    if (a.backend == "opencl") opencl::device_write(a.device, a.handle, offset, src, bytes);
+    else vulkan::device_write(a.device, a.handle, offset, src, bytes);
+  } catch (const BackendFailure& f) {
+    fail(ErrorCode::Unsupported, "{}: writing {} bytes to {}:{}: {}", op, bytes, a.backend, a.device, f.what());
+  }
+}
+
+void read(std::string_view op, const Allocation& a, size_t offset, void* dst, size_t bytes) {
+  try {
+    if (a.backend == "opencl") opencl::device_read(a.device, a.handle, offset, dst, bytes);
+    else vulkan::device_read(a.device, a.handle, offset, dst, bytes);
+  } catch (const BackendFailure& f) {
+    fail(ErrorCode::Unsupported, "{}: reading {} bytes from {}:{}: {}", op, bytes, a.backend, a.device, f.what());
+  }
+}
+
+uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes) {
+  Allocation a{std::string(backend), device, 0, bytes, nullptr};
+  try {
+    a.handle = backend == "opencl" ? opencl::device_alloc(device, bytes) : vulkan::device_alloc(device, bytes);
+  } catch (const BackendFailure& f) {
+    fail(ErrorCode::Unsupported, "{}: {} bytes on {}:{}: {}", op, bytes, backend, device, f.what());
+  }
+  // Zero-filled, as Context::alloc's host memory is: a buffer read before it is written holds no
+  // other process's or call's data.
+  if (bytes > 0) write(op, a, 0, std::vector<std::byte>(bytes).data(), bytes);
+  return add(backend, device, bytes, std::move(a.handle));
 }
 
 void remove(uintptr_t base) {

@@ -23,11 +23,18 @@ struct Allocation {
   std::shared_ptr<void> handle; // the backend's buffer; kept alive by every copy of this record
 };
 
-// Records an allocation of `bytes` on (backend, device) and returns its base address.
-// Error(OutOfMemory-like Unsupported) once the region is used up.
-uintptr_t add(std::string_view backend, int device, size_t bytes, std::shared_ptr<void> handle);
-// Frees the record of the allocation at `base` (its addresses stay reserved, as freed).
+// Allocates `bytes` of zero-filled memory on device `device` of `backend` ("opencl",
+// "vulkan"), records it and returns its base address. Error(Unsupported) naming `op` when the
+// device cannot allocate, or once the reserved range is used up.
+uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes);
+// Frees the record of the allocation at `base` (its addresses stay reserved, as freed); the
+// memory goes with the last copy of the record (a call in flight may hold one).
 void remove(uintptr_t base);
+
+// Blocking copies between the host and [offset, offset + bytes) of allocation a, through its
+// backend (counted in thread_traffic()). Error(Unsupported) naming `op` when the device fails.
+void write(std::string_view op, const Allocation& a, size_t offset, const void* src, size_t bytes);
+void read(std::string_view op, const Allocation& a, size_t offset, void* dst, size_t bytes);
 
 // Whether p lies in the reserved region (a resident address, live or freed).
 bool resident(const void* p);

@@ -57,8 +57,7 @@ std::vector<std::byte> host_bytes(std::string_view op, std::string_view name, co
   }
   device_memory::Allocation a = device_memory::find(op, name, t.data, n);
   const size_t offset = reinterpret_cast<uintptr_t>(t.data) - a.base;
-  if (a.backend == "opencl") opencl::device_read(a.device, a.handle, offset, out.data(), n);
-  if (a.backend == "vulkan") vulkan::device_read(a.device, a.handle, offset, out.data(), n);
+  device_memory::read(op, a, offset, out.data(), n);
   return out;
 }
 

@@ -32,8 +32,7 @@
 namespace tessera {
 
 // Host memory from Context::alloc: zero-filled, 256-byte aligned, freed when the Buffer is
-// destroyed. Move-only. Keep the Context that made it alive while the buffer is in use: buffers
-// will become device memory of that context later.
+// destroyed. Move-only. (Device memory is DeviceBuffer, below.)
 class Buffer {
 public:
   Buffer() = default;

@@ -44,7 +44,7 @@ struct RunOptions {
 
 // Device memory a call allocated and the bytes it moved between host and device (RunInfo: one
 // call's share; Context::traffic(): every call through a context). All 0 on the CPU reference.
-// Today every device call uploads its inputs and reads back its outputs.
+// A host view's bytes cross within the call; a view of a device buffer's do not.
 struct DeviceTraffic {
   int64_t allocations = 0;
   int64_t bytes_to_device = 0;

@@ -66,39 +66,42 @@ Buffer::Buffer(Device& d, VkDeviceSize bytes) : device_(&d) {
 }
 
 namespace {
-// The mapping of the device buffer behind resident address p, on b's device.
-const std::byte* resident_bytes(const Buffer& b, const void* p, size_t bytes, std::string_view what) {
-  device_memory::Allocation a = device_memory::find("vulkan", what, p, bytes);
+// Copies `bytes` between b at `offset` and the device buffer behind resident address p (into b
+// when `into_b`), which must be on b's device. The record `a` keeps that buffer alive during the
+// copy even if its DeviceBuffer is freed meanwhile.
+void resident_copy(const Buffer& b, VkDeviceSize offset, const void* p, size_t bytes, bool into_b,
+                   std::string_view what) {
+  const device_memory::Allocation a = device_memory::find("vulkan", what, p, bytes);
   const auto* r = static_cast<const Buffer*>(a.handle.get());
   if (a.backend != "vulkan" || &r->device() != &b.device())
-    tessera::detail::fail(ErrorCode::InvalidArgument, "vulkan: {} lives on {}:{}, not on the device of this call", what, a.backend,
-         a.device);
-  // The handle stays alive: the call that holds b holds the views it copies from, and Buffer
-  // memory is freed only when the last Allocation record of it goes.
-  return static_cast<const std::byte*>(r->data()) + (reinterpret_cast<uintptr_t>(p) - a.base);
+    tessera::detail::fail(ErrorCode::InvalidArgument, "vulkan: {} lives on {}:{}, not on the device of this call",
+                          what, a.backend, a.device);
+  std::byte* there = static_cast<std::byte*>(r->data()) + (reinterpret_cast<uintptr_t>(p) - a.base);
+  std::byte* here = static_cast<std::byte*>(b.data()) + offset;
+  if (into_b) std::memcpy(here, there, bytes);
+  else std::memcpy(there, here, bytes);
 }
 } // namespace
 
 void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes) {
-  if (offset + bytes > b.size_)
-    backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size_));
+  if (offset + bytes > b.size())
+    backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size()));
   if (device_memory::resident(src)) {
-    std::memcpy(static_cast<std::byte*>(b.map_) + offset, resident_bytes(b, src, bytes, "an input"), bytes);
+    resident_copy(b, offset, src, bytes, true, "an input");
     return;
   }
-  std::memcpy(static_cast<std::byte*>(b.map_) + offset, src, bytes);
+  std::memcpy(static_cast<std::byte*>(b.data()) + offset, src, bytes);
   thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
 }
 
 void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes) {
-  if (offset + bytes > b.size_)
-    backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size_));
+  if (offset + bytes > b.size())
+    backend_failure(fmt::format("a copy of {} bytes at {} passes the end of a {}-byte buffer", bytes, offset, b.size()));
   if (device_memory::resident(dst)) {
-    std::memcpy(const_cast<std::byte*>(resident_bytes(b, dst, bytes, "an output")),
-                static_cast<const std::byte*>(b.map_) + offset, bytes);
+    resident_copy(b, offset, dst, bytes, false, "an output");
     return;
   }
-  std::memcpy(dst, static_cast<const std::byte*>(b.map_) + offset, bytes);
+  std::memcpy(dst, static_cast<const std::byte*>(b.data()) + offset, bytes);
   thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
 }
 

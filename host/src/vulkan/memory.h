@@ -21,8 +21,6 @@ public:
   template <class T> T* as() const { return static_cast<T*>(map_); }
 
 private:
-  friend void to_buffer(const Buffer& b, VkDeviceSize offset, const void* src, size_t bytes);
-  friend void from_buffer(const Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
   const Device* device_;
   OwnedMemory memory_; // declared first: freed after the buffer that is bound to it
   OwnedBuffer buffer_;

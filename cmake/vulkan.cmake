@@ -146,6 +146,7 @@ target_sources(tessera PRIVATE
   host/src/vulkan/pipelines.cpp
   host/src/vulkan/batch.cpp
   host/src/vulkan/ops.cpp
+  host/src/vulkan/cast.cpp
   host/src/vulkan/variants.cpp
   host/src/vulkan/gemm.cpp
   host/src/vulkan/deltanet.cpp

@@ -55,6 +55,11 @@ std::string no_device_reason();
 std::shared_ptr<void> device_alloc(int device, size_t bytes);
 void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes);
 void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
+// n elements from src (of dtype `from`) to dst (of dtype `to`), both resident addresses of this
+// device, on the device: F32 -> BF16/F16 rounds as convert does (RN), BF16/F16 -> F32 is exact.
+// For operations that compute in fp32 and take or give resident 16-bit tensors
+// (host/src/fp32_operands.h). BackendFailure when the device cannot.
+void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
 } // namespace opencl
 
 namespace vulkan {
@@ -70,6 +75,7 @@ std::string no_device_reason();
 std::shared_ptr<void> device_alloc(int device, size_t bytes);
 void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes);
 void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
+void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
 } // namespace vulkan
 
 } // namespace tessera::detail

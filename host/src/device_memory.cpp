@@ -3,8 +3,11 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <mutex>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/backend.h"
@@ -80,7 +83,7 @@ void read(std::string_view op, const Allocation& a, size_t offset, void* dst, si
   }
 }
 
-uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes) {
+uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes, bool zero) {
   Allocation a{std::string(backend), device, 0, bytes, nullptr};
   try {
     a.handle = backend == "opencl" ? opencl::device_alloc(device, bytes) : vulkan::device_alloc(device, bytes);
@@ -89,7 +92,7 @@ uintptr_t allocate(std::string_view op, std::string_view backend, int device, si
   }
   // Zero-filled, as Context::alloc's host memory is: a buffer read before it is written holds no
   // other process's or call's data.
-  if (bytes > 0) write(op, a, 0, std::vector<std::byte>(bytes).data(), bytes);
+  if (zero && bytes > 0) write(op, a, 0, std::vector<std::byte>(bytes).data(), bytes);
   return add(backend, device, bytes, std::move(a.handle));
 }
 
@@ -123,6 +126,70 @@ Allocation find(std::string_view op, std::string_view what, const void* p, size_
   if (a >= r.begin && a < r.next)
     fail(ErrorCode::NullBuffer, "{}: {} points into a device buffer that was freed", op, what);
   fail(ErrorCode::NullBuffer, "{}: {} is no address of a device buffer", op, what);
+}
+
+namespace {
+// Free scratch buffers the pool keeps, in bytes over all devices: enough for the fp32 copies of
+// a long prefill's activations (a 4096-token q of 24 heads of 256 is 96 MiB), small next to a
+// GPU's memory. A buffer given back past it is freed instead.
+constexpr size_t kScratchPoolBytes = size_t{1} << 30;
+
+struct ScratchPool {
+  std::mutex mutex;
+  size_t free_bytes = 0;
+  // (backend, device, size class) -> free buffers' bases
+  std::map<std::tuple<std::string, int, size_t>, std::vector<uintptr_t>> free;
+};
+
+ScratchPool& scratch_pool() {
+  static auto* pool = new ScratchPool; // never destroyed, like the region
+  return *pool;
+}
+} // namespace
+
+Scratch::Scratch(std::string_view op, std::string_view backend, int device, size_t bytes)
+    : backend_(backend), device_(device), bytes_(std::bit_ceil(std::max<size_t>(bytes, kAlign))) {
+  ScratchPool& p = scratch_pool();
+  {
+    std::lock_guard lock(p.mutex);
+    auto it = p.free.find({backend_, device_, bytes_});
+    if (it != p.free.end() && !it->second.empty()) {
+      base_ = it->second.back();
+      it->second.pop_back();
+      p.free_bytes -= bytes_;
+      return;
+    }
+  }
+  base_ = allocate(op, backend, device, bytes_, false); // written by the call before it is read
+}
+
+Scratch::~Scratch() { release(); }
+
+Scratch::Scratch(Scratch&& o) noexcept
+    : backend_(std::move(o.backend_)), device_(o.device_), base_(std::exchange(o.base_, 0)), bytes_(o.bytes_) {}
+
+Scratch& Scratch::operator=(Scratch&& o) noexcept {
+  if (this != &o) {
+    release();
+    backend_ = std::move(o.backend_);
+    device_ = o.device_;
+    base_ = std::exchange(o.base_, 0);
+    bytes_ = o.bytes_;
+  }
+  return *this;
+}
+
+void Scratch::release() {
+  if (base_ == 0) return;
+  ScratchPool& p = scratch_pool();
+  std::lock_guard lock(p.mutex);
+  if (p.free_bytes + bytes_ <= kScratchPoolBytes) {
+    p.free[{backend_, device_, bytes_}].push_back(base_);
+    p.free_bytes += bytes_;
+  } else {
+    remove(base_);
+  }
+  base_ = 0;
 }
 
 } // namespace tessera::detail::device_memory

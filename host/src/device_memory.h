@@ -26,7 +26,8 @@ struct Allocation {
 // Allocates `bytes` of zero-filled memory on device `device` of `backend` ("opencl",
 // "vulkan"), records it and returns its base address. Error(Unsupported) naming `op` when the
 // device cannot allocate, or once the reserved range is used up.
-uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes);
+// `zero` false: left as the device gives it (for scratch a call writes before it reads).
+uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes, bool zero = true);
 // Frees the record of the allocation at `base` (its addresses stay reserved, as freed); the
 // memory goes with the last copy of the record (a call in flight may hold one).
 void remove(uintptr_t base);
@@ -42,5 +43,28 @@ bool resident(const void* p);
 // The live allocation holding [p, p + bytes), or Error naming `op` and `what`: a freed buffer,
 // a range past the allocation's end, or an address no allocation ever had.
 Allocation find(std::string_view op, std::string_view what, const void* p, size_t bytes);
+
+// A device buffer of at least `bytes` for the intermediates of one call (fp32 copies of resident
+// bf16/fp16 tensors, host/src/fp32_operands.h), taken from a pool of earlier calls' scratch on
+// the same device and given back when the Scratch is destroyed, so that a steady state of calls
+// allocates nothing. Error(Unsupported) naming `op` as allocate().
+class Scratch {
+public:
+  Scratch() = default;
+  Scratch(std::string_view op, std::string_view backend, int device, size_t bytes);
+  ~Scratch();
+  Scratch(Scratch&& o) noexcept;
+  Scratch& operator=(Scratch&& o) noexcept;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* data() const { return reinterpret_cast<void*>(base_); }
+
+private:
+  void release();
+  std::string backend_;
+  int device_ = 0;
+  uintptr_t base_ = 0;
+  size_t bytes_ = 0; // the size class: a power of two
+};
 
 } // namespace tessera::detail::device_memory

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "execute.h"
+#include "fp32_operands.h"
 #include "named.h"
 #include "reference/attention.h"
 #include "reference/activations.h"
@@ -107,18 +108,13 @@ Checked check(const AttentionArgs& a, const TensorView& o, const std::optional<T
 
 void attention(const AttentionArgs& args, const TensorView& o, const std::optional<TensorView>& lse,
                const RunOptions& options, RunInfo* info) {
+  detail::ResidentScope resident(options); // every tensor may be resident (fp32_operands.h)
   const Checked c = check(args, o, lse);
   const ref::AttentionDims& d = c.d;
 
-  // Fresh buffers in and out: outputs may alias inputs, and nothing is written before the end.
-  // K and V go to the backend as stored, so a device reads the cache at its own width.
-  std::vector<float> q = detail::widen_f32(args.q), gate;
-  if (args.gate) gate = detail::widen_f32(*args.gate);
   const float scale = args.scale ? *args.scale : ref::default_scale(d.D);
   const bool varlen = !c.cu_q.empty();
 
-  std::vector<float> out(static_cast<size_t>(d.B * d.T * d.Hq * d.D));
-  std::vector<float> lse_out(lse ? static_cast<size_t>(d.B * d.T * d.Hq) : 0);
   int64_t longest_q = d.T, longest_k = d.S;
   if (varlen) {
     longest_q = longest_k = 0;
@@ -131,14 +127,19 @@ void attention(const AttentionArgs& args, const TensorView& o, const std::option
                                   {"Hkv", d.Hkv}, {"D", d.D}, {"causal", args.causal ? 1 : 0},
                                   {"elements", std::max(d.B * d.T * d.Hq * d.D, d.B * d.S * d.Hkv * d.D)}}};
   if (detail::nothing_to_compute(problem, options, info, {o.numel(), lse ? lse->numel() : 0})) return;
+  // Inputs and outputs are distinct buffers while the kernels run (fp32_operands.h): outputs may
+  // alias inputs, and nothing is written before the end. K and V go to the backend as stored, so
+  // a device reads the cache at its own width.
+  const detail::F32Input q(kOp, "q", args.q), gate(kOp, "gate", args.gate);
+  detail::F32Output out(kOp, "o", o), lse_out(kOp, "lse", lse);
   detail::execute(problem, options, info,
                   detail::AttentionRunArgs{q.data(), args.k.data, args.v.data, args.k.dtype, args.v.dtype, args.k_scale,
-                                           args.v_scale, args.gate ? gate.data() : nullptr,
-                                           varlen ? c.cu_q.data() : nullptr, varlen ? c.cu_k.data() : nullptr,
-                                           c.n_seqs, d, args.causal, scale, out.data(),
-                                           lse ? lse_out.data() : nullptr});
-  detail::store_f32(out.data(), o);
-  if (lse) detail::store_f32(lse_out.data(), *lse);
+                                           args.v_scale, gate.data(), varlen ? c.cu_q.data() : nullptr,
+                                           varlen ? c.cu_k.data() : nullptr, c.n_seqs, d, args.causal, scale,
+                                           out.data(), lse_out.data()});
+  out.store();
+  lse_out.store();
+  detail::note_traffic(info);
 }
 
 namespace detail {

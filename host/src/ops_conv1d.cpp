@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "execute.h"
+#include "fp32_operands.h"
 #include "named.h"
 #include "reference/conv1d.h"
 #include "tessera/ops.h"
@@ -17,6 +18,7 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
             const std::optional<TensorView>& state, const TensorView& y,
             const TensorView& state_out, const RunOptions& options, RunInfo* info) {
   using namespace detail;
+  ResidentScope resident(options); // every tensor may be resident (fp32_operands.h)
   check_dtype(kOp, "x", x, kFloatTypes);
   check_rank(kOp, "x", x, 3);
   check_view(kOp, "x", x);
@@ -38,19 +40,17 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
   check_arg(kOp, "y", y, kFloatTypes, {B, T, C});
   check_arg(kOp, "state_out", state_out, {DType::F32}, state_shape);
 
-  // Fresh buffers in and out: state_out may alias state (the usual in-place cache update), and
-  // nothing is written until the whole result exists.
-  std::vector<float> xf = widen_f32(x), wf = widen_f32(w), bf, sf;
-  if (bias) bf = widen_f32(*bias);
-  if (state) sf = widen_f32(*state);
-  std::vector<float> yf(static_cast<size_t>(B * T * C)), so(static_cast<size_t>(B * C * (W - 1)));
+  // Inputs and outputs are distinct buffers while the kernel runs: state_out may alias state (the
+  // usual in-place cache update), and nothing is written until the whole result exists.
   dispatch::Problem problem{kOp, {{"T", T}, {"B", B}, {"C", C}, {"W", W}, {"elements", std::max(B * T * C, C * W)}}};
   if (nothing_to_compute(problem, options, info, {y.numel(), state_out.numel()})) return;
+  const F32Input xf(kOp, "x", x), wf(kOp, "w", w), bf(kOp, "bias", bias), sf(kOp, "state", state);
+  F32Output yf(kOp, "y", y), so(kOp, "state_out", state_out);
   execute(problem, options, info,
-          Conv1dRunArgs{xf.data(), wf.data(), bias ? bf.data() : nullptr, state ? sf.data() : nullptr, B, T, C, W,
-                        yf.data(), so.data()});
-  store_f32(yf.data(), y);
-  store_f32(so.data(), state_out);
+          Conv1dRunArgs{xf.data(), wf.data(), bf.data(), sf.data(), B, T, C, W, yf.data(), so.data()});
+  yf.store();
+  so.store();
+  note_traffic(info);
 }
 
 namespace detail {

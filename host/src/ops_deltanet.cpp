@@ -1,9 +1,11 @@
 // tessera::deltanet and its by-name adapter: validation, widening, the reference call.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "execute.h"
+#include "fp32_operands.h"
 #include "named.h"
 #include "reference/deltanet.h"
 #include "tessera/ops.h"
@@ -103,30 +105,36 @@ Checked check(const DeltaNetArgs& a, const TensorView& o, const TensorView& ht) 
 
 void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
               const RunOptions& options, RunInfo* info) {
+  detail::ResidentScope resident(options); // every tensor may be resident (fp32_operands.h)
   const Checked c = check(args, o, ht);
   const ref::DeltaNetDims& d = c.d;
 
-  // Inputs are widened into fresh buffers and outputs computed into fresh buffers, so any output
+  // Inputs and outputs are distinct buffers while the kernels run (fp32_operands.h), so any output
   // may alias any input (ht over h0 is how an engine updates its cache in place).
-  std::vector<float> q = detail::widen_f32(args.q), k = detail::widen_f32(args.k);
-  std::vector<float> v = detail::widen_f32(args.v);
+  const detail::F32Input q(kOp, "q", args.q), k(kOp, "k", args.k), v(kOp, "v", args.v), h0(kOp, "h0", args.h0);
   std::vector<float> g, beta;
+  std::optional<detail::F32Input> g_in, beta_in;
   if (c.fused) {
+    // The gating is computed on the host: resident a and b (B * T * HV values each) are read back
+    // for it, and g and beta go to the device with the call.
     g.resize(static_cast<size_t>(d.B * d.T * d.HV));
     beta.resize(g.size());
-    ref::deltanet_gating(args.a->as<const float>(), args.b->as<const float>(),
-                         args.A_log->as<const float>(), args.dt_bias->as<const float>(), d.B * d.T,
-                         d.HV, g.data(), beta.data());
+    auto host_f32 = [](std::string_view name, const TensorView& t) {
+      std::vector<std::byte> bytes = detail::host_bytes(kOp, name, t);
+      std::vector<float> out(static_cast<size_t>(t.numel()));
+      if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+      return out;
+    };
+    const std::vector<float> a = host_f32("a", *args.a), b = host_f32("b", *args.b);
+    const std::vector<float> A_log = host_f32("A_log", *args.A_log), dt_bias = host_f32("dt_bias", *args.dt_bias);
+    ref::deltanet_gating(a.data(), b.data(), A_log.data(), dt_bias.data(), d.B * d.T, d.HV, g.data(), beta.data());
   } else {
-    g = detail::widen_f32(*args.g);
-    beta = detail::widen_f32(*args.beta);
+    g_in.emplace(kOp, "g", args.g);
+    beta_in.emplace(kOp, "beta", args.beta);
   }
-  std::vector<float> h0;
-  if (args.h0) h0 = detail::widen_f32(*args.h0);
   const float scale = args.scale ? *args.scale : ref::default_scale(d.Dk);
 
-  std::vector<float> out(static_cast<size_t>(d.B * d.T * d.HV * d.Dv));
-  std::vector<float> state(static_cast<size_t>(c.n_seqs * d.HV * d.Dk * d.Dv));
+  detail::F32Output out(kOp, "o", o), state(kOp, "ht", ht);
   // Selection sees the longest sequence (decode vs prefill) besides the extents.
   int64_t longest = d.T;
   if (!c.cu.empty()) {
@@ -137,11 +145,13 @@ void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& h
                                   {"HV", d.HV}, {"Dk", d.Dk}, {"Dv", d.Dv},
                                   {"elements", std::max(d.B * d.T * d.HV * std::max(d.Dk, d.Dv), c.n_seqs * d.HV * d.Dk * d.Dv)}}};
   detail::execute(problem, options, info,
-                  detail::DeltaNetRunArgs{q.data(), k.data(), v.data(), g.data(), beta.data(),
-                                          args.h0 ? h0.data() : nullptr, c.cu.empty() ? nullptr : c.cu.data(),
-                                          c.n_seqs, d, scale, args.l2norm, out.data(), state.data()});
-  detail::store_f32(out.data(), o);
-  detail::store_f32(state.data(), ht);
+                  detail::DeltaNetRunArgs{q.data(), k.data(), v.data(), c.fused ? g.data() : g_in->data(),
+                                          c.fused ? beta.data() : beta_in->data(), h0.data(),
+                                          c.cu.empty() ? nullptr : c.cu.data(), c.n_seqs, d, scale, args.l2norm,
+                                          out.data(), state.data()});
+  out.store();
+  state.store();
+  detail::note_traffic(info);
 }
 
 namespace detail {

@@ -46,6 +46,8 @@ ResidentScope::~ResidentScope() { t_resident = ResidentCall{}; }
 
 bool call_has_resident_views() { return t_resident.open && t_resident.seen; }
 bool in_resident_scope() { return t_resident.open; }
+const std::string& resident_backend() { return t_resident.backend; }
+int resident_device() { return t_resident.device; }
 
 std::vector<std::byte> host_bytes(std::string_view op, std::string_view name, const TensorView& t) {
   const size_t n = shape_bytes(t.dtype, t.shape);
@@ -171,9 +173,18 @@ std::vector<int64_t> read_seqlens(std::string_view op, std::string_view name, co
   check_rank(op, name, t, 1);
   check_view(op, name, t);
   if (t.shape[0] < 2) fail(ErrorCode::ShapeMismatch, "{}: {} needs at least 2 entries (N + 1), has {}", op, name, t.shape[0]);
+  // Read on the host, where the launch is planned (a resident one is downloaded: N + 1 integers).
+  const std::vector<std::byte> bytes = host_bytes(op, name, t);
   std::vector<int64_t> cu(static_cast<size_t>(t.shape[0]));
-  for (size_t i = 0; i < cu.size(); ++i)
-    cu[i] = t.dtype == DType::I32 ? t.as<const int32_t>()[i] : t.as<const int64_t>()[i];
+  for (size_t i = 0; i < cu.size(); ++i) {
+    if (t.dtype == DType::I32) {
+      int32_t v;
+      std::memcpy(&v, bytes.data() + i * sizeof v, sizeof v);
+      cu[i] = v;
+    } else {
+      std::memcpy(&cu[i], bytes.data() + i * sizeof cu[i], sizeof cu[i]);
+    }
+  }
   if (cu.front() != 0) fail(ErrorCode::InvalidArgument, "{}: {}[0] is {}, expected 0", op, name, cu.front());
   for (size_t i = 1; i < cu.size(); ++i)
     if (cu[i] < cu[i - 1])

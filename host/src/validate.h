@@ -20,11 +20,12 @@ namespace tessera::detail {
 // unless a ResidentScope is open, and then must lie inside a live buffer of the call's device.
 void check_view(std::string_view op, std::string_view name, const TensorView& t);
 
-// Opened by an operation whose whole path passes its tensors to the device without reading them
-// on the host (the GEMMs): within it, check_view accepts resident views of the device
-// `options` names, and execute() refuses to fall back to the CPU reference for a call that has
-// one (the reference cannot read device memory). Operations that widen, narrow or check their
-// inputs on the host open none, so a resident view is an Error(Unsupported) there, not a fault.
+// Opened by an operation that can take resident views: one that passes its tensors to the
+// device as they are (the GEMMs), or widens and narrows them there (fp32_operands.h). Within
+// it, check_view accepts resident views of the device `options` names, and execute() refuses
+// to fall back to the CPU reference for a call that has one (the reference cannot read device
+// memory). Operations that still read their inputs on the host open none, so a resident view is
+// an Error(Unsupported) there, not a fault.
 class ResidentScope {
 public:
   explicit ResidentScope(const RunOptions& options);
@@ -37,6 +38,10 @@ public:
 // keeps what validation downloaded).
 bool call_has_resident_views();
 bool in_resident_scope();
+// The device the open ResidentScope's call runs on: its backend ("cpu", "opencl", "vulkan") and
+// index.
+const std::string& resident_backend();
+int resident_device();
 // A host copy of view t (resident or not), for a check that reads values on the host; a
 // resident view's bytes are downloaded (counted in the call's traffic).
 std::vector<std::byte> host_bytes(std::string_view op, std::string_view name, const TensorView& t);

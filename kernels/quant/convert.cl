@@ -35,3 +35,12 @@ __kernel void convert_to_u16(__global const float* x, ulong n, int format, __glo
     y[i] = format == TSR_FORMAT_BF16 ? tsr_f32_to_bf16(v) : tsr_f32_to_f16(v);
   }
 }
+
+// The inverse for the two 16-bit formats: bf16/fp16 codes -> fp32, exact (every code has an fp32
+// value; fp16 NaN payloads move to fp32's top fraction bits as in the reference). Not a variant
+// of an operation: the launchers of fp32 operations widen resident bf16/fp16 inputs with it on
+// the device (host/src/opencl/cast.cpp), so the bytes never cross to the host. format: 3 bf16, 4 fp16.
+__kernel void widen_u16(__global const ushort* x, ulong n, int format, __global float* y) {
+  for (ulong i = get_global_id(0); i < n; i += get_global_size(0))
+    y[i] = format == TSR_FORMAT_BF16 ? tsr_bf16_to_f32(x[i]) : tsr_f16_to_f32(x[i]);
+}

@@ -6,8 +6,12 @@
 // reference's codes on any device.
 //
 // Specialization constants: 0 = workgroup size (default 256).
-// Push constants: n (elements), format (0 E4M3, 1 E5M2, 2 E2M1, 3 bf16, 4 fp16).
-// Bindings: 0 x (fp32 as uint), 1 y (codes packed little-endian into uint).
+// Push constants: n (elements), format (0 E4M3, 1 E5M2, 2 E2M1, 3 bf16, 4 fp16; 5 and 6: the
+// inverse, bf16 or fp16 codes -> fp32, exact).
+// Bindings: 0 x (fp32 as uint; for 5 and 6, codes packed two a word), 1 y (codes packed
+// little-endian into uint; for 5 and 6, fp32 as uint).
+// Formats 5 and 6 are not a variant of an operation: the launchers of fp32 operations widen
+// resident bf16/fp16 inputs with them on the device (host/src/vulkan/cast.cpp).
 // Conformance: exact.
 //
 // SPIR-V builds (cmake/vulkan.cmake compiles each; the runtime loads NAME.spv):
@@ -35,7 +39,19 @@ uint encode(uint b) {
   }
 }
 
+void widen() {
+  uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+  for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += stride) {
+    uint code = (x[i / 2u] >> (16u * (i % 2u))) & 0xFFFFu;
+    y[i] = pc.format == 5u ? bf16_to_f32(code) : f16_to_f32(code);
+  }
+}
+
 void main() {
+  if (pc.format >= 5u) {
+    widen();
+    return;
+  }
   bool halves = pc.format >= 3u;
   uint per_word = halves ? 2u : 4u;
   uint width = halves ? 16u : 8u;

@@ -27,4 +27,6 @@ void device_read(int, const std::shared_ptr<void>&, size_t, void*, size_t) {
   throw BackendFailure("the vulkan backend is not built");
 }
 
+void cast(int, const void*, DType, void*, DType, int64_t) { throw BackendFailure("the vulkan backend is not built"); }
+
 } // namespace tessera::detail::vulkan

@@ -1,0 +1,257 @@
+// The fp32 operations (conv1d, deltanet, attention) on views of device buffers: each call gives
+// the bytes of the same call on host views, on the same variant, with bf16/fp16 tensors widened
+// and narrowed on the device (host/src/fp32_operands.h), outputs written over inputs in place,
+// and nothing crossing between host and device except what the host plans the launch with
+// (cu_seqlens) or computes on (the fused DeltaNet gating).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tessera/context.h"
+#include "tessera/tessera.h"
+
+namespace {
+using namespace tessera;
+
+// One tensor of a call: its bytes before the call, as a host buffer and as a device buffer.
+struct Arg {
+  DType dtype;
+  Shape shape;
+  std::vector<uint8_t> bytes;
+};
+
+uint32_t next(uint32_t& seed) {
+  seed = seed * 1664525u + 1013904223u;
+  return seed >> 8;
+}
+
+// Values of moderate size in any float dtype (no NaN, no inf); zeros for dtype U8 etc. not used.
+Arg random(DType dtype, Shape shape, uint32_t seed, float scale = 1.0f) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  Arg a{dtype, shape, std::vector<uint8_t>(static_cast<size_t>(n) * dtype_size(dtype))};
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = (static_cast<float>(next(seed) % 20001) / 10000.0f - 1.0f) * scale;
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    uint8_t* at = a.bytes.data() + i * dtype_size(dtype);
+    if (dtype == DType::F32) {
+      std::memcpy(at, &bits, 4);
+    } else if (dtype == DType::BF16) {
+      const uint16_t h = static_cast<uint16_t>(bits >> 16);
+      std::memcpy(at, &h, 2);
+    } else if (dtype == DType::F16) { // sign, exponent 10..16 (2^-5 .. 2^1), random fraction
+      const uint32_t r = next(seed);
+      const uint16_t h = static_cast<uint16_t>(((r & 1u) << 15) | ((10u + (r >> 1) % 7u) << 10) | ((r >> 4) & 0x3FFu));
+      std::memcpy(at, &h, 2);
+    } else if (dtype == DType::F8_E4M3) { // any code but NaN
+      uint8_t c = static_cast<uint8_t>(next(seed));
+      if ((c & 0x7F) == 0x7F) c ^= 1;
+      *at = c;
+    }
+  }
+  return a;
+}
+
+Arg zeros(DType dtype, Shape shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return {dtype, shape, std::vector<uint8_t>(static_cast<size_t>(n) * dtype_size(dtype))};
+}
+
+Arg ints(std::vector<int32_t> v) {
+  Arg a{DType::I32, {static_cast<int64_t>(v.size())}, std::vector<uint8_t>(v.size() * 4)};
+  std::memcpy(a.bytes.data(), v.data(), a.bytes.size());
+  return a;
+}
+
+using Call = std::function<void(const std::vector<TensorView>&, const RunOptions&, RunInfo*)>;
+
+class ResidentOps : public ::testing::TestWithParam<const char*> {
+protected:
+  void SetUp() override {
+    if (Context::device_count(GetParam()) == 0) GTEST_SKIP() << "no " << GetParam() << " device";
+    ctx_ = Context::open(GetParam(), 0);
+  }
+
+  // Runs `call` on host views of `args`, then on device views of the same bytes, with `variant`
+  // forced; every argument's bytes after the two calls must be equal (outputs, and inputs the
+  // call wrote over). Returns the device call's RunInfo.
+  RunInfo same_bytes(std::vector<Arg> args, const std::string& variant, const Call& call) {
+    const Context& ctx = *ctx_;
+    std::vector<std::vector<uint8_t>> host;
+    std::vector<DeviceBuffer> dev;
+    std::vector<TensorView> hv, dv;
+    for (Arg& a : args) {
+      host.push_back(a.bytes);
+      dev.push_back(ctx.device_alloc(a.bytes.size()));
+      ctx.upload(dev.back(), 0, a.bytes.data(), a.bytes.size());
+    }
+    for (size_t i = 0; i < args.size(); ++i) {
+      hv.push_back(TensorView{args[i].dtype, args[i].shape, host[i].data(), host[i].size()});
+      dv.push_back(Context::view(dev[i], args[i].dtype, args[i].shape));
+    }
+    RunInfo on_host, on_device;
+    call(hv, ctx.options(variant), &on_host);
+    call(dv, ctx.options(variant), &on_device);
+    EXPECT_EQ(on_host.variant, on_device.variant);
+    if (!variant.empty()) {
+      EXPECT_EQ(on_device.variant, variant);
+    }
+    for (size_t i = 0; i < args.size(); ++i) {
+      // An output (all zero before) that stayed zero would make the comparison vacuous.
+      const auto nonzero = [](const std::vector<uint8_t>& b) {
+        return std::any_of(b.begin(), b.end(), [](uint8_t c) { return c != 0; });
+      };
+      if (!nonzero(args[i].bytes)) {
+        EXPECT_TRUE(nonzero(host[i])) << "argument " << i << " is still all zero after the call";
+      }
+      std::vector<uint8_t> back(host[i].size());
+      ctx.download(dev[i], 0, back.data(), back.size());
+      EXPECT_EQ(back, host[i]) << "argument " << i << " differs after the device-view call";
+    }
+    return on_device;
+  }
+
+  std::optional<Context> ctx_;
+};
+
+// No tensor comes back to the host. (What goes to the device is the launchers' own tables, built
+// on the host per call.)
+void expect_no_transfers(const RunInfo& info) { EXPECT_EQ(info.traffic.bytes_from_device, 0); }
+
+// y in bf16 or fp16 from x in each float type; the state written over itself.
+TEST_P(ResidentOps, Conv1dGivesTheHostBytesInPlace) {
+  const int64_t B = 2, T = 7, C = 24, W = 4;
+  for (DType x_type : {DType::F32, DType::BF16, DType::F16}) {
+    for (DType y_type : {DType::F32, DType::BF16, DType::F16}) {
+      SCOPED_TRACE(std::string(dtype_name(x_type)) + " -> " + std::string(dtype_name(y_type)));
+      const RunInfo info = same_bytes(
+          {random(x_type, {B, T, C}, 1), random(DType::F32, {C, W}, 2), random(DType::F32, {C}, 3),
+           random(DType::F32, {B, C, W - 1}, 4), zeros(y_type, {B, T, C})},
+          "", [](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+            conv1d(v[0], v[1], v[2], v[3], v[4], v[3], o, info); // state_out over state
+          });
+      expect_no_transfers(info);
+    }
+  }
+}
+
+// Both DeltaNet variants, 16-bit q/k/v and o, the state updated in place (ht over h0).
+TEST_P(ResidentOps, DeltaNetGivesTheHostBytesInPlace) {
+  struct Shape4 {
+    const char* variant;
+    int64_t B, T;
+    DType in, out;
+  };
+  for (const Shape4& s : {Shape4{"recurrent", 3, 1, DType::BF16, DType::BF16},
+                          Shape4{"recurrent", 2, 5, DType::F16, DType::F32},
+                          Shape4{"chunked", 1, 40, DType::BF16, DType::F16},
+                          Shape4{"chunked", 2, 19, DType::F32, DType::BF16}}) {
+    SCOPED_TRACE(std::string(s.variant) + " T = " + std::to_string(s.T));
+    const int64_t H = 2, HV = 4, Dk = 16, Dv = 8;
+    const RunInfo info = same_bytes(
+        {random(s.in, {s.B, s.T, H, Dk}, 11), random(s.in, {s.B, s.T, H, Dk}, 12),
+         random(s.in, {s.B, s.T, HV, Dv}, 13), random(DType::F32, {s.B, s.T, HV}, 14, 0.5f),
+         random(DType::F32, {s.B, s.T, HV}, 15, 0.5f), random(DType::F32, {s.B, HV, Dk, Dv}, 16),
+         zeros(s.out, {s.B, s.T, HV, Dv})},
+        s.variant, [](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+          DeltaNetArgs a;
+          a.q = v[0], a.k = v[1], a.v = v[2];
+          // g and beta in [-0.5, 0.5]: any finite gate is legal, and both paths see the same.
+          a.g = v[3], a.beta = v[4], a.h0 = v[5];
+          a.l2norm = true;
+          deltanet(a, v[6], v[5], o, info);
+        });
+    expect_no_transfers(info);
+  }
+}
+
+// The fused gating and cu_seqlens are read on the host: exactly their bytes come back, nothing
+// goes to the device but the gates computed from them.
+TEST_P(ResidentOps, DeltaNetReadsOnlyGatingInputsAndSeqlensBack) {
+  const int64_t T = 30, H = 1, HV = 2, Dk = 16, Dv = 16;
+  const RunInfo info = same_bytes(
+      {random(DType::BF16, {1, T, H, Dk}, 21), random(DType::BF16, {1, T, H, Dk}, 22),
+       random(DType::BF16, {1, T, HV, Dv}, 23), random(DType::F32, {1, T, HV}, 24),
+       random(DType::F32, {1, T, HV}, 25), random(DType::F32, {HV}, 26), random(DType::F32, {HV}, 27),
+       ints({0, 10, 30}), random(DType::F32, {2, HV, Dk, Dv}, 28), zeros(DType::BF16, {1, T, HV, Dv})},
+      "chunked", [](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+        DeltaNetArgs a;
+        a.q = v[0], a.k = v[1], a.v = v[2];
+        a.a = v[3], a.b = v[4], a.A_log = v[5], a.dt_bias = v[6];
+        a.cu_seqlens = v[7];
+        a.h0 = v[8];
+        deltanet(a, v[9], v[8], o, info);
+      });
+  EXPECT_EQ(info.traffic.bytes_from_device, (2 * T * HV + 2 * HV) * 4 + 3 * 4);
+  EXPECT_GE(info.traffic.bytes_to_device, 2 * T * HV * 4); // g and beta, and the launch's tables
+}
+
+// Prefill and decode, an E4M3 cache with its scales, a bf16 gate and output, lse in fp32.
+TEST_P(ResidentOps, AttentionGivesTheHostBytes) {
+  struct Case {
+    const char* variant;
+    int64_t B, T, S;
+  };
+  for (const Case& c : {Case{"flash_prefill", 2, 19, 19}, Case{"splitkv_decode", 2, 1, 50},
+                        Case{"splitkv_decode", 1, 3, 70}}) {
+    SCOPED_TRACE(std::string(c.variant) + " T = " + std::to_string(c.T));
+    const int64_t Hq = 4, Hkv = 2, D = 32;
+    const RunInfo info = same_bytes(
+        {random(DType::BF16, {c.B, c.T, Hq, D}, 31), random(DType::F8_E4M3, {c.B, c.S, Hkv, D}, 32),
+         random(DType::F8_E4M3, {c.B, c.S, Hkv, D}, 33), random(DType::BF16, {c.B, c.T, Hq, D}, 34),
+         zeros(DType::BF16, {c.B, c.T, Hq, D}), zeros(DType::F32, {c.B, c.T, Hq})},
+        c.variant, [](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+          AttentionArgs a;
+          a.q = v[0], a.k = v[1], a.v = v[2], a.gate = v[3];
+          a.k_scale = 0.0625f, a.v_scale = 0.125f;
+          attention(a, v[4], v[5], o, info);
+        });
+    expect_no_transfers(info);
+  }
+}
+
+// Varlen attention with f16 q written over by its own output: cu_seqlens come back, nothing else.
+TEST_P(ResidentOps, VarlenAttentionReadsOnlySeqlensBack) {
+  const int64_t T = 12, S = 20, Hq = 2, Hkv = 1, D = 16;
+  const RunInfo info = same_bytes(
+      {random(DType::F16, {1, T, Hq, D}, 41), random(DType::BF16, {1, S, Hkv, D}, 42),
+       random(DType::BF16, {1, S, Hkv, D}, 43), ints({0, 5, 12}), ints({0, 8, 20})},
+      "flash_prefill", [](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+        AttentionArgs a;
+        a.q = v[0], a.k = v[1], a.v = v[2];
+        a.cu_seqlens_q = v[3], a.cu_seqlens_k = v[4];
+        attention(a, v[0], std::nullopt, o, info); // o over q
+      });
+  EXPECT_EQ(info.traffic.bytes_from_device, 2 * 3 * 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ResidentOps, ::testing::Values("opencl", "vulkan"),
+                         [](const auto& info) { return std::string(info.param); });
+
+// On the CPU a context's device buffers are host memory, so the same calls are plain host calls;
+// a view of another backend's buffer is refused by name.
+TEST(ResidentOpsErrors, AViewOfAnotherDeviceIsRefusedByName) {
+  if (Context::device_count("opencl") == 0) GTEST_SKIP() << "no opencl device";
+  const Context cl = Context::open("opencl", 0), cpu = Context::open("cpu", 0);
+  const int64_t B = 1, T = 2, C = 8, W = 3;
+  DeviceBuffer xb = cl.device_alloc(B * T * C * 4);
+  std::vector<float> w(C * W, 0.5f), y(B * T * C), s(B * C * (W - 1));
+  const TensorView x = Context::view(xb, DType::F32, {B, T, C});
+  try {
+    conv1d(x, TensorView{DType::F32, {C, W}, w.data(), w.size() * 4}, std::nullopt, std::nullopt,
+           TensorView{DType::F32, {B, T, C}, y.data(), y.size() * 4},
+           TensorView{DType::F32, {B, C, W - 1}, s.data(), s.size() * 4}, cpu.options());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv1d: x lives on opencl:0"), std::string::npos) << e.what();
+  }
+}
+
+} // namespace

@@ -191,19 +191,17 @@ TEST_P(DeviceBuffers, MisuseIsAnErrorNamingTheArgument) {
   EXPECT_EQ(code_of([&] { ctx.download(buf, 0, host.data(), 65); }), ErrorCode::ShortBuffer);
   if (ctx.backend() == "cpu") return; // the rest is about memory the host cannot read
 
-  // An operation that reads its input on the host refuses a device view, and writes nothing.
-  std::vector<uint8_t> q(16, 0xAB);
-  std::vector<float> scale(1, -1.0f);
+  // A function that reads its input on the host (the scale swizzle of weights.h) refuses a device
+  // view, and writes nothing.
+  std::vector<uint8_t> swizzled(128 * 4, 0xAB);
   try {
-    ctx.quantize_fp8(Context::view(buf, DType::F32, {4, 4}), Fp8Recipe::Tensor,
-                     TensorView{DType::F8_E4M3, {4, 4}, q.data(), q.size()},
-                     TensorView{DType::F32, {}, scale.data(), 4});
-    ADD_FAILURE() << "quantize_fp8 took a device view";
+    to_swizzled_scales(Context::view(buf, DType::U8, {4, 4}), TensorView{DType::U8, {128, 4}, swizzled.data(), swizzled.size()});
+    ADD_FAILURE() << "to_swizzled_scales took a device view";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::Unsupported);
-    EXPECT_NE(std::string(e.what()).find("x is a view of device memory"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("linear is a view of device memory"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(q, std::vector<uint8_t>(16, 0xAB));
+  EXPECT_EQ(swizzled, std::vector<uint8_t>(128 * 4, 0xAB));
 
   // A view of a freed buffer, and an address no buffer had.
   TensorView stale = Context::view(buf, DType::F8_E4M3, {2, 32});

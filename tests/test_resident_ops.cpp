@@ -49,6 +49,8 @@ Arg random(DType dtype, Shape shape, uint32_t seed, float scale = 1.0f) {
       const uint32_t r = next(seed);
       const uint16_t h = static_cast<uint16_t>(((r & 1u) << 15) | ((10u + (r >> 1) % 7u) << 10) | ((r >> 4) & 0x3FFu));
       std::memcpy(at, &h, 2);
+    } else if (dtype == DType::U8) { // packed E2M1: any byte
+      *at = static_cast<uint8_t>(next(seed));
     } else if (dtype == DType::F8_E4M3) { // any code but NaN
       uint8_t c = static_cast<uint8_t>(next(seed));
       if ((c & 0x7F) == 0x7F) c ^= 1;
@@ -230,6 +232,101 @@ TEST_P(ResidentOps, VarlenAttentionReadsOnlySeqlensBack) {
         attention(a, v[0], std::nullopt, o, info); // o over q
       });
   EXPECT_EQ(info.traffic.bytes_from_device, 2 * 3 * 4);
+}
+
+// The quantizers and the GEMMs that quantize their activation: a bf16 x on the device is widened
+// and scanned there; the codes, scales and products are the host call's.
+TEST_P(ResidentOps, QuantizersGiveTheHostBytes) {
+  const int64_t R = 5, C = 256;
+  float host_s2 = 0, dev_s2 = 0;
+  for (std::optional<float> s2 : {std::optional<float>{}, std::optional<float>{0.01f}}) {
+    SCOPED_TRACE(s2 ? "static scale_2" : "computed scale_2");
+    bool first = true;
+    same_bytes({random(DType::BF16, {R, C}, 51, 3.0f), zeros(DType::U8, {R, C / 2}), zeros(DType::F8_E4M3, {R, C / 16})},
+               "", [&](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+                 (first ? host_s2 : dev_s2) = quantize_nvfp4(v[0], Nvfp4Recipe::Nvfp4, s2, v[1], v[2], o, info);
+                 first = false;
+               });
+    EXPECT_EQ(host_s2, dev_s2);
+  }
+  for (Fp8Recipe r : {Fp8Recipe::Tensor, Fp8Recipe::Token128, Fp8Recipe::Block128}) {
+    SCOPED_TRACE("fp8 recipe " + std::to_string(static_cast<int>(r)));
+    const Shape scales = r == Fp8Recipe::Tensor ? Shape{1} : r == Fp8Recipe::Token128 ? Shape{R, 2} : Shape{1, 2};
+    same_bytes({random(DType::F16, {R, C}, 52), zeros(DType::F8_E4M3, {R, C}), zeros(DType::F32, scales)}, "",
+               [&](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+                 quantize_fp8(v[0], r, v[1], v[2], o, info);
+               });
+  }
+}
+
+TEST_P(ResidentOps, ActivationGemmsGiveTheHostBytes) {
+  const int64_t N = 24, K = 256;
+  for (int64_t M : {1, 20}) {
+    SCOPED_TRACE("M = " + std::to_string(M));
+    float host_s2 = 0, dev_s2 = 0;
+    bool first = true;
+    same_bytes({random(DType::BF16, {M, K}, 61, 2.0f), random(DType::U8, {N, K / 2}, 62),
+                random(DType::F8_E4M3, {N, K / 16}, 63), random(DType::F32, {N}, 64), zeros(DType::BF16, {M, N})},
+               "", [&](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+                 (first ? host_s2 : dev_s2) = gemm_nvfp4_act(v[0], std::nullopt, v[1], v[2], 0.5f, v[3], v[4], o, info);
+                 first = false;
+               });
+    EXPECT_EQ(host_s2, dev_s2);
+    Arg b_scale = zeros(DType::F32, {1, 2});
+    const float scales[2] = {0.003f, 0.0021f};
+    std::memcpy(b_scale.bytes.data(), scales, sizeof scales);
+    same_bytes({random(DType::F32, {M, K}, 65), random(DType::F8_E4M3, {N, K}, 66), b_scale, zeros(DType::F32, {M, N})},
+               "", [&](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* info) {
+                 gemm_fp8_act(v[0], v[1], v[2], std::nullopt, v[3], o, info);
+               });
+  }
+}
+
+// A NaN in a resident x is found by the device's scan: the host call's error, word for word, and
+// nothing written.
+TEST_P(ResidentOps, ANonFiniteResidentInputIsTheHostError) {
+  const Context& ctx = *ctx_;
+  const int64_t M = 3, N = 24, K = 256;
+  Arg x = random(DType::BF16, {M, K}, 71);
+  const uint16_t nan = 0x7FC1;
+  std::memcpy(x.bytes.data() + (1 * K + 37) * 2, &nan, 2);
+  const Arg b = random(DType::U8, {N, K / 2}, 72), bs = random(DType::F8_E4M3, {N, K / 16}, 73);
+  DeviceBuffer xd = ctx.device_alloc(x.bytes.size()), bd = ctx.device_alloc(b.bytes.size()),
+               bsd = ctx.device_alloc(bs.bytes.size()), cd = ctx.device_alloc(M * N * 4), qd = ctx.device_alloc(M * K),
+               sd = ctx.device_alloc(M * K / 16);
+  ctx.upload(xd, 0, x.bytes.data(), x.bytes.size());
+  ctx.upload(bd, 0, b.bytes.data(), b.bytes.size());
+  ctx.upload(bsd, 0, bs.bytes.data(), bs.bytes.size());
+  const TensorView xh{DType::BF16, {M, K}, x.bytes.data(), x.bytes.size()};
+  const TensorView xv = Context::view(xd, DType::BF16, {M, K});
+  std::vector<uint8_t> q(M * K / 2), s(M * K / 16);
+  std::vector<float> c(M * N);
+  auto message = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::NonFinite);
+      return e.what();
+    }
+    ADD_FAILURE() << "no error";
+    return "";
+  };
+  const TensorView bv = Context::view(bd, DType::U8, {N, K / 2}), bsv = Context::view(bsd, DType::F8_E4M3, {N, K / 16});
+  const TensorView cv = Context::view(cd, DType::F32, {M, N});
+  const std::string want = message([&] {
+    gemm_nvfp4_act(xh, std::nullopt, bv, bsv, 1.0f, std::nullopt, TensorView{DType::F32, {M, N}, c.data(), c.size() * 4},
+                   ctx.options());
+  });
+  EXPECT_NE(want.find("x[1, 37] is NaN"), std::string::npos) << want;
+  EXPECT_EQ(message([&] { gemm_nvfp4_act(xv, std::nullopt, bv, bsv, 1.0f, std::nullopt, cv, ctx.options()); }), want);
+  EXPECT_EQ(message([&] {
+              quantize_nvfp4(xv, Nvfp4Recipe::Nvfp4, std::nullopt, Context::view(qd, DType::U8, {M, K / 2}),
+                             Context::view(sd, DType::F8_E4M3, {M, K / 16}), ctx.options());
+            }),
+            std::string(want).replace(0, std::string("gemm_nvfp4_act").size(), "quantize_nvfp4"));
+  std::vector<float> back(M * N, 1.0f);
+  ctx.download(cd, 0, back.data(), back.size() * 4);
+  EXPECT_EQ(back, std::vector<float>(M * N, 0.0f)) << "c was written";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ResidentOps, ::testing::Values("opencl", "vulkan"),

@@ -26,6 +26,8 @@ public:
   F32Input(std::string_view op, std::string_view name, const std::optional<TensorView>& t);
   // Null for an absent tensor.
   const float* data() const { return data_; }
+  // Whether data() is host memory (a host view's copy), which the host may read.
+  bool on_host() const { return data_ != nullptr && !device_memory::resident(data_); }
 
 private:
   std::vector<float> host_;

@@ -1,7 +1,6 @@
 // tessera::deltanet and its by-name adapter: validation, widening, the reference call.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "execute.h"
@@ -119,14 +118,10 @@ void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& h
     // for it, and g and beta go to the device with the call.
     g.resize(static_cast<size_t>(d.B * d.T * d.HV));
     beta.resize(g.size());
-    auto host_f32 = [](std::string_view name, const TensorView& t) {
-      std::vector<std::byte> bytes = detail::host_bytes(kOp, name, t);
-      std::vector<float> out(static_cast<size_t>(t.numel()));
-      if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-      return out;
-    };
-    const std::vector<float> a = host_f32("a", *args.a), b = host_f32("b", *args.b);
-    const std::vector<float> A_log = host_f32("A_log", *args.A_log), dt_bias = host_f32("dt_bias", *args.dt_bias);
+    using detail::host_f32;
+    const std::vector<float> a = host_f32(kOp, "a", *args.a), b = host_f32(kOp, "b", *args.b);
+    const std::vector<float> A_log = host_f32(kOp, "A_log", *args.A_log);
+    const std::vector<float> dt_bias = host_f32(kOp, "dt_bias", *args.dt_bias);
     ref::deltanet_gating(a.data(), b.data(), A_log.data(), dt_bias.data(), d.B * d.T, d.HV, g.data(), beta.data());
   } else {
     g_in.emplace(kOp, "g", args.g);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "execute.h"
+#include "fp32_operands.h"
 #include "named.h"
 #include "reference/gemm.h"
 #include "reference/quantize.h"
@@ -30,13 +31,14 @@ void check_scale_2(std::string_view op, std::string_view name, float s) {
     detail::fail(ErrorCode::InvalidArgument, "{}: {} = {} must be finite and > 0", op, name, s);
 }
 
-// x [M, K] floating, widened to fp32 and checked finite (the quantizers refuse NaN and inf).
-std::vector<float> finite_x(std::string_view op, const TensorView& x) {
+// x [M, K] floating as fp32 for the kernels, finite (the quantizers refuse NaN and inf): a host x
+// is checked here, a resident one by the device's scan (the same error, device_found_non_finite).
+detail::F32Input finite_x(std::string_view op, const TensorView& x) {
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
   detail::check_rank(op, "x", x, 2);
   detail::check_view(op, "x", x);
-  std::vector<float> v = detail::widen_f32(x);
-  detail::check_finite(op, "x", v.data(), x.shape);
+  detail::F32Input v(op, "x", x);
+  if (v.on_host()) detail::check_finite(op, "x", v.data(), x.shape);
   return v;
 }
 
@@ -54,6 +56,7 @@ float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const 
                      const TensorView& b_scale, float b_scale_2, const std::optional<TensorView>& bias,
                      const TensorView& c, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "gemm_nvfp4_act";
+  detail::ResidentScope resident(options); // every tensor may be resident (x is widened and scanned there)
   if (a_scale_2) check_scale_2(op, "a_scale_2", *a_scale_2);
   check_scale_2(op, "b_scale_2", b_scale_2);
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
@@ -66,12 +69,18 @@ float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const 
   int64_t N = b.shape[0];
   detail::check_arg(op, "b_scale", b_scale, {DType::F8_E4M3}, {N, K / 16});
   check_epilogue(op, bias, c, M, N);
-  std::vector<float> xv = finite_x(op, x);
+  const detail::F32Input xv = finite_x(op, x);
   if (a_scale_2 && !std::isfinite(*a_scale_2 * b_scale_2))
     detail::fail(ErrorCode::InvalidArgument, "{}: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", op, *a_scale_2, b_scale_2);
   // Nothing to multiply: the scale_2 the activation would get is still the caller's answer.
-  if (detail::nothing_to_compute(problem(op, M, N, K), options, info, {c.numel()}))
-    return a_scale_2 ? *a_scale_2 : ref::nvfp4_scale_2(xv.data(), M * K, false);
+  if (detail::nothing_to_compute(problem(op, M, N, K), options, info, {c.numel()})) {
+    if (a_scale_2) return *a_scale_2;
+    // N == 0 with M * K > 0: the answer is x's scale_2, which the host computes (a resident x is
+    // read back for it).
+    const std::vector<float> host = detail::host_f32(op, "x", x);
+    detail::check_finite(op, "x", host.data(), x.shape);
+    return ref::nvfp4_scale_2(host.data(), M * K, false);
+  }
   float used = 0.0f;
   detail::execute(problem(op, M, N, K), options, info,
                   detail::GemmNvfp4ActArgs{xv.data(), a_scale_2, b.as<const uint8_t>(), b_scale.as<const uint8_t>(), b_scale_2,
@@ -83,15 +92,19 @@ void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_
                   const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
                   RunInfo* info) {
   constexpr std::string_view op = "gemm_fp8_act";
+  detail::ResidentScope resident(options); // every tensor may be resident (x is widened and scanned there)
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
   detail::check_rank(op, "x", x, 2);
   int64_t M = x.shape[0], K = x.shape[1];
   check_weight(op, b, DType::F8_E4M3, K, K);
   int64_t N = b.shape[0];
   detail::check_arg(op, "b_scale", b_scale, {DType::F32}, {(N + 127) / 128, (K + 127) / 128});
-  detail::check_finite(op, "b_scale", b_scale.as<const float>(), b_scale.shape);
+  { // read on the host (downloaded when resident: one float per 128 x 128 block)
+    const std::vector<std::byte> host = detail::host_bytes(op, "b_scale", b_scale);
+    detail::check_finite(op, "b_scale", reinterpret_cast<const float*>(host.data()), b_scale.shape);
+  }
   check_epilogue(op, bias, c, M, N);
-  std::vector<float> xv = finite_x(op, x);
+  const detail::F32Input xv = finite_x(op, x);
   if (detail::nothing_to_compute(problem(op, M, N, K), options, info, {c.numel()})) return;
   detail::execute(problem(op, M, N, K), options, info,
                   detail::GemmFp8ActArgs{xv.data(), b.as<const uint8_t>(), b_scale.as<const float>(), M, N, K,

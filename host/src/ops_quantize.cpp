@@ -2,19 +2,21 @@
 #include <cmath>
 
 #include "execute.h"
+#include "fp32_operands.h"
 #include "named.h"
 #include "reference/quantize.h"
 
 namespace tessera {
 
 namespace {
-// [R, C] floating input, widened to fp32 and checked finite: every recipe refuses NaN and inf.
-std::vector<float> finite_matrix(std::string_view op, const TensorView& x) {
+// [R, C] floating input as fp32 for the kernels: every recipe refuses NaN and inf. A host x is
+// checked here; a resident one by the device's own scan (the same error, device_found_non_finite).
+detail::F32Input finite_matrix(std::string_view op, const TensorView& x) {
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
   detail::check_rank(op, "x", x, 2);
   detail::check_view(op, "x", x);
-  std::vector<float> v = detail::widen_f32(x);
-  detail::check_finite(op, "x", v.data(), x.shape);
+  detail::F32Input v(op, "x", x);
+  if (v.on_host()) detail::check_finite(op, "x", v.data(), x.shape);
   return v;
 }
 
@@ -53,6 +55,7 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
                      const TensorView& q, const TensorView& scale, const RunOptions& options,
                      RunInfo* info) {
   constexpr std::string_view op = "quantize_nvfp4";
+  detail::ResidentScope resident(options); // x on the device is widened and scanned there
   if (static_scale_2 && !(std::isfinite(*static_scale_2) && *static_scale_2 > 0.0f))
     detail::fail(ErrorCode::InvalidArgument, "{}: static scale_2 = {} must be finite and > 0", op, *static_scale_2);
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
@@ -61,11 +64,11 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
   check_nvfp4_cols(op, "x", cols);
   detail::check_arg(op, "q", q, {DType::U8}, {rows, cols / 2});
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
-  std::vector<float> v = finite_matrix(op, x);
+  const detail::F32Input v = finite_matrix(op, x);
   const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
   // An empty x: scale_2 is still an output, the reference's for no elements.
   if (detail::nothing_to_compute(problem, options, info, {q.numel()}))
-    return static_scale_2 ? *static_scale_2 : ref::nvfp4_scale_2(v.data(), 0, recipe == Nvfp4Recipe::FourOverSix);
+    return static_scale_2 ? *static_scale_2 : ref::nvfp4_scale_2(nullptr, 0, recipe == Nvfp4Recipe::FourOverSix);
   float scale_2 = 0.0f;
   detail::execute(problem, options, info,
                   detail::QuantizeNvfp4Args{v.data(), rows, cols, recipe == Nvfp4Recipe::FourOverSix, static_scale_2,
@@ -94,16 +97,21 @@ void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_
 void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
                   const TensorView& scales, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "quantize_fp8";
+  detail::ResidentScope resident(options); // x on the device is widened and scanned there
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
   detail::check_rank(op, "x", x, 2);
   int64_t rows = x.shape[0], cols = x.shape[1];
   detail::check_arg(op, "q", q, {DType::F8_E4M3}, x.shape);
   check_fp8_scales(op, scales, recipe, rows, cols);
-  std::vector<float> v = finite_matrix(op, x);
+  const detail::F32Input v = finite_matrix(op, x);
   const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
   // An empty x: a per-tensor scale is still an output, the reference's for no elements.
   if (detail::nothing_to_compute(problem, options, info, {q.numel(), recipe == Fp8Recipe::Tensor ? 0 : scales.numel()})) {
-    if (recipe == Fp8Recipe::Tensor) ref::quantize_fp8(v.data(), 0, 0, grouping(recipe), q.as<uint8_t>(), scales.as<float>());
+    if (recipe == Fp8Recipe::Tensor) {
+      float scale = 0.0f;
+      ref::quantize_fp8(nullptr, 0, 0, grouping(recipe), nullptr, &scale);
+      detail::store_bytes(op, "scales", &scale, scales);
+    }
     return;
   }
   detail::execute(problem, options, info,

@@ -159,12 +159,40 @@ std::string index_str(const Shape& shape, int64_t flat) {
   return shape_str(idx);
 }
 
+namespace {
+[[noreturn]] void refuse_non_finite(std::string_view op, std::string_view name, float v, const Shape& shape,
+                                    int64_t i) {
+  fail(ErrorCode::NonFinite, "{}: {}{} is {} (flat index {}); the quantizers refuse NaN and inf", op, name,
+       index_str(shape, i), std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"), i);
+}
+} // namespace
+
 void check_finite(std::string_view op, std::string_view name, const float* x, const Shape& shape) {
   int64_t n = shape_numel(shape);
   for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(x[i]))
-      fail(ErrorCode::NonFinite, "{}: {}{} is {} (flat index {}); the quantizers refuse NaN and inf", op, name,
-           index_str(shape, i), std::isnan(x[i]) ? "NaN" : (x[i] > 0 ? "+inf" : "-inf"), i);
+    if (!std::isfinite(x[i])) refuse_non_finite(op, name, x[i], shape, i);
+}
+
+void device_found_non_finite(std::string_view op, std::string_view name, float value, const Shape& shape,
+                             int64_t flat) {
+  if (!std::isfinite(value)) refuse_non_finite(op, name, value, shape, flat);
+  throw BackendFailure(fmt::format("{}: the device reports {}[{}] non-finite, but it is {}", op, name, flat, value));
+}
+
+std::vector<float> host_f32(std::string_view op, std::string_view name, const TensorView& t) {
+  std::vector<std::byte> bytes = host_bytes(op, name, t);
+  return widen_f32(TensorView{t.dtype, t.shape, bytes.data(), bytes.size()});
+}
+
+void store_bytes(std::string_view op, std::string_view name, const void* src, const TensorView& t) {
+  const size_t n = shape_bytes(t.dtype, t.shape);
+  if (n == 0) return;
+  if (!device_memory::resident(t.data)) {
+    std::memcpy(t.data, src, n);
+    return;
+  }
+  device_memory::Allocation a = device_memory::find(op, name, t.data, n);
+  device_memory::write(op, a, reinterpret_cast<uintptr_t>(t.data) - a.base, src, n);
 }
 
 std::vector<int64_t> read_seqlens(std::string_view op, std::string_view name, const TensorView& t,

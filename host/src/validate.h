@@ -62,11 +62,22 @@ inline constexpr std::initializer_list<DType> kFloatTypes = {DType::F32, DType::
 
 // F32/BF16/F16 -> fp32 (exact).
 std::vector<float> widen_f32(const TensorView& t);
+// The same for a view that may be resident (its bytes downloaded, counted in the call's traffic),
+// for a value the host computes with.
+std::vector<float> host_f32(std::string_view op, std::string_view name, const TensorView& t);
 // fp32 -> the view's F32/BF16/F16 with RN.
 void store_f32(const float* src, const TensorView& out);
 
 // Refuses NaN and +-inf, naming the first offending element by its multi-index.
 void check_finite(std::string_view op, std::string_view name, const float* x, const Shape& shape);
+// A device's scan found element `flat` of fp32 operand `name` non-finite, and `value` is what the
+// launcher read back there: the error check_finite gives for it, word for word. A finite value
+// means a broken device: BackendFailure. (The launcher reads the value itself, through the
+// buffer it launched with, since it holds the device.)
+[[noreturn]] void device_found_non_finite(std::string_view op, std::string_view name, float value,
+                                          const Shape& shape, int64_t flat);
+// Writes bytes of the view's size from the host into view t, resident or not (a device write).
+void store_bytes(std::string_view op, std::string_view name, const void* src, const TensorView& t);
 std::string index_str(const Shape& shape, int64_t flat);
 
 // cu_seqlens [N + 1]: I32/I64, starts at 0, non-decreasing, ends at `total`. Returns it as int64.

@@ -9,8 +9,8 @@
 //
 // Memory: a view may point at any host memory the caller owns (a device variant then uploads its
 // inputs and downloads its outputs within the call), or into a DeviceBuffer of this context's
-// device (device_alloc), which the GEMMs read and write on the device; the other operations take
-// device views as their kernels stop needing the host (docs/architecture.md, "Memory").
+// device (device_alloc), which every operation reads and writes on the device
+// (docs/architecture.md, "Memory").
 // Buffer (alloc) is 256-byte-aligned host memory. traffic() counts what crosses.
 //
 // Threads: a Context may be used from several threads at once. The operations are reentrant and
@@ -57,9 +57,8 @@ private:
 // the device (host-visible on lavapipe, where it is one memory), host memory on cpu. The host
 // does not read it: upload() and download() move bytes, and view() describes a tensor in it,
 // which every operation of the same context takes as an input or output without a copy through
-// the host (so far the GEMMs gemm_nvfp4, gemm_fp8, gemm_fp8_block, and convert,
-// dequantize_nvfp4, dequantize_fp8; the others refuse a device view with Error(Unsupported)
-// until their host-side work moves to the device). address() is where views point: an
+// the host (the host-side helpers of weights.h, which read values, refuse one with
+// Error(Unsupported)). address() is where views point: an
 // address the host must not dereference (except on cpu), inside a range the library reserves,
 // so that a view of a freed buffer, past the end or of another device is an Error, not a fault.
 // Move-only; freed when destroyed (operations that hold views keep the memory until they end).

@@ -20,6 +20,7 @@
 #include "core/tuning.h"
 #include "dispatch/registry.h"
 #include "host/src/gemm_act.h"
+#include "host/src/validate.h"
 #include "gemm_common.h"
 #include "launch.h"
 #include "quantize.h"
@@ -207,8 +208,7 @@ void gemm_nvfp4_act(int device, const core::Variant& v, const GemmNvfp4ActArgs& 
     launch_nvfp4_quantize(s, v.manifest.source, x, n, false, a.static_a_scale_2, scale_2, bad, q, sa);
     cl_ulong first_bad = 0;
     s.read(bad, &first_bad, sizeof first_bad, "non-finite index"); // blocking: the quantizer is done
-    if (first_bad != kNoIndex) // the host checked x: a device that disagrees is broken
-      throw BackendFailure(fmt::format("opencl: {}: the device reports x[{}] non-finite; the host found none", op, first_bad));
+    if (first_bad != kNoIndex) non_finite(s, op, x, a.M, a.K, first_bad);
     s.read(scale_2, &s2, sizeof s2, "scale_2");
   }
   float alpha = s2 * a.b_scale_2;
@@ -233,6 +233,14 @@ void gemm_fp8_act(int device, const core::Variant& v, const GemmFp8ActArgs& a) {
     q = s.alloc(bytes(n, 1), "q");
     sa = s.alloc(bytes(a.M * kbs, 4), "a_scale");
     launch_fp8_groups(s, v.manifest.source, x, a.M, a.K, 1, sa, q); // token128: groups of 1 x 128
+    if (device_memory::resident(a.x)) { // the host checked a host x for NaN and inf; this one is checked here
+      const Mem& unused = s.scratch(sizeof(cl_float), "tensor scale");
+      const Mem& bad = s.scratch(sizeof(cl_ulong), "non-finite index");
+      launch_amax(s, v.manifest.source, x, n, 448.0f, false, 0.0f, unused, bad);
+      cl_ulong first_bad = 0;
+      s.read(bad, &first_bad, sizeof first_bad, "non-finite index"); // blocking: the scan is done
+      if (first_bad != kNoIndex) non_finite(s, op, x, a.M, a.K, first_bad);
+    }
   }
   fp8_block_on_device(s, gemm, kind_of(gemm), q, sa,
                       GemmFp8BlockArgs{nullptr, nullptr, a.b, a.b_scale, a.M, a.N, a.K, a.bias, a.out, a.c});

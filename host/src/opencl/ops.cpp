@@ -17,15 +17,6 @@
 namespace tessera::detail::opencl {
 
 namespace {
-// The same error, word for word, as the host's check_finite names for the same element.
-[[noreturn]] void non_finite(std::string_view op, const float* x, int64_t rows, int64_t cols,
-                             cl_ulong index) {
-  auto i = static_cast<int64_t>(index);
-  float v = x[i];
-  detail::fail(ErrorCode::NonFinite,
-               "{}: x{} is {} (flat index {}); the quantizers refuse NaN and inf", op,
-               index_str({rows, cols}, i), std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"), i);
-}
 
 size_t bytes(int64_t n, size_t each) { return static_cast<size_t>(n) * each; }
 
@@ -37,9 +28,14 @@ cl_int grouping_number(ref::Fp8Grouping g) {
   }
   return 0;
 }
+} // namespace
 
-// Launches amax_partial and amax_finalize of `file` over x: scale_out[0] gets fixed (when
-// use_fixed), 1.0 for amax == 0, or RN(amax / divisor); bad_out[0] the first non-finite index.
+void non_finite(Session& s, std::string_view op, const Mem& x, int64_t rows, int64_t cols, cl_ulong index) {
+  float v = 0.0f;
+  if (index < static_cast<cl_ulong>(rows * cols)) s.read_at(x, index * sizeof v, &v, sizeof v, "x");
+  device_found_non_finite(op, "x", v, {rows, cols}, static_cast<int64_t>(index));
+}
+
 void launch_amax(Session& s, std::string_view file, const Mem& x, int64_t n, float divisor,
                  bool use_fixed, float fixed, const Mem& scale_out, const Mem& bad_out) {
   size_t groups = s.groups_for(static_cast<uint64_t>(n));
@@ -51,8 +47,6 @@ void launch_amax(Session& s, std::string_view file, const Mem& x, int64_t n, flo
            static_cast<cl_uint>(groups), static_cast<cl_float>(divisor),
            static_cast<cl_int>(use_fixed), static_cast<cl_float>(fixed), scale_out, bad_out);
 }
-} // namespace
-
 void launch_nvfp4_quantize(Session& s, std::string_view file, const Mem& x, int64_t n, bool four_over_six,
                            std::optional<float> static_scale_2, const Mem& scale_2, const Mem& bad, const Mem& q,
                            const Mem& scale) {
@@ -111,7 +105,7 @@ void quantize_nvfp4_block16(int device, const core::Variant& v, const QuantizeNv
   cl_ulong first_bad = 0;
   float s2 = 0.0f;
   s.read(bad, &first_bad, sizeof first_bad, "non-finite index");
-  if (first_bad != kNoIndex) non_finite(op, a.x, a.rows, a.cols, first_bad);
+  if (first_bad != kNoIndex) non_finite(s, op, x, a.rows, a.cols, first_bad);
   s.read(scale_2, &s2, sizeof s2, "scale_2");
   s.read(q, a.q, bytes(n / 2, 1), "q");
   s.read(scale, a.scale, bytes(nblocks, 1), "scale");
@@ -161,7 +155,7 @@ void quantize_fp8_group_amax(int device, const core::Variant& v, const QuantizeF
   s.finish();
   cl_ulong first_bad = 0;
   s.read(bad, &first_bad, sizeof first_bad, "non-finite index");
-  if (first_bad != kNoIndex) non_finite(op, a.x, a.rows, a.cols, first_bad);
+  if (first_bad != kNoIndex) non_finite(s, op, x, a.rows, a.cols, first_bad);
   s.read(q, a.q, bytes(n, 1), "q");
   s.read(scales, a.scales, bytes(ns, 4), "scales");
 }

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/tuning.h"
 #include "host/src/gemm_act.h"
+#include "host/src/validate.h"
 #include "kernels/gemm/geometry.h"
 #include "launch.h"
 #include "reference/quantize.h"
@@ -224,8 +225,7 @@ void gemm_nvfp4_act(int device_index, const core::Variant&, const GemmNvfp4ActAr
     b.dispatch(block, {&x, &stats, &q, &sa}, &push, group_count(d, nblocks, wg_block));
     b.submit();
     const uint32_t* st = stats.as<const uint32_t>();
-    if (st[1] != kActNoIndex) // the host checked x: a device that disagrees is broken
-      backend_failure(fmt::format("{}: the device reports x[{}] non-finite; the host found none", op, st[1]));
+    if (st[1] != kActNoIndex) device_found_non_finite(op, "x", st[1] < n ? x.as<const float>()[st[1]] : 0.0f, {a.M, a.K}, st[1]);
     s2 = std::bit_cast<float>(st[2]);
   }
   float alpha = s2 * a.b_scale_2;
@@ -261,8 +261,7 @@ void gemm_fp8_act(int device_index, const core::Variant&, const GemmFp8ActArgs& 
     b.dispatch(apply, {&x, &stats, &q, &sa}, &push, group_count(d, (static_cast<uint64_t>(n) + 3) / 4, wg));
     b.submit();
     const uint32_t* st = stats.as<const uint32_t>();
-    if (st[1] != kActNoIndex)
-      backend_failure(fmt::format("{}: the device reports x[{}] non-finite; the host found none", op, st[1]));
+    if (st[1] != kActNoIndex) device_found_non_finite(op, "x", st[1] < n ? x.as<const float>()[st[1]] : 0.0f, {a.M, a.K}, st[1]);
   }
   act_gemm(d, gemm, "block", q, sa, a.b, bytes(a.N, a.K, 1), a.b_scale, bytes((a.N + 127) / 128, kbs, 4), a.M,
            a.N, a.K, 1.0f, a.bias, a.out, a.c);

@@ -30,15 +30,9 @@ uint32_t element_count(std::string_view op, int64_t rows, int64_t cols) {
 
 // The device found a non-finite element at flat index i: the same error, word for word, as the
 // host's detail::check_finite gives for it (validate.cpp).
-[[noreturn]] void refuse_non_finite(std::string_view op, const float* x, int64_t rows, int64_t cols,
+[[noreturn]] void refuse_non_finite(std::string_view op, const Buffer& x, int64_t rows, int64_t cols,
                                     uint32_t i) {
-  float v = x[i];
-  if (std::isfinite(v))
-    backend_failure(
-        fmt::format("{}: the device reported element {} as non-finite, but it is {}", op, i, v));
-  fail(ErrorCode::NonFinite, "{}: {}{} is {} (flat index {}); the quantizers refuse NaN and inf",
-       op, "x", index_str(Shape{rows, cols}, i), std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"),
-       i);
+  device_found_non_finite(op, "x", i < rows * cols ? x.as<const float>()[i] : 0.0f, {rows, cols}, i);
 }
 
 uint32_t bits(float f) { return std::bit_cast<uint32_t>(f); }
@@ -124,7 +118,7 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
   b.submit();
 
   const uint32_t* st = stats.as<const uint32_t>();
-  if (st[1] != kNoIndex) refuse_non_finite(op, a.x, a.rows, a.cols, st[1]);
+  if (st[1] != kNoIndex) refuse_non_finite(op, x, a.rows, a.cols, st[1]);
   from_buffer(q, 0, a.q, size_t{nblocks} * 8);
   from_buffer(scale, 0, a.scale, nblocks);
   *a.scale_2 = std::bit_cast<float>(st[2]);
@@ -192,7 +186,7 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
   b.submit();
 
   const uint32_t* st = stats.as<const uint32_t>();
-  if (st[1] != kNoIndex) refuse_non_finite(op, a.x, a.rows, a.cols, st[1]);
+  if (st[1] != kNoIndex) refuse_non_finite(op, x, a.rows, a.cols, st[1]);
   from_buffer(q, 0, a.q, n);
   from_buffer(scales, 0, a.scales, ns * 4);
 }

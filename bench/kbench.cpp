@@ -5,6 +5,7 @@
 //          [--max-time SEC] [--baseline NAME ...] [--list]
 //   kbench compare A.json B.json
 //   kbench plot FILE.json DIR [svg|png]
+//   kbench step [--backend B] [--device N] [--scale S] [--context N] [--warmup N] [--steps N] [--json FILE]
 // Every case runs through run_named_op, the interface krun and the tests use, so what is timed
 // is what an engine calling by name gets. Exit status: 0 when every case ran, 1 when a case
 // failed or none could run, 2 for a bad command line.
@@ -26,6 +27,7 @@
 #include "bench/plots.h"
 #include "bench/report.h"
 #include "bench/runner.h"
+#include "bench/step.h"
 
 namespace tb = tessera::bench;
 
@@ -273,6 +275,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (argc >= 2 && std::string(argv[1]) == "step") return tb::step_main(argc, argv);
   if (argc >= 2 && std::string(argv[1]) == "compare") {
     if (argc != 4) {
       std::fputs("usage: kbench compare A.json B.json\n", stderr);
@@ -281,7 +284,8 @@ int main(int argc, char** argv) {
     return tb::compare_main(argv[2], argv[3]);
   }
   CLI::App app{"kbench: time Tessera's operations over shape sweeps (see docs/kbench.md).\n"
-               "Also: kbench compare A.json B.json; kbench plot FILE.json DIR [svg|png]"};
+               "Also: kbench compare A.json B.json; kbench plot FILE.json DIR [svg|png];\n"
+               "kbench step [--backend B] ... (a resident decode step; kbench step --help)"};
   Options opt;
   app.add_option("--op", opt.ops, "operations to run (default: all)");
   app.add_option("--backend", opt.backends, "cpu, opencl, vulkan (default: all that are built)");

@@ -16,11 +16,12 @@ add_library(kbench_core STATIC
   ${kbench_dir}/runner.cpp
   ${kbench_dir}/compare.cpp
   ${kbench_dir}/plots.cpp
+  ${kbench_dir}/step.cpp
   ${kbench_dir}/baselines/baselines.cpp
   ${kbench_dir}/baselines/clblast.cpp
   ${kbench_dir}/baselines/plugin.cpp)
 target_include_directories(kbench_core PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(kbench_core PUBLIC tessera fmt::fmt nlohmann_json::nlohmann_json PRIVATE ${CMAKE_DL_LIBS})
+target_link_libraries(kbench_core PUBLIC tessera fmt::fmt nlohmann_json::nlohmann_json PRIVATE CLI11::CLI11 ${CMAKE_DL_LIBS})
 
 if(TARGET OpenCL::OpenCL)
   find_package(CLBlast CONFIG QUIET)

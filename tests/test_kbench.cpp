@@ -24,8 +24,10 @@
 #include "bench/plots.h"
 #include "bench/report.h"
 #include "bench/runner.h"
+#include "bench/step.h"
 #include "bench/timing.h"
 #include "dispatch/registry.h"
+#include "tessera/context.h"
 
 namespace tb = tessera::bench;
 namespace fs = std::filesystem;
@@ -558,4 +560,35 @@ TEST(KbenchBinary, SweepJsonCompareAndErrors) {
        {"--op nope", "--axis Q=1", "--axis N=x", "--preset nope", "--baseline nope", "--device x:1",
         "compare only-one.json", "plot missing.json /tmp"})
     EXPECT_EQ(run_kbench(bad, log), 2) << bad << "\n" << slurp(log);
+}
+
+// kbench step: the decode step runs with every tensor on the device, and what crosses per token
+// is the token's input, the output, and a few words per call (the quantizers' non-finite flag and
+// scale read back, the launchers' small tables sent).
+TEST(KbenchStep, ADecodeStepRunsResidentAndMovesOnlyTheTokenAndAFewWords) {
+  int ran = 0;
+  for (const char* backend : {"opencl", "vulkan"}) {
+    if (tessera::Context::device_count(backend) == 0) continue;
+    SCOPED_TRACE(backend);
+    tb::StepConfig cfg;
+    cfg.backend = backend;
+    cfg.scale = 64;
+    cfg.context = 20;
+    cfg.warmup = 1;
+    cfg.steps = 2;
+    const tb::StepResult r = tb::run_step(cfg);
+    EXPECT_EQ(r.calls_per_token, 11);
+    EXPECT_EQ(r.input_bytes, 80 * 2);
+    EXPECT_EQ(r.output_bytes, 80 * 2);
+    EXPECT_GT(r.device_ms, 0.0);
+    EXPECT_GE(r.h2d_bytes, r.input_bytes);
+    EXPECT_LE(r.h2d_bytes, r.input_bytes + 256 * r.calls_per_token);
+    EXPECT_GE(r.d2h_bytes, r.output_bytes);
+    EXPECT_LE(r.d2h_bytes, r.output_bytes + 16 * r.calls_per_token);
+    const nlohmann::ordered_json j = tb::to_json(cfg, r);
+    EXPECT_EQ(j["benchmark"], "step");
+    EXPECT_EQ(j["h2d_bytes_per_token"], r.h2d_bytes);
+    ++ran;
+  }
+  if (!ran) GTEST_SKIP() << "no opencl or vulkan device";
 }

@@ -352,3 +352,36 @@ TEST(ResidentOpsErrors, AViewOfAnotherDeviceIsRefusedByName) {
 }
 
 } // namespace
+
+namespace {
+// Two outputs of one call that share bytes are refused by name, on the host and on the device,
+// and nothing is written; an output over an input (in place) stays legal.
+TEST(ResidentOpsErrors, OverlappingOutputsAreRefusedByName) {
+  for (const char* backend : {"cpu", "opencl"}) {
+    if (Context::device_count(backend) == 0) continue;
+    SCOPED_TRACE(backend);
+    const Context ctx = Context::open(backend, 0);
+    const int64_t B = 1, T = 2, C = 8, W = 3;
+    std::vector<float> x(B * T * C, 0.25f), w(C * W, 0.5f);
+    DeviceBuffer out = ctx.device_alloc(64 * 4);
+    std::vector<float> before(64, 7.0f), after(64);
+    ctx.upload(out, 0, before.data(), before.size() * 4);
+    // y takes bytes [0, 64), state_out [32, 96): they overlap by half of y.
+    const TensorView y = Context::view(out, DType::F32, {B, T, C}), so = Context::view(out, DType::F32, {B, C, W - 1}, 32);
+    try {
+      ctx.conv1d(TensorView{DType::F32, {B, T, C}, x.data(), x.size() * 4}, TensorView{DType::F32, {C, W}, w.data(), w.size() * 4},
+                 std::nullopt, std::nullopt, y, so);
+      ADD_FAILURE() << "overlapping outputs were accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("conv1d: outputs y and state_out overlap"), std::string::npos) << e.what();
+    }
+    ctx.download(out, 0, after.data(), after.size() * 4);
+    EXPECT_EQ(after, before);
+    // Apart (state_out right after y), the same call runs.
+    EXPECT_NO_THROW(ctx.conv1d(TensorView{DType::F32, {B, T, C}, x.data(), x.size() * 4},
+                               TensorView{DType::F32, {C, W}, w.data(), w.size() * 4}, std::nullopt, std::nullopt, y,
+                               Context::view(out, DType::F32, {B, C, W - 1}, 64)));
+  }
+}
+} // namespace

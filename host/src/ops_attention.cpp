@@ -101,6 +101,7 @@ Checked check(const AttentionArgs& a, const TensorView& o, const std::optional<T
     fail(ErrorCode::InvalidArgument, "{}: scale is {}, expected a finite number", kOp, *a.scale);
   check_arg(kOp, "o", o, kFloatTypes, a.q.shape);
   if (lse) check_arg(kOp, "lse", *lse, {DType::F32}, {B, T, Hq});
+  check_outputs_apart(kOp, {{"o", &o}, {"lse", lse ? &*lse : nullptr}});
   return c;
 }
 

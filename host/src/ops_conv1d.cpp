@@ -39,6 +39,7 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
   if (state) check_arg(kOp, "state", *state, {DType::F32}, state_shape);
   check_arg(kOp, "y", y, kFloatTypes, {B, T, C});
   check_arg(kOp, "state_out", state_out, {DType::F32}, state_shape);
+  check_outputs_apart(kOp, {{"y", &y}, {"state_out", &state_out}});
 
   // Inputs and outputs are distinct buffers while the kernel runs: state_out may alias state (the
   // usual in-place cache update), and nothing is written until the whole result exists.

@@ -98,6 +98,7 @@ Checked check(const DeltaNetArgs& a, const TensorView& o, const TensorView& ht) 
   if (a.h0) check_arg(kOp, "h0", *a.h0, {DType::F32}, state_shape);
   check_arg(kOp, "o", o, kFloatTypes, {B, T, HV, Dv});
   check_arg(kOp, "ht", ht, {DType::F32}, state_shape);
+  check_outputs_apart(kOp, {{"o", &o}, {"ht", &ht}});
   return c;
 }
 } // namespace

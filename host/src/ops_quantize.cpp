@@ -64,6 +64,7 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
   check_nvfp4_cols(op, "x", cols);
   detail::check_arg(op, "q", q, {DType::U8}, {rows, cols / 2});
   detail::check_arg(op, "scale", scale, {DType::F8_E4M3}, {rows, cols / 16});
+  detail::check_outputs_apart(op, {{"q", &q}, {"scale", &scale}});
   const detail::F32Input v = finite_matrix(op, x);
   const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
   // An empty x: scale_2 is still an output, the reference's for no elements.
@@ -103,6 +104,7 @@ void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
   int64_t rows = x.shape[0], cols = x.shape[1];
   detail::check_arg(op, "q", q, {DType::F8_E4M3}, x.shape);
   check_fp8_scales(op, scales, recipe, rows, cols);
+  detail::check_outputs_apart(op, {{"q", &q}, {"scales", &scales}});
   const detail::F32Input v = finite_matrix(op, x);
   const dispatch::Problem problem{op, {{"rows", rows}, {"cols", cols}}};
   // An empty x: a per-tensor scale is still an output, the reference's for no elements.

@@ -179,6 +179,18 @@ void device_found_non_finite(std::string_view op, std::string_view name, float v
   throw BackendFailure(fmt::format("{}: the device reports {}[{}] non-finite, but it is {}", op, name, flat, value));
 }
 
+void check_outputs_apart(std::string_view op, std::initializer_list<NamedView> outputs) {
+  for (auto a = outputs.begin(); a != outputs.end(); ++a)
+    for (auto b = a + 1; b != outputs.end(); ++b) {
+      if (!a->view || !b->view) continue;
+      const auto lo_a = reinterpret_cast<uintptr_t>(a->view->data), lo_b = reinterpret_cast<uintptr_t>(b->view->data);
+      const size_t n_a = shape_bytes(a->view->dtype, a->view->shape), n_b = shape_bytes(b->view->dtype, b->view->shape);
+      if (n_a > 0 && n_b > 0 && lo_a < lo_b + n_b && lo_b < lo_a + n_a)
+        fail(ErrorCode::InvalidArgument, "{}: outputs {} and {} overlap; each output needs its own memory", op, a->name,
+             b->name);
+    }
+}
+
 std::vector<float> host_f32(std::string_view op, std::string_view name, const TensorView& t) {
   std::vector<std::byte> bytes = host_bytes(op, name, t);
   return widen_f32(TensorView{t.dtype, t.shape, bytes.data(), bytes.size()});

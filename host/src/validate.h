@@ -54,6 +54,15 @@ void check_shape(std::string_view op, std::string_view name, const TensorView& t
 void check_arg(std::string_view op, std::string_view name, const TensorView& t,
                std::initializer_list<DType> allowed, const Shape& expected);
 
+// The outputs of one call, by name: refused (InvalidArgument naming both) when two of them
+// share a byte, since which result would land there is not defined. (An output may alias an
+// input: every operation reads its inputs before it writes an output.) Checked views only.
+struct NamedView {
+  std::string_view name;
+  const TensorView* view; // null: the output is absent
+};
+void check_outputs_apart(std::string_view op, std::initializer_list<NamedView> outputs);
+
 // a * b for an extent derived from validated ones (K = 2 * bytes per row, say), refused past
 // kMaxElements as bad input naming `what`.
 int64_t derived_extent(std::string_view op, std::string_view what, int64_t a, int64_t b);

@@ -44,7 +44,9 @@ struct RunOptions {
 
 // Device memory a call allocated and the bytes it moved between host and device (RunInfo: one
 // call's share; Context::traffic(): every call through a context). All 0 on the CPU reference.
-// A host view's bytes cross within the call; a view of a device buffer's do not.
+// A host view's bytes cross within the call; a view of a device buffer's do not. OpenCL keeps
+// the buffers of finished calls for the next ones: its `allocations` are the buffers that pool
+// could not give, 0 for a shape seen before.
 struct DeviceTraffic {
   int64_t allocations = 0;
   int64_t bytes_to_device = 0;

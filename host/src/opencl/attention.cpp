@@ -66,7 +66,7 @@ cl_int flags_of(const AttentionRunArgs& a) {
 // ATT_LPR: a work-group must hold the lanes of one query row.
 struct Call {
   Call(int device, const core::Variant& rec, const AttentionRunArgs& a, size_t lanes)
-      : s(device, rec.op), seqs(sequences(a)), rows(a.d.B * a.d.T * a.d.Hq),
+      : seqs(sequences(a)), s(device, rec.op), rows(a.d.B * a.d.T * a.d.Hq),
         o_bytes(static_cast<size_t>(rows * a.d.D) * 4), lse_bytes(static_cast<size_t>(rows) * 4),
         defines(fmt::format("-DATT_DMAX={}", rec.manifest.limits.max_d)) {
     if (s.work_group_size() < lanes)
@@ -79,9 +79,8 @@ struct Call {
     gate = s.upload_any(a.gate, a.gate ? o_bytes : 0, "gate");
     cu_q = s.upload(seqs.cu_q.data(), seqs.cu_q.size() * 4, "cu_q");
     cu_k = s.upload(seqs.cu_k.data(), seqs.cu_k.size() * 4, "cu_k");
-    std::vector<float> zeros(static_cast<size_t>(rows * a.d.D), 0.0f);
-    o = s.upload(zeros.data(), o_bytes, "o");
-    lse = s.upload(zeros.data(), lse_bytes, "lse");
+    o = s.zeros(o_bytes, "o");
+    lse = s.zeros(lse_bytes, "lse");
     n_seqs = static_cast<cl_int>(a.n_seqs), Hq = static_cast<cl_int>(a.d.Hq), Hkv = static_cast<cl_int>(a.d.Hkv);
     D = static_cast<cl_int>(a.d.D), t_max = static_cast<cl_int>(seqs.t_max), flags = flags_of(a);
     kd = dtype_code(a.k_dtype), vd = dtype_code(a.v_dtype);
@@ -99,8 +98,8 @@ struct Call {
     if (a.lse) s.read(lse, a.lse, lse_bytes, "lse");
   }
 
+  const Seqs seqs; // before s: the session's uploads read cu_q and cu_k until it ends
   Session s;
-  const Seqs seqs;
   const int64_t rows;
   const size_t o_bytes, lse_bytes;
   const std::string defines; // the kernels' build options from the manifest

@@ -156,6 +156,7 @@ std::unique_ptr<Device> probe_device(cl_platform_id platform, cl_device_id id) {
   check(clGetDeviceInfo(id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof sizes, sizes, nullptr),
         "clGetDeviceInfo(CL_DEVICE_MAX_WORK_ITEM_SIZES)");
   d->max_work_item_size = sizes[0];
+  d->base_addr_align = device_info<cl_uint>(id, CL_DEVICE_MEM_BASE_ADDR_ALIGN) / 8;
 
   DeviceFacts& f = d->facts;
   f.backend = "opencl";

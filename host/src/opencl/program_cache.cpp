@@ -97,12 +97,12 @@ std::optional<std::string> binary_of(cl_program p) {
 }
 } // namespace
 
-ProgramEntry& program(Device& d, const std::string& source, const std::string& options,
-                      std::string_view label) {
+cl_program program(Device& d, const std::string& source, const std::string& options,
+                   std::string_view label) {
   std::string memo_key = options + '\n' + source;
   if (auto it = d.programs.find(memo_key); it != d.programs.end()) {
     ++g_memory_hits;
-    return it->second;
+    return it->second.get();
   }
   std::string root = cache_root();
   std::optional<disk_cache::Entry> cached;
@@ -127,9 +127,7 @@ ProgramEntry& program(Device& d, const std::string& source, const std::string& o
     if (cached)
       if (auto bin = binary_of(p.get()); bin && cached->store(*bin)) ++g_disk_writes;
   }
-  ProgramEntry entry;
-  entry.program = std::move(p);
-  return d.programs.emplace(std::move(memo_key), std::move(entry)).first->second;
+  return d.programs.emplace(std::move(memo_key), std::move(p)).first->second.get();
 }
 
 ProgramCacheStats program_cache_stats() {
@@ -140,6 +138,7 @@ ProgramCacheStats program_cache_stats() {
 void forget_programs() {
   for (const auto& d : device_table()) {
     std::lock_guard lock(d->mutex);
+    d->kernels.clear();
     d->programs.clear();
   }
 }

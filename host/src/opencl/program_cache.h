@@ -21,7 +21,7 @@ namespace tessera::detail::opencl {
 // The program built from (source, options) on `d`. The caller holds d.mutex and d's context
 // exists. `label` (the kernel file) names the program in errors. A build failure throws
 // BackendFailure with the first lines of the build log.
-ProgramEntry& program(Device& d, const std::string& source, const std::string& options,
-                      std::string_view label);
+cl_program program(Device& d, const std::string& source, const std::string& options,
+                   std::string_view label);
 
 } // namespace tessera::detail::opencl

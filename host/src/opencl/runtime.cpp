@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "core/error.h"
+#include "introspect.h"
 #include "program_cache.h"
 #include "source.h"
 
@@ -18,6 +20,18 @@ constexpr size_t kWorkGroupSize = 256;
 // Grid-stride kernels get at most this many work-groups per compute unit: enough to hide
 // latency on a GPU; on a CPU device each group is a loop, and more of them only cost overhead.
 constexpr size_t kGroupsPerComputeUnit = 32;
+// The pool (BufferPool) keeps at most this fraction of the device's memory in free buffers:
+// room for every buffer of the largest calls the kernels take (a bf16 KV cache of 128K tokens
+// and 8 heads of 128 is 0.5 GiB), so that their steady state allocates nothing, while what it
+// holds idle stays small beside what the caller's own device buffers need (and a failed
+// allocation releases it all before it gives up).
+constexpr int64_t kPoolShareOfMemory = 8;
+// Size classes: four per power of two, so that sizes which change a little from call to call (a
+// KV cache one token longer, another batch) still meet a free buffer while none is more than a
+// quarter larger than asked; none under 256 bytes, where the scalars and small tables of every
+// call share one class.
+constexpr size_t kClassesPerOctave = 4;
+constexpr size_t kSmallestClass = 256;
 
 thread_local double t_last_device_ms = 0.0;
 } // namespace
@@ -61,6 +75,7 @@ Device& device_at(int index, std::string_view op) {
 
 void ensure_queue(Device& d) {
   if (d.queue) return;
+  d.pool_max_bytes = static_cast<size_t>(std::max<int64_t>(0, d.facts.global_memory_bytes / kPoolShareOfMemory));
   cl_int err = CL_SUCCESS;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                    reinterpret_cast<cl_context_properties>(d.platform), 0};
@@ -73,6 +88,48 @@ void ensure_queue(Device& d) {
 }
 } // namespace
 
+size_t BufferPool::size_class(size_t bytes) {
+  if (bytes <= kSmallestClass) return kSmallestClass;
+  const size_t step = std::bit_floor(bytes) / kClassesPerOctave;
+  return (bytes + step - 1) / step * step;
+}
+
+Mem BufferPool::take(size_t size) {
+  for (auto it = free_.rbegin(); it != free_.rend(); ++it)
+    if (it->size == size) {
+      Mem m = std::move(it->mem);
+      free_.erase(std::next(it).base());
+      bytes_ -= size;
+      return m;
+    }
+  return {};
+}
+
+void BufferPool::give(size_t size, Mem m, size_t max_bytes) {
+  free_.push_back({size, std::move(m)});
+  bytes_ += size;
+  trim(max_bytes);
+}
+
+void BufferPool::trim(size_t max_bytes) {
+  while (bytes_ > max_bytes) {
+    bytes_ -= free_.front().size;
+    free_.erase(free_.begin());
+  }
+}
+
+bool BufferPool::clear() {
+  const bool any = !free_.empty();
+  free_.clear();
+  bytes_ = 0;
+  return any;
+}
+
+void BufferPool::fill(cl_command_queue q, unsigned char byte) const {
+  for (const Free& f : free_)
+    check(clEnqueueFillBuffer(q, f.mem.get(), &byte, 1, 0, f.size, 0, nullptr, nullptr), "clEnqueueFillBuffer");
+}
+
 Session::Session(int device, std::string_view op)
     : device_(device), d_(device_at(device, op)), lock_(d_.mutex), op_(op) {
   set_last_device_ms(0.0);
@@ -82,12 +139,17 @@ Session::Session(int device, std::string_view op)
          (wg_ > static_cast<size_t>(d_.facts.max_workgroup_size) || wg_ > d_.max_work_item_size))
     wg_ /= 2;
   options_ = build_options(d_.facts, wg_);
+  prelude_ = capability_prelude(d_.facts);
 }
 
 Session::~Session() {
-  // Commands of a run that failed half-way may still use buffers the caller is about to free;
-  // wait for them before the next run can take the device.
-  if (pending_) clFinish(d_.queue.get());
+  // Commands of a run that failed half-way may still use buffers the caller is about to free,
+  // or this session's, which the next one may take: wait for them before the next run can take
+  // the device. A queue that cannot finish gets none of its buffers back into the pool (they
+  // are released; the driver frees them when their commands are done).
+  if (pending_ && clFinish(d_.queue.get()) != CL_SUCCESS) return;
+  for (Lease& l : leases_)
+    d_.pool.give(l.size, std::move(l.mem), d_.pool_max_bytes);
 }
 
 size_t Session::groups_for(uint64_t items) const {
@@ -104,14 +166,11 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
     // The kernel reads the device buffer itself: the whole buffer, or a sub-buffer where the
     // offset meets the device's base-address alignment. (Only inputs come here, and outputs are
     // copied out at the end, so an input that aliases an output is still read unchanged.)
-    cl_uint align_bits = 0;
-    check(clGetDeviceInfo(d_.id, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, nullptr),
-          "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)");
     if (offset == 0) {
       check(clRetainMemObject(from), "clRetainMemObject");
       return Mem(from);
     }
-    if (align_bits >= 8 && offset % (align_bits / 8) == 0) {
+    if (d_.base_addr_align > 0 && offset % d_.base_addr_align == 0) {
       cl_buffer_region region{offset, bytes};
       cl_int err = CL_SUCCESS;
       Mem sub(clCreateSubBuffer(from, 0, CL_BUFFER_CREATE_TYPE_REGION, &region, &err));
@@ -124,12 +183,10 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
           fmt::format("{}: copying {} ({} bytes) on the device", op_, what, bytes));
     return m;
   }
-  cl_int err = CL_SUCCESS;
-  // CL_MEM_COPY_HOST_PTR copies during the call, so the caller's const data is never written.
-  Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
-                       const_cast<void*>(src), &err));
-  check(err, fmt::format("{}: uploading {} ({} bytes)", op_, what, bytes));
-  thread_traffic().allocations += 1;
+  Mem m = alloc(bytes, what);
+  pending_ = true; // the driver may read src until the queue finishes (finish(), a blocking read or ~Session)
+  check(clEnqueueWriteBuffer(d_.queue.get(), m.get(), CL_FALSE, 0, bytes, src, 0, nullptr, nullptr),
+        fmt::format("{}: uploading {} ({} bytes)", op_, what, bytes));
   thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
   return m;
 }
@@ -139,38 +196,60 @@ Mem Session::upload_any(const void* src, size_t bytes, std::string_view what) {
   return bytes == 0 || src == nullptr ? upload(dummy, sizeof dummy, what) : upload(src, bytes, what);
 }
 
-Mem Session::alloc(size_t bytes, std::string_view what) {
+Mem Session::create(size_t bytes, std::string_view what) {
   cl_int err = CL_SUCCESS;
   Mem m(clCreateBuffer(d_.context.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err));
+  // The pool's free buffers may be what the device lacks.
+  if ((err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES) && d_.pool.clear())
+    m = Mem(clCreateBuffer(d_.context.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err));
   check(err, fmt::format("{}: allocating {} ({} bytes)", op_, what, bytes));
   thread_traffic().allocations += 1;
   return m;
 }
 
-const Mem& Session::scratch(size_t bytes, std::string_view what) {
-  return scratch_.emplace_back(alloc(bytes, what));
+Session::Lease& Session::lease(size_t bytes, std::string_view what) {
+  const size_t size = BufferPool::size_class(bytes);
+  Mem m = d_.pool.take(size);
+  if (!m) m = create(size, what);
+  return leases_.emplace_back(Lease{size, std::move(m)});
 }
 
+Mem Session::alloc(size_t bytes, std::string_view what) {
+  cl_mem m = lease(bytes, what).mem.get();
+  check(clRetainMemObject(m), "clRetainMemObject"); // the caller's handle; the lease keeps its own
+  return Mem(m);
+}
+
+Mem Session::zeros(size_t bytes, std::string_view what) {
+  Mem m = alloc(bytes, what);
+  const cl_uchar zero = 0;
+  pending_ = true;
+  check(clEnqueueFillBuffer(d_.queue.get(), m.get(), &zero, 1, 0, bytes, 0, nullptr, nullptr),
+        fmt::format("{}: zeroing {} ({} bytes)", op_, what, bytes));
+  return m;
+}
+
+const Mem& Session::scratch(size_t bytes, std::string_view what) { return lease(bytes, what).mem; }
+
+Mem Session::alloc_unpooled(size_t bytes, std::string_view what) { return create(bytes, what); }
+
 cl_kernel Session::kernel(std::string_view file, std::string_view name, std::string_view defines) {
+  const auto key = std::tuple<std::string_view, std::string_view, std::string_view, std::string_view>(
+      prelude_, file, defines, name);
+  if (auto it = d_.kernels.find(key); it != d_.kernels.end()) return it->second.get();
   const std::string options = defines.empty() ? options_ : options_ + " " + std::string(defines);
-  ProgramEntry& e = program(d_, program_source(file, d_.facts), options, file);
-  auto it = e.kernels.find(name);
-  if (it == e.kernels.end()) {
-    cl_int err = CL_SUCCESS;
-    Kernel k(clCreateKernel(e.program.get(), std::string(name).c_str(), &err));
-    check(err, fmt::format("{}: clCreateKernel {} of {}", op_, name, file));
-    size_t most = 0;
-    check(clGetKernelWorkGroupInfo(k.get(), d_.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most,
-                                   nullptr),
-          "clGetKernelWorkGroupInfo");
-    if (most < wg_)
-      throw BackendFailure(
-          fmt::format("opencl: {}: kernel {} of {} runs at most {} work-items per group on {}, "
-                      "the backend launches {}",
-                      op_, name, file, most, d_.facts.name, wg_));
-    it = e.kernels.emplace(std::string(name), std::move(k)).first;
-  }
-  return it->second.get();
+  cl_program p = program(d_, program_source(file, prelude_), options, file);
+  cl_int err = CL_SUCCESS;
+  Kernel k(clCreateKernel(p, std::string(name).c_str(), &err));
+  check(err, fmt::format("{}: clCreateKernel {} of {}", op_, name, file));
+  size_t most = 0;
+  check(clGetKernelWorkGroupInfo(k.get(), d_.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most, nullptr),
+        "clGetKernelWorkGroupInfo");
+  if (most < wg_)
+    throw BackendFailure(fmt::format("opencl: {}: kernel {} of {} runs at most {} work-items per group on {}, "
+                                     "the backend launches {}",
+                                     op_, name, file, most, d_.facts.name, wg_));
+  return d_.kernels.emplace(KernelKey(prelude_, file, defines, name), std::move(k)).first->second.get();
 }
 
 void Session::check_local_memory(cl_kernel k, std::string_view name) const {
@@ -265,7 +344,7 @@ void Session::finish() {
 
 std::shared_ptr<void> device_alloc(int device, size_t bytes) {
   Session s(device, "device_alloc");
-  return std::make_shared<Mem>(s.alloc(std::max<size_t>(bytes, 4), "a device buffer")); // no empty cl_mem
+  return std::make_shared<Mem>(s.alloc_unpooled(std::max<size_t>(bytes, 4), "a device buffer")); // no empty cl_mem
 }
 
 void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes) {
@@ -278,6 +357,43 @@ void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset,
   if (bytes == 0) return;
   Session s(device, "download");
   s.read_at(*static_cast<const Mem*>(buffer.get()), offset, dst, bytes, "a device buffer");
+}
+
+namespace {
+// Device `device` with its queue, locked; null for a device that is not there.
+Device* locked(int device, std::unique_lock<std::mutex>& lock) {
+  const auto& table = device_table();
+  if (device < 0 || static_cast<size_t>(device) >= table.size()) return nullptr;
+  Device& d = *table[static_cast<size_t>(device)];
+  lock = std::unique_lock(d.mutex);
+  ensure_queue(d);
+  return &d;
+}
+} // namespace
+
+PoolStats pool_stats(int device) {
+  std::unique_lock<std::mutex> lock;
+  const Device* d = locked(device, lock);
+  if (!d) return {};
+  return {static_cast<int64_t>(d->pool.buffers()), static_cast<int64_t>(d->pool.bytes()),
+          static_cast<int64_t>(d->pool_max_bytes)};
+}
+
+int64_t set_pool_max_bytes(int device, int64_t max_bytes) {
+  std::unique_lock<std::mutex> lock;
+  Device* d = locked(device, lock);
+  if (!d) return 0;
+  const auto old = static_cast<int64_t>(std::exchange(d->pool_max_bytes, static_cast<size_t>(max_bytes)));
+  d->pool.trim(d->pool_max_bytes);
+  return old;
+}
+
+void fill_pool(int device, unsigned char byte) {
+  std::unique_lock<std::mutex> lock;
+  Device* d = locked(device, lock);
+  if (!d) return;
+  d->pool.fill(d->queue.get(), byte);
+  check(clFinish(d->queue.get()), "clFinish");
 }
 
 } // namespace tessera::detail::opencl

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -21,16 +22,48 @@
 
 namespace tessera::detail::opencl {
 
-struct ProgramEntry {
-  Program program;
-  std::map<std::string, Kernel, std::less<>> kernels; // created on first use
+// Buffers of finished sessions, kept for the next ones, so that calls of a shape seen before
+// make no clCreateBuffer (docs/architecture.md, "Memory"). Buffers are made at size classes,
+// and a free buffer serves only a request of its own class. Guarded by the Device's mutex.
+class BufferPool {
+public:
+  // The class of a request of `bytes` (runtime.cpp says which classes there are, and why).
+  static size_t size_class(size_t bytes);
+  // A free buffer of class `size` (the one given back last), or an empty Mem.
+  Mem take(size_t size);
+  // Keeps m, of class `size`, then trims the pool to `max_bytes`.
+  void give(size_t size, Mem m, size_t max_bytes);
+  // Releases the free buffers given back longest ago while their bytes exceed `max_bytes`.
+  void trim(size_t max_bytes);
+  // Releases every free buffer; whether there was one.
+  bool clear();
+  size_t buffers() const { return free_.size(); }
+  size_t bytes() const { return bytes_; }
+  // Enqueues a fill of every free buffer with `byte` on q (tests: a kernel that reads memory it
+  // did not write then shows).
+  void fill(cl_command_queue q, unsigned char byte) const;
+
+private:
+  struct Free {
+    size_t size;
+    Mem mem;
+  };
+  std::vector<Free> free_; // oldest first
+  size_t bytes_ = 0;
 };
+
+// Kernels are found by what selects them, never by their program's source: the capability
+// prelude of the session (it follows the overrides in force), the kernel file, the defines and
+// the entry point. The build options are not part of the key: they follow from the device's
+// facts alone (build_options), which never change.
+using KernelKey = std::tuple<std::string, std::string, std::string, std::string>;
 
 struct Device {
   cl_platform_id platform = nullptr;
   cl_device_id id = nullptr;
   std::string platform_name, platform_version;
   size_t max_work_item_size = 0; // CL_DEVICE_MAX_WORK_ITEM_SIZES[0]
+  size_t base_addr_align = 0;    // CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bytes (sub-buffer offsets)
   DeviceFacts facts;
 
   // Everything below is guarded by `mutex`. A device may be used from several threads; a
@@ -39,7 +72,10 @@ struct Device {
   std::mutex mutex;
   Context context;                              // created on first use
   Queue queue;                                  // in order, profiling enabled
-  std::map<std::string, ProgramEntry> programs; // by options + '\n' + source
+  std::map<std::string, Program> programs;      // by options + '\n' + source
+  std::map<KernelKey, Kernel, std::less<>> kernels; // of `programs`, created on first use
+  BufferPool pool;
+  size_t pool_max_bytes = 0; // the bound on pool.bytes() (kPoolShareOfMemory in runtime.cpp)
 };
 
 struct Probe {
@@ -70,16 +106,29 @@ public:
   // never more than the items need.
   size_t groups_for(uint64_t items) const;
 
+  // Buffers for the session: from the device's pool (BufferPool) and back to it when the
+  // session ends, so a handle must not outlive its session. Only a pool miss allocates (and
+  // counts in thread_traffic().allocations). Their contents are whatever an earlier call left:
+  // kernels write every element they read back (or the launcher fills it first).
+  //
   // A buffer holding `bytes` from src. src may be a resident address (a view of a device
-  // buffer of this device): then the copy is made on the device, and nothing crosses to it.
+  // buffer of this device): then the kernel reads that buffer (or a copy made on the device),
+  // and nothing crosses to it.
+  // Otherwise the write is enqueued without waiting: src must stay valid until finish() or the
+  // session's end.
   Mem upload(const void* src, size_t bytes, std::string_view what);
   // OpenCL has no empty buffers: an empty or absent input (src null) becomes a one-word buffer
   // the kernel never reads.
   Mem upload_any(const void* src, size_t bytes, std::string_view what);
   Mem alloc(size_t bytes, std::string_view what);
-  // A buffer owned by the session, for intermediates of helpers that return before the kernels
-  // using them have run.
+  // alloc, filled with zero bytes on the device.
+  Mem zeros(size_t bytes, std::string_view what);
+  // A buffer held by the session itself, for intermediates of helpers that return before the
+  // kernels using them have run.
   const Mem& scratch(size_t bytes, std::string_view what);
+  // A buffer of its own, outside the pool: resident memory (device_alloc), which outlives the
+  // session.
+  Mem alloc_unpooled(size_t bytes, std::string_view what);
   // The kernel `name` of kernels/<file>, built for this device on first use. `defines` (such as
   // "-DGEMV_MAX_M=16") pass the variant's manifest limits to kernels sized by them; they join
   // the build options, so they key the program cache too.
@@ -118,15 +167,25 @@ private:
   // The device buffer behind resident address p (of this device, `bytes` long from p), kept
   // alive until the session ends; Error naming `what` when p is no such address.
   cl_mem resident(const void* p, size_t bytes, std::string_view what, size_t* offset);
+  // clCreateBuffer, counted; where the device is out of memory, once more after releasing the
+  // pool's free buffers.
+  Mem create(size_t bytes, std::string_view what);
+  struct Lease {
+    size_t size; // its size class
+    Mem mem;
+  };
+  // A buffer of at least `bytes` from the pool (or created), held until the session ends.
+  Lease& lease(size_t bytes, std::string_view what);
 
   int device_;
   Device& d_;
   std::unique_lock<std::mutex> lock_;
   std::string op_;
   std::string options_;
+  std::string prelude_; // capability_prelude under the overrides in force when the session began
   size_t wg_ = 0;
   std::vector<Event> events_;
-  std::deque<Mem> scratch_; // deque: references stay valid as it grows
+  std::deque<Lease> leases_; // pooled buffers in use; deque: scratch()'s references stay valid
   std::vector<device_memory::Allocation> resident_; // device buffers this session reads or writes
   bool pending_ = false;    // commands enqueued and not yet waited for
 };

@@ -57,11 +57,14 @@ std::string capability_prelude(const DeviceFacts& facts) {
   return p;
 }
 
-std::string program_source(std::string_view file, const DeviceFacts& facts) {
-  std::string out = capability_prelude(facts);
+std::string program_source(std::string_view file, std::string prelude) {
   std::set<std::string, std::less<>> seen;
-  append_file(out, file, seen);
-  return out;
+  append_file(prelude, file, seen);
+  return prelude;
+}
+
+std::string program_source(std::string_view file, const DeviceFacts& facts) {
+  return program_source(file, capability_prelude(facts));
 }
 
 std::string build_options(const DeviceFacts& facts, size_t wg) {

@@ -14,9 +14,11 @@ namespace tessera::detail::opencl {
 // keeps a portable branch for the 0 case (PoCL's), so a macro only ever enables a fast path.
 std::string capability_prelude(const DeviceFacts& facts);
 
-// The prelude, then kernels/<file> with each `#include "path"` line (paths relative to kernels/)
+// `prelude`, then kernels/<file> with each `#include "path"` line (paths relative to kernels/)
 // replaced by that embedded file, once per file; #line directives keep build logs pointing at
 // the original files. Throws BackendFailure for a file that is not embedded.
+std::string program_source(std::string_view file, std::string prelude);
+// The same with the device's capability prelude.
 std::string program_source(std::string_view file, const DeviceFacts& facts);
 
 // -cl-std=CL1.2, -DWG_SIZE=<wg>, and -cl-fp32-correctly-rounded-divide-sqrt where the device

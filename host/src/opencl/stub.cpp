@@ -20,6 +20,9 @@ std::vector<core::Variant> variants() { return {}; }
 ProgramCacheStats program_cache_stats() { return {}; }
 void forget_programs() {}
 std::string program_cache_dir() { return {}; }
+PoolStats pool_stats(int) { return {}; }
+int64_t set_pool_max_bytes(int, int64_t) { return 0; }
+void fill_pool(int, unsigned char) {}
 
 std::shared_ptr<void> device_alloc(int, size_t) { throw BackendFailure("the opencl backend is not built"); }
 void device_write(int, const std::shared_ptr<void>&, size_t, const void*, size_t) {

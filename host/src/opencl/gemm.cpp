@@ -206,10 +206,14 @@ void gemm_nvfp4_act(int device, const core::Variant& v, const GemmNvfp4ActArgs& 
     q = s.alloc(bytes(n / 2, 1), "q");
     sa = s.alloc(bytes(n / 16, 1), "a_scale");
     launch_nvfp4_quantize(s, v.manifest.source, x, n, false, a.static_a_scale_2, scale_2, bad, q, sa);
-    cl_ulong first_bad = 0;
-    s.read(bad, &first_bad, sizeof first_bad, "non-finite index"); // blocking: the quantizer is done
-    if (first_bad != kNoIndex) non_finite(s, op, x, a.M, a.K, first_bad);
-    s.read(scale_2, &s2, sizeof s2, "scale_2");
+    // Each read back waits for the device: only what the host needs. A host x was checked for
+    // NaN and inf on the host; a resident one only here. A static scale_2 is known already.
+    if (device_memory::resident(a.x)) {
+      cl_ulong first_bad = 0;
+      s.read(bad, &first_bad, sizeof first_bad, "non-finite index");
+      if (first_bad != kNoIndex) non_finite(s, op, x, a.M, a.K, first_bad);
+    }
+    if (!a.static_a_scale_2) s.read(scale_2, &s2, sizeof s2, "scale_2");
   }
   float alpha = s2 * a.b_scale_2;
   if (!std::isfinite(alpha))

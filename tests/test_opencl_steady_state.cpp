@@ -65,7 +65,8 @@ protected:
   RunOptions on(const char* variant = "") const { return ctx_->options(variant); }
 
   // Runs `call` twice, every free buffer of the pool overwritten in between: the second call
-  // allocates nothing, builds or looks up no program, and writes the first call's bytes.
+  // allocates nothing, builds or looks up no program, sends no more than the first (less once
+  // the launch's tables are kept on the device), and writes the first call's bytes.
   void expect_steady(const std::function<Outcome()>& call) const {
     const Outcome first = call();
     ASSERT_EQ(first.info.backend, "opencl") << first.info.reason;
@@ -76,7 +77,7 @@ protected:
     const ocl::ProgramCacheStats s1 = ocl::program_cache_stats();
     EXPECT_EQ(second.info.variant, first.info.variant);
     EXPECT_EQ(second.info.traffic.allocations, 0);
-    EXPECT_EQ(second.info.traffic.bytes_to_device, first.info.traffic.bytes_to_device);
+    EXPECT_LE(second.info.traffic.bytes_to_device, first.info.traffic.bytes_to_device);
     EXPECT_EQ(s1.memory_hits, s0.memory_hits) << "a program looked up by its source";
     EXPECT_EQ(s1.source_builds + s1.disk_hits, s0.source_builds + s0.disk_hits);
     ASSERT_EQ(second.outputs.size(), first.outputs.size());

@@ -77,8 +77,8 @@ struct Call {
     k = s.upload_any(a.k, kv_n * kv_bytes(a.k_dtype), "k");
     v = s.upload_any(a.v, kv_n * kv_bytes(a.v_dtype), "v");
     gate = s.upload_any(a.gate, a.gate ? o_bytes : 0, "gate");
-    cu_q = s.upload(seqs.cu_q.data(), seqs.cu_q.size() * 4, "cu_q");
-    cu_k = s.upload(seqs.cu_k.data(), seqs.cu_k.size() * 4, "cu_k");
+    cu_q = s.table(seqs.cu_q.data(), seqs.cu_q.size() * 4, "cu_q");
+    cu_k = s.table(seqs.cu_k.data(), seqs.cu_k.size() * 4, "cu_k");
     o = s.zeros(o_bytes, "o");
     lse = s.zeros(lse_bytes, "lse");
     n_seqs = static_cast<cl_int>(a.n_seqs), Hq = static_cast<cl_int>(a.d.Hq), Hkv = static_cast<cl_int>(a.d.Hkv);

@@ -59,8 +59,8 @@ void deltanet_chunked(int device, const core::Variant& rec, const DeltaNetRunArg
   Mem g = s.upload_any(a.g, f32s(tokens * d.HV), "g");
   Mem beta = s.upload_any(a.beta, f32s(tokens * d.HV), "beta");
   Mem h0 = s.upload_any(a.h0, a.h0 ? f32s(a.n_seqs * d.HV * d.Dk * d.Dv) : 0, "h0");
-  Mem chunk_buf = s.upload_any(chunks.data(), chunks.size() * sizeof(int32_t), "chunk table");
-  Mem seq_buf = s.upload_any(seq_chunks.data(), seq_chunks.size() * sizeof(int32_t), "sequences");
+  Mem chunk_buf = s.table(chunks.data(), chunks.size() * sizeof(int32_t), "chunk table");
+  Mem seq_buf = s.table(seq_chunks.data(), seq_chunks.size() * sizeof(int32_t), "sequences");
   Mem qs = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized q");
   Mem kn = alloc_any(s, f32s(tokens * d.H * d.Dk), "normalized k");
   Mem E = alloc_any(s, f32s(units * 2 * kChunk), "decays"); // exp(G_i), exp(G_last - G_i)

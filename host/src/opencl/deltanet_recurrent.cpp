@@ -46,7 +46,7 @@ void deltanet_recurrent(int device, const core::Variant& rec, const DeltaNetRunA
   Mem g = s.upload_any(a.g, bytes(tokens * d.HV), "g");
   Mem beta = s.upload_any(a.beta, bytes(tokens * d.HV), "beta");
   Mem h0 = s.upload_any(a.h0, a.h0 ? bytes(state) : 0, "h0");
-  Mem cub = s.upload(cu.data(), cu.size() * sizeof(int32_t), "cu_seqlens");
+  Mem cub = s.table(cu.data(), cu.size() * sizeof(int32_t), "cu_seqlens");
   const size_t o_bytes = bytes(tokens * d.HV * d.Dv);
   Mem o = s.alloc(o_bytes == 0 ? 4 : o_bytes, "o");
   Mem ht = s.alloc(bytes(state), "ht");

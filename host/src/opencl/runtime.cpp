@@ -134,6 +134,7 @@ Session::Session(int device, std::string_view op)
     : device_(device), d_(device_at(device, op)), lock_(d_.mutex), op_(op) {
   set_last_device_ms(0.0);
   ensure_queue(d_);
+  serial_ = ++d_.sessions;
   wg_ = kWorkGroupSize;
   while (wg_ > 1 &&
          (wg_ > static_cast<size_t>(d_.facts.max_workgroup_size) || wg_ > d_.max_work_item_size))
@@ -192,8 +193,46 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
 }
 
 Mem Session::upload_any(const void* src, size_t bytes, std::string_view what) {
-  static const float dummy[1] = {0.0f};
-  return bytes == 0 || src == nullptr ? upload(dummy, sizeof dummy, what) : upload(src, bytes, what);
+  return bytes == 0 || src == nullptr ? zeros(4, what) : upload(src, bytes, what);
+}
+
+namespace {
+// Session::table keeps tables up to kTableBytes (a decode step's offsets are a few words; the
+// chunk list of a long prompt is not worth keeping), at most kTablesPerSize of each size. A new
+// table of a size that has its share rewrites the buffer of that size used longest ago (not by
+// this session), so a table that changes every call (a KV length growing by one a step) costs
+// its bytes but no allocation.
+constexpr size_t kTableBytes = 4096;
+constexpr size_t kTablesPerSize = 8;
+} // namespace
+
+Mem Session::table(const void* src, size_t bytes, std::string_view what) {
+  if (bytes == 0 || bytes > kTableBytes) return upload_any(src, bytes, what);
+  std::string key(static_cast<const char*>(src), bytes);
+  auto it = d_.tables.find(key);
+  if (it == d_.tables.end()) {
+    Device::Table entry;
+    size_t same_size = 0;
+    auto oldest = d_.tables.end();
+    for (auto t = d_.tables.begin(); t != d_.tables.end(); ++t) {
+      if (t->first.size() != bytes) continue;
+      ++same_size;
+      if (t->second.used != serial_ && (oldest == d_.tables.end() || t->second.used < oldest->second.used)) oldest = t;
+    }
+    if (same_size >= kTablesPerSize && oldest != d_.tables.end()) {
+      entry = std::move(oldest->second); // the in-order queue runs its earlier readers first
+      d_.tables.erase(oldest);
+    } else {
+      entry.mem = create(bytes, what);
+    }
+    check(clEnqueueWriteBuffer(d_.queue.get(), entry.mem.get(), CL_TRUE, 0, bytes, src, 0, nullptr, nullptr),
+          fmt::format("{}: uploading {} ({} bytes)", op_, what, bytes));
+    thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
+    it = d_.tables.emplace(std::move(key), std::move(entry)).first;
+  }
+  it->second.used = serial_;
+  check(clRetainMemObject(it->second.mem.get()), "clRetainMemObject"); // the caller's handle
+  return Mem(it->second.mem.get());
 }
 
 Mem Session::create(size_t bytes, std::string_view what) {

@@ -75,6 +75,14 @@ struct Device {
   std::map<std::string, Program> programs;      // by options + '\n' + source
   std::map<KernelKey, Kernel, std::less<>> kernels; // of `programs`, created on first use
   BufferPool pool;
+  // Session::table's buffers by content, with the session that last used each (`sessions`
+  // counts the sessions opened).
+  struct Table {
+    Mem mem;
+    uint64_t used = 0;
+  };
+  std::map<std::string, Table, std::less<>> tables;
+  uint64_t sessions = 0;
   size_t pool_max_bytes = 0; // the bound on pool.bytes() (kPoolShareOfMemory in runtime.cpp)
 };
 
@@ -120,6 +128,10 @@ public:
   // OpenCL has no empty buffers: an empty or absent input (src null) becomes a one-word buffer
   // the kernel never reads.
   Mem upload_any(const void* src, size_t bytes, std::string_view what);
+  // A small read-only table the launcher built on the host (sequence offsets, chunk lists): the
+  // device keeps the buffer of each distinct content it has seen (Device::tables), so a steady
+  // state of calls sends nothing. Tables past kTableBytes are uploaded as upload() does.
+  Mem table(const void* src, size_t bytes, std::string_view what);
   Mem alloc(size_t bytes, std::string_view what);
   // alloc, filled with zero bytes on the device.
   Mem zeros(size_t bytes, std::string_view what);
@@ -187,6 +199,7 @@ private:
   std::vector<Event> events_;
   std::deque<Lease> leases_; // pooled buffers in use; deque: scratch()'s references stay valid
   std::vector<device_memory::Allocation> resident_; // device buffers this session reads or writes
+  uint64_t serial_ = 0;     // this session's number (Device::sessions)
   bool pending_ = false;    // commands enqueued and not yet waited for
 };
 

@@ -100,7 +100,9 @@ bool force_staging() { return g_force_staging; }
 MemoryPaths memory_paths(int device_index) {
   Device& d = device(device_index);
   std::lock_guard lock(d.mutex);
-  return d.paths;
+  MemoryPaths p = d.paths;
+  p.device_local = device_local(d);
+  return p;
 }
 
 bool device_local(const Device& d) {

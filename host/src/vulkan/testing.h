@@ -59,8 +59,9 @@ std::string reopen_pipeline_cache(int device);
 void set_force_staging(bool on);
 
 // What device `device`'s memory did since it opened (memory.cpp, batch.cpp), for tests that must
-// see which path a call took.
+// see which path a call took, and which kind of memory it gives buffers made now.
 struct MemoryPaths {
+  bool device_local = false; // a discrete GPU, or set_force_staging: the host's copies are staged
   int64_t staged_bytes = 0;  // host <-> device-local bytes, copied through staging buffers
   int64_t in_place = 0;      // inputs a kernel read where they live, in a device buffer
   int64_t device_copies = 0; // copies between a device buffer and a run's buffer, on the device

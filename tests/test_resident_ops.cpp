@@ -123,9 +123,11 @@ protected:
   std::optional<Context> ctx_;
 };
 
-// No tensor comes back to the host. (What goes to the device is the launchers' own tables, built
-// on the host per call.)
-void expect_no_transfers(const RunInfo& info) { EXPECT_EQ(info.traffic.bytes_from_device, 0); }
+// No tensor comes back to the host: at most the status words a launcher checks (Vulkan's
+// kernels report one or two, 4 bytes each). (What goes to the device is the launchers' own
+// tables, built on the host per call.)
+constexpr int64_t kStatusBytes = 8;
+void expect_no_transfers(const RunInfo& info) { EXPECT_LE(info.traffic.bytes_from_device, kStatusBytes); }
 
 // y in bf16 or fp16 from x in each float type; the state written over itself.
 TEST_P(ResidentOps, Conv1dGivesTheHostBytesInPlace) {
@@ -191,7 +193,9 @@ TEST_P(ResidentOps, DeltaNetReadsOnlyGatingInputsAndSeqlensBack) {
         a.h0 = v[8];
         deltanet(a, v[9], v[8], o, info);
       });
-  EXPECT_EQ(info.traffic.bytes_from_device, (2 * T * HV + 2 * HV) * 4 + 3 * 4);
+  const int64_t read_back = (2 * T * HV + 2 * HV) * 4 + 3 * 4;
+  EXPECT_GE(info.traffic.bytes_from_device, read_back);
+  EXPECT_LE(info.traffic.bytes_from_device, read_back + kStatusBytes);
   EXPECT_GE(info.traffic.bytes_to_device, 2 * T * HV * 4); // g and beta, and the launch's tables
 }
 
@@ -231,7 +235,8 @@ TEST_P(ResidentOps, VarlenAttentionReadsOnlySeqlensBack) {
         a.cu_seqlens_q = v[3], a.cu_seqlens_k = v[4];
         attention(a, v[0], std::nullopt, o, info); // o over q
       });
-  EXPECT_EQ(info.traffic.bytes_from_device, 2 * 3 * 4);
+  EXPECT_GE(info.traffic.bytes_from_device, 2 * 3 * 4);
+  EXPECT_LE(info.traffic.bytes_from_device, 2 * 3 * 4 + kStatusBytes);
 }
 
 // The quantizers and the GEMMs that quantize their activation: a bf16 x on the device is widened

@@ -164,12 +164,7 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
       cu_buf(d, cu.size() * 4), o(d, o_bytes), lse(d, lse_bytes + 4); // lse, the status word
   Buffer part_o(d, carry ? static_cast<size_t>(rows * n_split * dm.D) * 4 : 4),
       part_ml(d, carry ? static_cast<size_t>(rows * n_split) * 8 : 4);
-  to_buffer(q, 0, a.q, o_bytes);
-  if (kv_n) to_buffer(k, 0, a.k, kv_n * kv_bytes(a.k_dtype));
-  if (kv_n) to_buffer(v, 0, a.v, kv_n * kv_bytes(a.v_dtype));
-  if (a.gate) to_buffer(gate, 0, a.gate, o_bytes);
-  to_buffer(cu_buf, 0, cu.data(), cu.size() * 4);
-  std::initializer_list<const Buffer*> bufs = {&q, &k, &v, &gate, &cu_buf, &o, &lse, &part_o, &part_ml};
+  std::initializer_list<Buffer*> bufs = {&q, &k, &v, &gate, &cu_buf, &o, &lse, &part_o, &part_ml};
   // Pipelines before recording starts (the first use of a shader creates its pipeline).
   const Kernel& k_main = kernel(d,
                                 decode     ? "attention/splitkv_decode.partial.spv"
@@ -182,6 +177,11 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
       decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)})
              : nullptr;
   Batch b(d);
+  b.upload(q, 0, a.q, o_bytes);
+  b.upload(k, 0, a.k, kv_n * kv_bytes(a.k_dtype));
+  b.upload(v, 0, a.v, kv_n * kv_bytes(a.v_dtype));
+  if (a.gate) b.upload(gate, 0, a.gate, o_bytes);
+  b.upload(cu_buf, 0, cu.data(), cu.size() * 4);
   // Zeros, as the reference leaves a row no sequence covers (and the status word).
   b.fill(o, 0, o.size(), 0);
   b.fill(lse, 0, lse.size(), 0);
@@ -198,7 +198,9 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
                        push.unit_end = static_cast<int32_t>(end);
                      });
   b.submit();
-  if (lse.as<uint32_t>()[rows] != 0)
+  uint32_t status = 0;
+  from_buffer(lse, lse_bytes, &status, 4);
+  if (status != 0)
     backend_failure(fmt::format("attention {}: the driver cut the shader's loops short (a window of "
                                 "{} keys a dispatch; llvmpipe stops an invocation's loops after "
                                 "65535 iterations in all); the outputs are not used",

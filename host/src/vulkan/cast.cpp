@@ -33,8 +33,8 @@ void cast(int device_index, const void* src, DType from, void* dst, DType to, in
   const uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, "quant/convert.spv", 2, sizeof push, wg);
   Buffer x(d, in_bytes), y(d, out_bytes);
-  to_buffer(x, 0, src, in_bytes);
   Batch b(d);
+  b.upload(x, 0, src, in_bytes);
   // One invocation per output word: an fp32 when widening, two halves when narrowing.
   b.dispatch(k, {&x, &y}, &push, group_count(d, widen ? count : (count + 1) / 2, wg));
   b.submit();

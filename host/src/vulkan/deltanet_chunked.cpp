@@ -38,8 +38,8 @@ struct Push {
   uint32_t c_first, c_count, unit_base, unit_end, status_off, two;
 };
 
-void put(const Buffer& b, size_t at_words, const void* src, int64_t n) {
-  if (n > 0) to_buffer(b, at_words * sizeof(float), src, static_cast<size_t>(n) * 4);
+void put(Batch& batch, Buffer& b, size_t at_words, const void* src, int64_t n) {
+  if (n > 0) batch.upload(b, at_words * sizeof(float), src, static_cast<size_t>(n) * 4);
 }
 size_t words(int64_t n) { return static_cast<size_t>(std::max<int64_t>(1, n)) * 4; }
 } // namespace
@@ -117,18 +117,17 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
   Buffer qk_in(dev, words(2 * qk)), qk_norm(dev, words(2 * qk)), vb(dev, words(vn));
   Buffer gates(dev, words(gates_n)), scratch(dev, words(scratch_n + 1)); // + its status word
   Buffer h0(dev, a.h0 ? words(state) : 4), out(dev, words(vn + state + 1)); // o, ht, status
-  put(qk_in, 0, a.q, qk);
-  put(qk_in, static_cast<size_t>(qk), a.k, qk);
-  put(vb, 0, a.v, vn);
-  put(gates, 0, a.g, gn);
-  put(gates, static_cast<size_t>(gn), a.beta, gn);
-  put(gates, static_cast<size_t>(2 * gn), table.data(), 2 * n_chunks);
-  put(gates, static_cast<size_t>(2 * gn + 2 * n_chunks), seq_chunks.data(), a.n_seqs + 1);
-  if (a.h0) put(h0, 0, a.h0, state);
-  scratch.as<uint32_t>()[scratch_n] = 0;
-  out.as<uint32_t>()[vn + state] = 0;
-
   Batch batch(dev);
+  put(batch, qk_in, 0, a.q, qk);
+  put(batch, qk_in, static_cast<size_t>(qk), a.k, qk);
+  put(batch, vb, 0, a.v, vn);
+  put(batch, gates, 0, a.g, gn);
+  put(batch, gates, static_cast<size_t>(gn), a.beta, gn);
+  put(batch, gates, static_cast<size_t>(2 * gn), table.data(), 2 * n_chunks);
+  put(batch, gates, static_cast<size_t>(2 * gn + 2 * n_chunks), seq_chunks.data(), a.n_seqs + 1);
+  if (a.h0) put(batch, h0, 0, a.h0, state);
+  batch.fill(scratch, static_cast<VkDeviceSize>(scratch_n) * 4, 4, 0); // the status words
+  batch.fill(out, static_cast<VkDeviceSize>(vn + state) * 4, 4, 0);
   if (qk > 0)
     batch.dispatch(k_norm, {&qk_in, &qk_norm}, &push,
                    group_count(dev, static_cast<uint64_t>(tokens * d.H), wg));
@@ -148,8 +147,10 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
                      push.unit_end = end;
                    });
   batch.submit();
-  const bool wy_cut = scratch.as<uint32_t>()[scratch_n] != 0;
-  const bool scan_cut = out.as<uint32_t>()[vn + state] != 0;
+  uint32_t wy_status = 0, scan_status = 0;
+  from_buffer(scratch, static_cast<VkDeviceSize>(scratch_n) * 4, &wy_status, 4);
+  from_buffer(out, static_cast<VkDeviceSize>(vn + state) * 4, &scan_status, 4);
+  const bool wy_cut = wy_status != 0, scan_cut = scan_status != 0;
   if (wy_cut || scan_cut)
     backend_failure(fmt::format("deltanet chunked: the driver cut the {} pass's loops short (a "
                                 "window of {} chunks a dispatch; llvmpipe stops an invocation's "

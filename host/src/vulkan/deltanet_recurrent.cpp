@@ -35,8 +35,8 @@ struct Push {
   uint32_t t_first, t_count, task_base, task_end, status_off, two;
 };
 
-void put(const Buffer& b, size_t at_floats, const void* src, int64_t n) {
-  if (n > 0) to_buffer(b, at_floats * sizeof(float), src, static_cast<size_t>(n) * 4);
+void put(Batch& batch, Buffer& b, size_t at_floats, const void* src, int64_t n) {
+  if (n > 0) batch.upload(b, at_floats * sizeof(float), src, static_cast<size_t>(n) * 4);
 }
 } // namespace
 
@@ -98,16 +98,15 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
   Buffer gates(dev, static_cast<size_t>(2 * gn + a.n_seqs + 1) * 4);
   Buffer h0(dev, a.h0 ? static_cast<size_t>(state) * 4 : 4);
   Buffer out(dev, static_cast<size_t>(vn + state + 1) * 4); // o, ht, the status word
-  put(qkb, 0, a.q, qk);
-  put(qkb, static_cast<size_t>(qk), a.k, qk);
-  put(vb, 0, a.v, vn);
-  put(gates, 0, a.g, gn);
-  put(gates, static_cast<size_t>(gn), a.beta, gn);
-  to_buffer(gates, 2 * gn * sizeof(uint32_t), cu.data(), cu.size() * 4);
-  if (a.h0) put(h0, 0, a.h0, state);
-  out.as<uint32_t>()[vn + state] = 0;
-
   Batch batch(dev);
+  put(batch, qkb, 0, a.q, qk);
+  put(batch, qkb, static_cast<size_t>(qk), a.k, qk);
+  put(batch, vb, 0, a.v, vn);
+  put(batch, gates, 0, a.g, gn);
+  put(batch, gates, static_cast<size_t>(gn), a.beta, gn);
+  put(batch, gates, static_cast<size_t>(2 * gn), cu.data(), a.n_seqs + 1);
+  if (a.h0) put(batch, h0, 0, a.h0, state);
+  batch.fill(out, static_cast<VkDeviceSize>(vn + state) * 4, 4, 0); // the status word
   dispatch_windows(batch, k, {&qkb, &vb, &gates, &h0, &out}, &push, windows, tasks,
                    [&](int64_t w, uint32_t base, uint32_t end) {
                      push.t_first = static_cast<uint32_t>(w * window);
@@ -116,7 +115,9 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
                      push.task_end = end;
                    });
   batch.submit();
-  if (out.as<uint32_t>()[vn + state] != 0)
+  uint32_t status = 0;
+  from_buffer(out, static_cast<VkDeviceSize>(vn + state) * 4, &status, 4);
+  if (status != 0)
     backend_failure(fmt::format("deltanet recurrent: the driver cut the shader's loops short (a "
                                 "window of {} tokens a dispatch; llvmpipe stops an invocation's "
                                 "loops after 65535 iterations in all); the outputs are not used",

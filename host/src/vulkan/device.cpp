@@ -8,6 +8,7 @@
 
 #include "core/overrides.h"
 #include "instance.h"
+#include "memory.h"
 #include "pipelines.h"
 
 namespace tessera::detail::vulkan {
@@ -171,6 +172,7 @@ std::unique_ptr<Device> open(int index) {
     d->timestamps = OwnedQueryPool(dev, qh);
   }
   open_pipeline_cache(*d);
+  d->pool = std::make_unique<Pool>(*d);
   return d;
 }
 

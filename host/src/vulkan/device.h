@@ -1,7 +1,7 @@
 // A logical device per physical device, created on first use: one compute queue, one command
-// buffer, a fence, a descriptor pool, a timestamp query pool and the memoized pipelines, all used
-// under the device's mutex (a run holds it from upload to readback, so threads sharing a device
-// are serialized and each sees only its own results).
+// buffer, a fence, a descriptor pool, a timestamp query pool, the memoized pipelines and the pool
+// of buffers for runs (memory.h), all used under the device's mutex (a run holds it from upload
+// to readback, so threads sharing a device are serialized and each sees only its own results).
 #pragma once
 
 #include <map>
@@ -10,10 +10,12 @@
 #include <string>
 
 #include "common.h"
+#include "testing.h"
 
 namespace tessera::detail::vulkan {
 
 struct Kernel; // pipelines.h
+class Pool;    // memory.h
 
 // Optional features, enabled only where present. No kernel of this layer needs one: they are
 // here for later variants (fp16 GEMMs, cooperative matrices), which must check them.
@@ -49,6 +51,8 @@ struct Device {
   OwnedPipelineCache pipeline_cache;
   std::string pipeline_cache_path; // empty: not persisted
   std::map<std::string, std::unique_ptr<Kernel>> kernels;
+  std::unique_ptr<Pool> pool; // the runs' idle buffers
+  MemoryPaths paths;          // counted by memory.cpp and batch.cpp
 
   std::mutex mutex;
 

@@ -107,12 +107,11 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   // Buffer checks maxStorageBufferRange and maxMemoryAllocationSize for every size.
   Buffer a(d, in[0].bytes), sa(d, in[1].bytes), b(d, in[2].bytes), sb(d, in[3].bytes);
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
-  const Buffer* bufs[4] = {&a, &sa, &b, &sb};
-  for (int i = 0; i < 4; ++i)
-    if (in[i].data && in[i].bytes) to_buffer(*bufs[i], 0, in[i].data, in[i].bytes);
-  if (bias) to_buffer(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
-
+  Buffer* bufs[4] = {&a, &sa, &b, &sb};
   Batch batch(d);
+  for (int i = 0; i < 4; ++i)
+    if (in[i].data) batch.upload(*bufs[i], 0, in[i].data, in[i].bytes);
+  if (bias) batch.upload(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push, exact_groups(d, v, M, N, k.workgroup));
   batch.submit();
@@ -172,7 +171,7 @@ constexpr uint32_t kActNoIndex = 0xFFFFFFFFu; // "no non-finite element" in stat
 
 // The GEMM half on exact GEMM record `gemm` (build `build` of its shader): q, sa on the device
 // already; b, sb, bias copied in; c copied out.
-void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, const Buffer& q, const Buffer& sa,
+void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, Buffer& q, Buffer& sa,
               const void* b, size_t b_bytes, const void* sb, size_t sb_bytes, int64_t M, int64_t N, int64_t K,
               float alpha, const float* bias, ref::OutType out, void* c) {
   const Kernel& k = exact_kernel(d, gemm, build);
@@ -180,11 +179,11 @@ void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, cons
   GemmPush push{static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                 std::bit_cast<uint32_t>(alpha), out_flags(out, bias != nullptr)};
   Buffer bb(d, b_bytes), sbb(d, sb_bytes), bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
-  if (b_bytes) to_buffer(bb, 0, b, b_bytes);
-  if (sb_bytes) to_buffer(sbb, 0, sb, sb_bytes);
-  if (bias) to_buffer(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
   double quantize_ms = last_device_ms();
   Batch batch(d);
+  batch.upload(bb, 0, b, b_bytes);
+  batch.upload(sbb, 0, sb, sb_bytes);
+  if (bias) batch.upload(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&q, &sa, &bb, &sbb, &bias_buf, &cbuf}, &push, exact_groups(d, gemm, M, N, k.workgroup));
   batch.submit();
@@ -215,17 +214,18 @@ void gemm_nvfp4_act(int device_index, const core::Variant&, const GemmNvfp4ActAr
     uint32_t wg_reduce = workgroup_size(d, 256), wg_block = workgroup_size(d, 64);
     const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
     const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
-    to_buffer(x, 0, a.x, static_cast<size_t>(n) * 4);
     uint32_t n32 = static_cast<uint32_t>(n);
     Batch b(d);
+    b.upload(x, 0, a.x, static_cast<size_t>(n) * 4);
     b.fill(stats, 0, 4, 0);
     b.fill(stats, 4, 4, kActNoIndex);
     b.fill(sa, 0, sa.size(), 0);
     b.dispatch(reduce, {&x, &stats}, &n32, group_count(d, (n32 + 7) / 8, wg_reduce));
     b.dispatch(block, {&x, &stats, &q, &sa}, &push, group_count(d, nblocks, wg_block));
     b.submit();
-    const uint32_t* st = stats.as<const uint32_t>();
-    if (st[1] != kActNoIndex) device_found_non_finite(op, "x", st[1] < n ? x.as<const float>()[st[1]] : 0.0f, {a.M, a.K}, st[1]);
+    uint32_t st[3]; // amax, the first non-finite index, scale_2
+    from_buffer(stats, 0, st, sizeof st);
+    if (st[1] != kActNoIndex) refuse_non_finite(op, x, a.M, a.K, st[1]);
     s2 = std::bit_cast<float>(st[2]);
   }
   float alpha = s2 * a.b_scale_2;
@@ -253,15 +253,16 @@ void gemm_fp8_act(int device_index, const core::Variant&, const GemmFp8ActArgs& 
     uint32_t wg = workgroup_size(d, 256);
     const Kernel& reduce = kernel(d, "quant/fp8_quantize.token.spv", 4, sizeof push, wg);
     const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
-    to_buffer(x, 0, a.x, static_cast<size_t>(n) * 4);
     Batch b(d);
+    b.upload(x, 0, a.x, static_cast<size_t>(n) * 4);
     b.fill(stats, 0, 4, 0);
     b.fill(stats, 4, 4, kActNoIndex);
     b.dispatch(reduce, {&x, &stats, &q, &sa}, &push, group_count(d, static_cast<uint64_t>(a.M * kbs), wg));
     b.dispatch(apply, {&x, &stats, &q, &sa}, &push, group_count(d, (static_cast<uint64_t>(n) + 3) / 4, wg));
     b.submit();
-    const uint32_t* st = stats.as<const uint32_t>();
-    if (st[1] != kActNoIndex) device_found_non_finite(op, "x", st[1] < n ? x.as<const float>()[st[1]] : 0.0f, {a.M, a.K}, st[1]);
+    uint32_t st[2]; // amax, the first non-finite index
+    from_buffer(stats, 0, st, sizeof st);
+    if (st[1] != kActNoIndex) refuse_non_finite(op, x, a.M, a.K, st[1]);
   }
   act_gemm(d, gemm, "block", q, sa, a.b, bytes(a.N, a.K, 1), a.b_scale, bytes((a.N + 127) / 128, kbs, 4), a.M,
            a.N, a.K, 1.0f, a.bias, a.out, a.c);

@@ -91,13 +91,13 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   const Kernel& k = kernel(d, shader_base(v, 0, build) + ".spv", 6, sizeof push, wg);
   Buffer a(d, in[0].bytes), sa(d, in[1].bytes), b(d, in[2].bytes), sb(d, in[3].bytes);
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
-  const Buffer* bufs[4] = {&a, &sa, &b, &sb};
+  Buffer* bufs[4] = {&a, &sa, &b, &sb};
+  Batch batch(d);
   for (int i = 0; i < 4; ++i)
-    if (in[i].data && in[i].bytes) to_buffer(*bufs[i], 0, in[i].data, in[i].bytes);
-  if (bias) to_buffer(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
+    if (in[i].data) batch.upload(*bufs[i], 0, in[i].data, in[i].bytes);
+  if (bias) batch.upload(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
 
   uint64_t tiles = uint64_t((M + NVC_TILE - 1) / NVC_TILE) * uint64_t((N + NVC_TILE - 1) / NVC_TILE);
-  Batch batch(d);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push,
                  group_count(d, tiles * wg, wg));

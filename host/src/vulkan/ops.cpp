@@ -28,12 +28,6 @@ uint32_t element_count(std::string_view op, int64_t rows, int64_t cols) {
   return static_cast<uint32_t>(rows * cols);
 }
 
-// The device found a non-finite element at flat index i: the same error, word for word, as the
-// host's detail::check_finite gives for it (validate.cpp).
-[[noreturn]] void refuse_non_finite(std::string_view op, const Buffer& x, int64_t rows, int64_t cols,
-                                    uint32_t i) {
-  device_found_non_finite(op, "x", i < rows * cols ? x.as<const float>()[i] : 0.0f, {rows, cols}, i);
-}
 
 uint32_t bits(float f) { return std::bit_cast<uint32_t>(f); }
 
@@ -78,8 +72,8 @@ void convert_elementwise(int device_index, const core::Variant&, const ConvertAr
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, "quant/convert.spv", 2, sizeof push, wg);
   Buffer x(d, size_t{n} * 4), y(d, out_bytes);
-  to_buffer(x, 0, a.x, size_t{n} * 4);
   Batch b(d);
+  b.upload(x, 0, a.x, size_t{n} * 4);
   b.dispatch(k, {&x, &y}, &push, group_count(d, halves ? (n + 1) / 2 : (n + 3) / 4, wg));
   b.submit();
   from_buffer(y, 0, a.y, out_bytes);
@@ -107,8 +101,8 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
   const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
   const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
   Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, size_t{nblocks} * 8), scale(d, nblocks);
-  to_buffer(x, 0, a.x, size_t{n} * 4);
   Batch b(d);
+  b.upload(x, 0, a.x, size_t{n} * 4);
   b.fill(stats, 0, 4, 0);
   b.fill(stats, 4, 4, kNoIndex);
   b.fill(scale, 0, scale.size(), 0);
@@ -117,7 +111,8 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
   b.dispatch(block, {&x, &stats, &q, &scale}, &push, group_count(d, nblocks, wg_block));
   b.submit();
 
-  const uint32_t* st = stats.as<const uint32_t>();
+  uint32_t st[3]; // amax, the first non-finite index (absmax.comp), scale_2 (nvfp4_quantize.comp)
+  from_buffer(stats, 0, st, sizeof st);
   if (st[1] != kNoIndex) refuse_non_finite(op, x, a.rows, a.cols, st[1]);
   from_buffer(q, 0, a.q, size_t{nblocks} * 8);
   from_buffer(scale, 0, a.scale, nblocks);
@@ -140,9 +135,9 @@ void dequantize_nvfp4_elementwise(int device_index, const core::Variant&, const 
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, fp32_shader(d, "quant/nvfp4_dequantize"), 3, sizeof push, wg);
   Buffer q(d, n / 2), scale(d, n / 16), y(d, size_t{n} * 4);
-  to_buffer(q, 0, a.q, n / 2);
-  to_buffer(scale, 0, a.scale, n / 16);
   Batch b(d);
+  b.upload(q, 0, a.q, n / 2);
+  b.upload(scale, 0, a.scale, n / 16);
   b.dispatch(k, {&q, &scale, &y}, &push, group_count(d, n / 8, wg));
   b.submit();
   from_buffer(y, 0, a.y, size_t{n} * 4);
@@ -172,8 +167,8 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
                                 tensor ? 2 : 4, tensor ? sizeof(uint32_t) : sizeof push, wg);
   const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
   Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, n), scales(d, ns * 4);
-  to_buffer(x, 0, a.x, size_t{n} * 4);
   Batch b(d);
+  b.upload(x, 0, a.x, size_t{n} * 4);
   b.fill(stats, 0, 4, 0);
   b.fill(stats, 4, 4, kNoIndex);
   if (tensor)
@@ -185,7 +180,8 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
   b.dispatch(apply, {&x, &stats, &q, &scales}, &push, group_count(d, (n + 3) / 4, wg));
   b.submit();
 
-  const uint32_t* st = stats.as<const uint32_t>();
+  uint32_t st[2]; // amax, the first non-finite index
+  from_buffer(stats, 0, st, sizeof st);
   if (st[1] != kNoIndex) refuse_non_finite(op, x, a.rows, a.cols, st[1]);
   from_buffer(q, 0, a.q, n);
   from_buffer(scales, 0, a.scales, ns * 4);
@@ -205,9 +201,9 @@ void dequantize_fp8_elementwise(int device_index, const core::Variant&, const De
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, fp32_shader(d, "quant/fp8_dequantize"), 3, sizeof push, wg);
   Buffer q(d, n), scales(d, ns * 4), y(d, size_t{n} * 4);
-  to_buffer(q, 0, a.q, n);
-  to_buffer(scales, 0, a.scales, ns * 4);
   Batch b(d);
+  b.upload(q, 0, a.q, n);
+  b.upload(scales, 0, a.scales, ns * 4);
   b.dispatch(k, {&q, &scales, &y}, &push, group_count(d, (n + 3) / 4, wg));
   b.submit();
   from_buffer(y, 0, a.y, size_t{n} * 4);

@@ -18,6 +18,8 @@ std::string no_device_reason() { return "the vulkan backend is not built"; }
 std::vector<core::Variant> variants() { return {}; }
 
 PipelineCacheStats pipeline_cache_stats() { return {}; }
+void set_force_staging(bool) {}
+MemoryPaths memory_paths(int) { return {}; }
 
 std::shared_ptr<void> device_alloc(int, size_t) { throw BackendFailure("the vulkan backend is not built"); }
 void device_write(int, const std::shared_ptr<void>&, size_t, const void*, size_t) {

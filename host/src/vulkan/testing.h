@@ -1,6 +1,8 @@
-// What tests reach of the vulkan backend beyond the operations: pipeline_cache_stats() is in the
-// library (pipelines.cpp); the rest is tessera_testing (testing.cpp, or testing_stub.cpp when the
-// backend is not built), a static library only the tests link, with the test-only shaders.
+// What tests reach of the vulkan backend beyond the operations: pipeline_cache_stats(),
+// set_force_staging() and memory_paths() are in the library (pipelines.cpp, memory.cpp; stub.cpp
+// when the backend is not built); the rest is tessera_testing (testing.cpp, or testing_stub.cpp
+// when the backend is not built), a static library only the tests link, with the test-only
+// shaders.
 #pragma once
 
 #include <cstddef>
@@ -48,6 +50,23 @@ PipelineCacheStats pipeline_cache_stats();
 // cache again from disk under the overrides in force. Returns the cache file's path, empty when
 // it is not persisted.
 std::string reopen_pipeline_cache(int device);
+
+// From now on, every buffer made on a Vulkan device (a run's, Context::device_alloc's) is as on a
+// discrete GPU, whatever the device: device-local, never mapped, each host copy through a staging
+// buffer and vkCmdCopyBuffer; and a run's buffer starts with 0xA5 bytes when the run takes it, as
+// new memory there and a pooled buffer may hold anything. Buffers made before keep their kind.
+// For tests of the discrete path on lavapipe (memory.h).
+void set_force_staging(bool on);
+
+// What device `device`'s memory did since it opened (memory.cpp, batch.cpp), for tests that must
+// see which path a call took, and which kind of memory it gives buffers made now.
+struct MemoryPaths {
+  bool device_local = false; // a discrete GPU, or set_force_staging: the host's copies are staged
+  int64_t staged_bytes = 0;  // host <-> device-local bytes, copied through staging buffers
+  int64_t in_place = 0;      // inputs a kernel read where they live, in a device buffer
+  int64_t device_copies = 0; // copies between a device buffer and a run's buffer, on the device
+};
+MemoryPaths memory_paths(int device);
 
 // Attention's flash_coopmat.comp built with its matrix operations emulated (FC_EMULATE, D <= 64),
 // which is no variant record: for tests that check its tile logic on a device without

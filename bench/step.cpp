@@ -224,7 +224,7 @@ StepResult run_step(const StepConfig& cfg) {
   r.output_bytes = static_cast<int64_t>(result.size() * 2);
   r.h2d_bytes = moved.bytes_to_device / cfg.steps;
   r.d2h_bytes = moved.bytes_from_device / cfg.steps;
-  r.allocations = moved.allocations / cfg.steps;
+  r.allocations = moved.allocations;
   return r;
 }
 
@@ -243,7 +243,7 @@ nlohmann::ordered_json to_json(const StepConfig& cfg, const StepResult& r) {
           {"output_bytes", r.output_bytes},
           {"h2d_bytes_per_token", r.h2d_bytes},
           {"d2h_bytes_per_token", r.d2h_bytes},
-          {"allocs_per_token", r.allocations}};
+          {"allocs_in_timed_steps", r.allocations}};
 }
 
 int step_main(int argc, char** argv) {
@@ -256,7 +256,7 @@ int step_main(int argc, char** argv) {
   app.add_option("--context", cfg.context, "tokens in the attention cache before the first step")
       ->default_val(256)
       ->check(CLI::Range(0, 1 << 20));
-  app.add_option("--warmup", cfg.warmup, "untimed steps first")->default_val(2)->check(CLI::Range(0, 1000));
+  app.add_option("--warmup", cfg.warmup, "untimed steps first")->default_val(4)->check(CLI::Range(0, 1000));
   app.add_option("--steps", cfg.steps, "timed steps")->default_val(8)->check(CLI::Range(1, 100000));
   app.add_option("--json", json, "write the result as JSON");
   try {
@@ -278,9 +278,9 @@ int step_main(int argc, char** argv) {
   fmt::print("step on {} ({}), {} operations a token\n", r.device, r.shapes, r.calls_per_token);
   fmt::print("  per token over {} steps after {} warm-up: wall {:.3f} ms, device {:.3f} ms ({:.0f}% of wall)\n",
              cfg.steps, cfg.warmup, r.wall_ms, r.device_ms, r.wall_ms > 0 ? 100.0 * r.device_ms / r.wall_ms : 0.0);
-  fmt::print("  host -> device {} bytes (the token's input: {}), device -> host {} bytes (the output: {}), "
-             "{} allocations\n",
-             r.h2d_bytes, r.input_bytes, r.d2h_bytes, r.output_bytes, r.allocations);
+  fmt::print("  host -> device {} bytes a token (its input: {}), device -> host {} bytes (the output: {}); "
+             "{} allocations in the {} timed steps\n",
+             r.h2d_bytes, r.input_bytes, r.d2h_bytes, r.output_bytes, r.allocations, cfg.steps);
   if (!json.empty()) {
     std::ofstream f(json);
     f << to_json(cfg, r).dump(2) << "\n";

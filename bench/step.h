@@ -16,7 +16,9 @@ struct StepConfig {
   // Widths of the qwen3.6-27b preset (hidden, MLP, head counts) divided by this; head dims kept.
   int scale = 16;
   int64_t context = 256; // tokens already in the attention cache when the timed steps start
-  int warmup = 2;        // steps run before timing (the first calls of each shape build kernels)
+  // Steps run before timing: the first calls of each shape build kernels and fill the pools, and
+  // the KV length's table takes a few steps to find its recycled buffers (Session::table).
+  int warmup = 4;
   int steps = 8;         // timed steps
 };
 
@@ -28,7 +30,7 @@ struct StepResult {
   double device_ms = 0;    // per token: the sum of the calls' device times
   int64_t input_bytes = 0, output_bytes = 0;    // the token's activations in, the step's result out
   int64_t h2d_bytes = 0, d2h_bytes = 0;         // per token, all of it
-  int64_t allocations = 0;                      // per token
+  int64_t allocations = 0;                      // in all the timed steps together
 };
 
 // Error (tessera::Error) when the backend has no such device or a call fails.

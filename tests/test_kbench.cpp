@@ -574,8 +574,7 @@ TEST(KbenchStep, ADecodeStepRunsResidentAndMovesOnlyTheTokenAndAFewWords) {
     cfg.backend = backend;
     cfg.scale = 64;
     cfg.context = 20;
-    cfg.warmup = 1;
-    cfg.steps = 2;
+    cfg.steps = 3;
     const tb::StepResult r = tb::run_step(cfg);
     EXPECT_EQ(r.calls_per_token, 11);
     EXPECT_EQ(r.input_bytes, 80 * 2);

@@ -203,7 +203,7 @@ namespace {
 // this session), so a table that changes every call (a KV length growing by one a step) costs
 // its bytes but no allocation.
 constexpr size_t kTableBytes = 4096;
-constexpr size_t kTablesPerSize = 8;
+constexpr size_t kTablesPerSize = 4;
 } // namespace
 
 Mem Session::table(const void* src, size_t bytes, std::string_view what) {

@@ -14,6 +14,7 @@
 
 #include "tessera/context.h"
 #include "tessera/tessera.h"
+#include "tessera/weights.h"
 
 namespace {
 using namespace tessera;
@@ -332,6 +333,50 @@ TEST_P(ResidentOps, ANonFiniteResidentInputIsTheHostError) {
   std::vector<float> back(M * N, 1.0f);
   ctx.download(cd, 0, back.data(), back.size() * 4);
   EXPECT_EQ(back, std::vector<float>(M * N, 0.0f)) << "c was written";
+}
+
+// A weight packed for a GPU is uploaded once with the packing: a GEMM on it with device-resident
+// activations sends nothing, and gives the bytes of the same GEMM on the checkpoint's host bytes.
+TEST_P(ResidentOps, PackedWeightsStayOnTheDevice) {
+  const Context& ctx = *ctx_;
+  const int64_t M = 2, N = 24, K = 256;
+  const Arg a = random(DType::U8, {M, K / 2}, 81), as = random(DType::F8_E4M3, {M, K / 16}, 82);
+  const Arg b = random(DType::U8, {N, K / 2}, 83), bs = random(DType::F8_E4M3, {N, K / 16}, 84);
+  const Arg a8 = random(DType::F8_E4M3, {M, K}, 85), b8 = random(DType::F8_E4M3, {N, K}, 86);
+  auto host = [](const Arg& x) { return TensorView{x.dtype, x.shape, const_cast<uint8_t*>(x.bytes.data()), x.bytes.size()}; };
+  PackTarget target;
+  target.run = ctx.options();
+  const PackedWeight w4 = pack_nvfp4_weight(host(b), host(bs), 0.5f, ScaleLayout::Linear, target);
+  float one = 0.03f;
+  const PackedWeight w8 = pack_fp8_weight(host(b8), TensorView{DType::F32, {1}, &one, 4}, target);
+  ASSERT_NE(w4.device_copy, nullptr);
+  ASSERT_NE(w8.device_copy, nullptr);
+  const PackedWeight copy = w4;
+  EXPECT_EQ(copy.device_copy, w4.device_copy) << "copies share the device bytes";
+
+  RunInfo info;
+  same_bytes({a, as, zeros(DType::F32, {M, N})}, "", [&](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* i) {
+    gemm_nvfp4(v[0], v[1], w4, 0.25f, std::nullopt, v[2], o, i);
+    info = *i;
+  });
+  EXPECT_EQ(info.traffic.bytes_to_device, 0) << "the weight went up again";
+  std::vector<float> want(M * N), got(M * N);
+  gemm_nvfp4(host(a), host(as), host(b), host(bs), 0.25f, std::nullopt, TensorView{DType::F32, {M, N}, want.data(), want.size() * 4},
+             ctx.options());
+  gemm_nvfp4(host(a), host(as), w4, 0.25f, std::nullopt, TensorView{DType::F32, {M, N}, got.data(), got.size() * 4},
+             ctx.options());
+  EXPECT_EQ(got, want) << "packed and checkpoint weights differ";
+
+  same_bytes({a8, zeros(DType::BF16, {M, N})}, "", [&](const std::vector<TensorView>& v, const RunOptions& o, RunInfo* i) {
+    gemm_fp8(v[0], w8, 0.5f, std::nullopt, v[1], o, i);
+    info = *i;
+  });
+  EXPECT_EQ(info.traffic.bytes_to_device, 0) << "the weight went up again";
+  // On another device the weight's host bytes serve.
+  std::vector<float> on_cpu(M * N);
+  gemm_nvfp4(host(a), host(as), w4, 0.25f, std::nullopt, TensorView{DType::F32, {M, N}, on_cpu.data(), on_cpu.size() * 4},
+             Context::open("cpu", 0).options());
+  EXPECT_EQ(on_cpu, want);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ResidentOps, ::testing::Values("opencl", "vulkan"),

@@ -12,10 +12,23 @@
 #include <cmath>
 #include <cstring>
 
+#include "device_memory.h"
 #include "gemm_act.h"
 #include "execute.h"
 
 namespace tessera {
+
+// A packed weight's bytes on its device (PackedWeight::device_copy): two device allocations,
+// freed with the last copy of the weight.
+struct PackedWeight::DeviceCopy {
+  std::string backend;
+  int device = 0;
+  uintptr_t data = 0, scales = 0; // resident addresses (host/src/device_memory.h); 0: none
+  ~DeviceCopy() {
+    if (data) detail::device_memory::remove(data);
+    if (scales) detail::device_memory::remove(scales);
+  }
+};
 
 namespace {
 
@@ -138,6 +151,34 @@ TensorView view_of(const std::vector<uint8_t>& bytes, DType t, Shape s) {
   return TensorView{t, std::move(s), const_cast<uint8_t*>(bytes.data()), bytes.size()};
 }
 
+// Uploads w's bytes to the device it was packed for, when that is a GPU.
+void upload_to_device(std::string_view op, PackedWeight& w) {
+  if (w.backend != "opencl" && w.backend != "vulkan") return;
+  auto copy = std::make_shared<PackedWeight::DeviceCopy>();
+  copy->backend = w.backend;
+  copy->device = w.device;
+  auto put = [&](const std::vector<uint8_t>& bytes) -> uintptr_t {
+    if (bytes.empty()) return 0;
+    const uintptr_t base = detail::device_memory::allocate(op, w.backend, w.device, bytes.size(), false);
+    const auto at = detail::device_memory::find(op, "the packed weight", reinterpret_cast<void*>(base), bytes.size());
+    detail::device_memory::write(op, at, 0, bytes.data(), bytes.size());
+    return base;
+  };
+  copy->data = put(w.data);
+  copy->scales = put(w.scales);
+  w.device_copy = std::move(copy);
+}
+
+// A view of the weight's codes (scales: its block scales) for a call on `options`: on the device
+// when the call runs where the weight was uploaded, else the host bytes.
+TensorView weight_view(const PackedWeight& w, const RunOptions& options, bool scales, DType t, Shape s) {
+  const std::vector<uint8_t>& bytes = scales ? w.scales : w.data;
+  const PackedWeight::DeviceCopy* d = w.device_copy.get();
+  if (d && options.backend == d->backend && options.device == d->device && !bytes.empty())
+    return TensorView{t, std::move(s), reinterpret_cast<void*>(scales ? d->scales : d->data), bytes.size()};
+  return view_of(bytes, t, std::move(s));
+}
+
 void note_packing(RunInfo* info, const PackedWeight& w) {
   if (!info) return;
   bool same = info->backend == w.backend && info->variant == w.variant;
@@ -201,6 +242,7 @@ PackedWeight pack_nvfp4_weight(const TensorView& b, const TensorView& b_scale, f
   choose(w, "gemm_nvfp4", target);
   w.data = copy_of(b);
   if (w.layout == kInterleaved) interleave(b.as<const uint8_t>(), N, K, w.data.data(), true);
+  upload_to_device(op, w);
   return w;
 }
 
@@ -229,6 +271,7 @@ PackedWeight pack_fp8_weight(const TensorView& b, const TensorView& scales, cons
   }
   choose(w, "gemm_fp8", target);
   w.data = copy_of(b);
+  upload_to_device(op, w);
   return w;
 }
 
@@ -265,10 +308,11 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeig
                 RunInfo* info) {
   constexpr std::string_view op = "gemm_nvfp4";
   expect_format(op, b, WeightFormat::Nvfp4);
+  detail::ResidentScope resident(options); // the activations may be resident, and the weight's device copy is
   // The packed bytes have the checkpoint's size, so gemm_nvfp4's own checks apply to them as they are.
-  detail::GemmNvfp4Args args = detail::validated_gemm_nvfp4(a, a_scale, view_of(b.data, DType::U8, {b.N, b.K / 2}),
-                                                            view_of(b.scales, DType::F8_E4M3, {b.N, b.K / 16}),
-                                                            alpha, bias, c);
+  detail::GemmNvfp4Args args =
+      detail::validated_gemm_nvfp4(a, a_scale, weight_view(b, options, false, DType::U8, {b.N, b.K / 2}),
+                                   weight_view(b, options, true, DType::F8_E4M3, {b.N, b.K / 16}), alpha, bias, c);
   dispatch::Problem p = detail::gemm_problem(op, args.M, args.N, args.K, false);
   if (b.layout != "checkpoint") {
     dispatch::Choice ch = dispatch::select(op, p, options);
@@ -289,8 +333,13 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeig
       }
     }
   }
-  std::vector<uint8_t> codes = checkpoint_codes(b); // repacked on the fly where the runner reads checkpoint
-  args.b = codes.data();
+  // The runner reads checkpoint layout: an interleaved weight is repacked on the fly (on the host,
+  // so it goes up with the call); a checkpoint one is read where it is (its device copy, if any).
+  std::vector<uint8_t> codes;
+  if (b.layout != "checkpoint") {
+    codes = checkpoint_codes(b);
+    args.b = codes.data();
+  }
   args.b_kblock_interleaved = false;
   detail::execute(p, options, info, args);
   note_packing(info, b);
@@ -299,7 +348,7 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeig
 void gemm_fp8(const TensorView& a, const PackedWeight& b, float alpha, const std::optional<TensorView>& bias,
               const TensorView& c, const RunOptions& options, RunInfo* info) {
   expect_format("gemm_fp8", b, WeightFormat::Fp8Tensor);
-  gemm_fp8(a, view_of(b.data, DType::F8_E4M3, {b.N, b.K}), alpha, bias, c, options, info);
+  gemm_fp8(a, weight_view(b, options, false, DType::F8_E4M3, {b.N, b.K}), alpha, bias, c, options, info);
   note_packing(info, b);
 }
 
@@ -307,8 +356,9 @@ void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const Packed
                     const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
                     RunInfo* info) {
   expect_format("gemm_fp8", b, WeightFormat::Fp8Block128);
-  gemm_fp8_block(a, a_scale, view_of(b.data, DType::F8_E4M3, {b.N, b.K}),
-                 view_of(b.scales, DType::F32, {(b.N + 127) / 128, (b.K + 127) / 128}), bias, c, options, info);
+  gemm_fp8_block(a, a_scale, weight_view(b, options, false, DType::F8_E4M3, {b.N, b.K}),
+                 weight_view(b, options, true, DType::F32, {(b.N + 127) / 128, (b.K + 127) / 128}), bias, c, options,
+                 info);
   note_packing(info, b);
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,12 @@ struct PackedWeight {
   std::vector<uint8_t> scales; // NVFP4: E4M3 block scales; Fp8Block128: fp32 [ceil(N/128), ceil(K/128)]
                                // as bytes; Fp8Tensor: empty
   float scale = 1.0f;          // NVFP4: weight_scale_2; Fp8Tensor: the weight's scale; Block128: 1
+  // `data` and `scales` uploaded once, by pack_*_weight, to the device the weight was packed for
+  // when that is a GPU (opencl, vulkan): the GEMMs on this weight read them there, with no upload
+  // per call, when they run on that device (RunOptions naming its backend and index, as a
+  // Context's do). Shared by copies of the weight, freed with the last; empty on the CPU.
+  struct DeviceCopy;
+  std::shared_ptr<const DeviceCopy> device_copy;
 };
 
 // The layout variant `name` of `op` on `backend` reads its weight in ("checkpoint" unless the

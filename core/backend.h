@@ -28,6 +28,13 @@ public:
 // What the launches on this thread allocated on a device and moved between host and device since
 // execute() last reset it (host/src/execute.h copies it into the call's RunInfo). The backends'
 // allocation and copy functions count here, so no launcher counts by hand.
+// What a backend's sync() found: the calls that were queued (enqueued without a wait) since the
+// last sync, and their kernels' device time.
+struct QueueReport {
+  int64_t calls = 0;
+  double device_ms = 0.0;
+};
+
 inline DeviceTraffic& thread_traffic() {
   thread_local DeviceTraffic t;
   return t;
@@ -60,6 +67,10 @@ void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset,
 // For operations that compute in fp32 and take or give resident 16-bit tensors
 // (host/src/fp32_operands.h). BackendFailure when the device cannot.
 void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
+// Waits for every call queued on the device (their outputs all on the device, Session::finish),
+// checks their kernels and sums their device time. Error(Unsupported) naming the first failed
+// call's operation, after which the queue is empty and the device usable again.
+QueueReport sync(int device);
 } // namespace opencl
 
 namespace vulkan {

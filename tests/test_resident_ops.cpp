@@ -379,6 +379,48 @@ TEST_P(ResidentOps, PackedWeightsStayOnTheDevice) {
   EXPECT_EQ(on_cpu, want);
 }
 
+// 64 dependent calls on device buffers, none waited for (on OpenCL they queue: RunInfo says -1
+// for their device time), equal the same 64 calls on host memory one by one; sync() then counts
+// them and their device time.
+TEST_P(ResidentOps, SixtyFourQueuedCallsEqualTheCallsOneByOne) {
+  const Context& ctx = *ctx_;
+  const int64_t B = 2, T = 3, C = 32, W = 4;
+  const Arg x = random(DType::BF16, {B, T, C}, 91), w = random(DType::F32, {C, W}, 92);
+  Arg state = random(DType::F32, {B, C, W - 1}, 93);
+  std::vector<uint8_t> y_host(B * T * C * 2);
+  DeviceBuffer xd = ctx.device_alloc(x.bytes.size()), wd = ctx.device_alloc(w.bytes.size()),
+               sd = ctx.device_alloc(state.bytes.size()), yd = ctx.device_alloc(y_host.size());
+  ctx.upload(xd, 0, x.bytes.data(), x.bytes.size());
+  ctx.upload(wd, 0, w.bytes.data(), w.bytes.size());
+  ctx.upload(sd, 0, state.bytes.data(), state.bytes.size());
+  ctx.sync(); // nothing of this test's is queued before it starts
+  const TensorView xh{DType::BF16, {B, T, C}, const_cast<uint8_t*>(x.bytes.data()), x.bytes.size()};
+  const TensorView wh{DType::F32, {C, W}, const_cast<uint8_t*>(w.bytes.data()), w.bytes.size()};
+  const TensorView sh{DType::F32, {B, C, W - 1}, state.bytes.data(), state.bytes.size()};
+  const TensorView yh{DType::BF16, {B, T, C}, y_host.data(), y_host.size()};
+  const TensorView xv = Context::view(xd, DType::BF16, {B, T, C}), wv = Context::view(wd, DType::F32, {C, W});
+  const TensorView sv = Context::view(sd, DType::F32, {B, C, W - 1}), yv = Context::view(yd, DType::BF16, {B, T, C});
+  const bool queues = ctx.backend() == "opencl";
+  for (int i = 0; i < 64; ++i) {
+    ctx.conv1d(xh, wh, std::nullopt, sh, yh, sh); // each state feeds the next call
+    ctx.conv1d(xv, wv, std::nullopt, sv, yv, sv);
+    if (queues) {
+      EXPECT_EQ(ctx.last_run().device_ms, -1.0) << "call " << i << " waited";
+    }
+  }
+  const QueueInfo q = ctx.sync();
+  EXPECT_EQ(q.calls, queues ? 64 : 0);
+  if (queues) {
+    EXPECT_GT(q.device_ms, 0.0);
+  }
+  std::vector<uint8_t> s_back(state.bytes.size()), y_back(y_host.size());
+  ctx.download(sd, 0, s_back.data(), s_back.size());
+  ctx.download(yd, 0, y_back.data(), y_back.size());
+  EXPECT_EQ(s_back, state.bytes);
+  EXPECT_EQ(y_back, y_host);
+  EXPECT_EQ(ctx.sync().calls, 0) << "a second sync has nothing left";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ResidentOps, ::testing::Values("opencl", "vulkan"),
                          [](const auto& info) { return std::string(info.param); });
 

@@ -358,6 +358,14 @@ tessera_status tessera_context_traffic(const tessera_context* ctx, int64_t* allo
   });
 }
 
+tessera_status tessera_context_sync(tessera_context* ctx, int64_t* calls, double* device_ms) {
+  return guard("tessera_context_sync", [&](const char* fn) {
+    const QueueInfo q = context(fn, ctx).sync();
+    if (calls) *calls = q.calls;
+    if (device_ms) *device_ms = q.device_ms;
+  });
+}
+
 tessera_status tessera_pack_nvfp4_weight(tessera_context* ctx, const tessera_tensor* b,
                                          const tessera_tensor* b_scale, float scale_2,
                                          tessera_scale_layout scale_layout, int64_t M,

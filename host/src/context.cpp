@@ -143,6 +143,16 @@ RunInfo Context::last_run() const {
   return it == t_last_run.end() ? RunInfo{} : it->second.info;
 }
 
+QueueInfo Context::sync() const {
+  if (s_->backend != "opencl") return {};
+  try {
+    const detail::QueueReport r = detail::opencl::sync(s_->device);
+    return {r.calls, r.device_ms};
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "sync: {}", f.what());
+  }
+}
+
 DeviceTraffic Context::traffic() const {
   return {s_->allocations.load(), s_->bytes_to_device.load(), s_->bytes_from_device.load()};
 }

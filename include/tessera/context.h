@@ -62,6 +62,12 @@ private:
 // address the host must not dereference (except on cpu), inside a range the library reserves,
 // so that a view of a freed buffer, past the end or of another device is an Error, not a fault.
 // Move-only; freed when destroyed (operations that hold views keep the memory until they end).
+// What Context::sync() found.
+struct QueueInfo {
+  int64_t calls = 0;      // calls that had been queued since the last sync
+  double device_ms = 0.0; // their kernels' device time
+};
+
 class DeviceBuffer {
 public:
   DeviceBuffer() = default;
@@ -113,6 +119,15 @@ public:
   // Device allocations and host <-> device bytes of every call through this context (and its
   // copies) that succeeded, from all threads: the sum of their RunInfo::traffic.
   DeviceTraffic traffic() const;
+  // Waits for the calls queued on this context's device and checks them. On OpenCL a call whose
+  // outputs all stay on the device (device buffers) returns once its kernels are enqueued,
+  // without waiting for them; its RunInfo::device_ms is then -1, and sync() gives the count of
+  // such calls since the last sync and their device time (of every context on the device: the
+  // queue is the device's). A kernel that failed in one of them is an Error(Unsupported) here,
+  // naming its operation; the queue is empty afterwards and later calls work. A download waits
+  // for the work before it without checking it. Vulkan and the CPU finish every call before it
+  // returns: nothing is queued there.
+  QueueInfo sync() const;
 
   Buffer alloc(size_t bytes) const;
   // A view of `b` with `dtype` and `shape`; Error(ShortBuffer) when the buffer is too small.

@@ -47,6 +47,10 @@ static void run(const char* backend) {
   expect(tessera_gemm_fp8(ctx, &da, &db, 0.25f, NULL, &dc) == TESSERA_OK, backend, "gemm_fp8 on device buffers");
   expect(tessera_download(ctx, cd, 0, got, sizeof got) == TESSERA_OK, backend, "download");
   expect(memcmp(got, want, sizeof want) == 0, backend, "the same bytes");
+  int64_t queued = -1;
+  double queued_ms = -1;
+  expect(tessera_context_sync(ctx, &queued, &queued_ms) == TESSERA_OK && queued >= 0 && queued_ms >= 0, backend,
+         "sync");
   /* A view that runs past its buffer's end (8 bytes in, the same shape) is refused. */
   dc.data = (char*)tessera_device_buffer_address(cd) + 8;
   expect(tessera_gemm_fp8(ctx, &da, &db, 0.25f, NULL, &dc) == TESSERA_SHORT_BUFFER || strcmp(backend, "cpu") == 0,

@@ -19,6 +19,7 @@ void cast(int device, const void* src, DType from, void* dst, DType to, int64_t 
   const size_t in_bytes = static_cast<size_t>(n) * dtype_size(from);
   const size_t out_bytes = static_cast<size_t>(n) * dtype_size(to);
   Session s(device, "cast");
+  s.part_of_a_call();
   Mem x = s.upload(src, in_bytes, "the cast's input");
   Mem y = s.alloc(out_bytes, "the cast's output");
   const char* name = widen ? "widen_u16" : "convert_to_u16";

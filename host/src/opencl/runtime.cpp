@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
 #include <bit>
 
 #include "core/error.h"
@@ -13,6 +14,10 @@
 namespace tessera::detail::opencl {
 
 namespace {
+// Queued calls (Device::queued) a device holds before a new session waits for them and folds
+// their results in for the next sync(): a bound on the events and device buffers kept alive by
+// an engine that never syncs, far above a decode step's calls.
+constexpr size_t kMaxQueued = 4096;
 // Work-items per group for every kernel of this backend, passed as -DWG_SIZE (so it is part of
 // the program-cache key). 256 is a multiple of every GPU's warp or wavefront and small enough
 // for the tree reductions' local memory everywhere; a per-device table can replace it.
@@ -130,11 +135,41 @@ void BufferPool::fill(cl_command_queue q, unsigned char byte) const {
     check(clEnqueueFillBuffer(q, f.mem.get(), &byte, 1, 0, f.size, 0, nullptr, nullptr), "clEnqueueFillBuffer");
 }
 
+namespace {
+// Waits for d's queue, then checks and times its queued calls and clears them: their count and
+// device time are added to *calls and *ms, and the first failure's message (if none yet) to
+// *failure. The caller holds d.mutex.
+void drain(Device& d, int64_t* calls, double* ms, std::string* failure) {
+  check(clFinish(d.queue.get()), "clFinish");
+  for (const Device::Queued& q : d.queued) {
+    for (const Event& e : q.events) {
+      cl_int status = CL_COMPLETE;
+      check(clGetEventInfo(e.get(), CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, nullptr),
+            "clGetEventInfo");
+      if (status < 0) {
+        if (failure->empty())
+          *failure = fmt::format("{}: a kernel failed on the device ({})", q.op, error_name(status));
+        continue;
+      }
+      cl_ulong start = 0, end = 0;
+      check(clGetEventProfilingInfo(e.get(), CL_PROFILING_COMMAND_START, sizeof start, &start, nullptr),
+            "clGetEventProfilingInfo");
+      check(clGetEventProfilingInfo(e.get(), CL_PROFILING_COMMAND_END, sizeof end, &end, nullptr),
+            "clGetEventProfilingInfo");
+      if (end > start) *ms += static_cast<double>(end - start) * 1e-6;
+    }
+    if (q.counts) ++*calls;
+  }
+  d.queued.clear();
+}
+} // namespace
+
 Session::Session(int device, std::string_view op)
     : device_(device), d_(device_at(device, op)), lock_(d_.mutex), op_(op) {
   set_last_device_ms(0.0);
   ensure_queue(d_);
   serial_ = ++d_.sessions;
+  if (d_.queued.size() >= kMaxQueued) drain(d_, &d_.folded_calls, &d_.folded_ms, &d_.folded_failure);
   wg_ = kWorkGroupSize;
   while (wg_ > 1 &&
          (wg_ > static_cast<size_t>(d_.facts.max_workgroup_size) || wg_ > d_.max_work_item_size))
@@ -144,11 +179,23 @@ Session::Session(int device, std::string_view op)
 }
 
 Session::~Session() {
+  // A finished call whose results all stay on the device is left queued: its buffers go back to
+  // the pool at once, which the in-order queue makes safe (their next use is enqueued after), and
+  // the device buffers it uses are kept alive with its events until sync().
+  if (finished_ && !completed_ && !host_source_ && !std::uncaught_exceptions()) {
+    d_.queued.push_back(Device::Queued{op_, std::move(events_), std::move(resident_), counts_});
+    set_last_device_ms(-1.0);
+    for (Lease& l : leases_)
+      d_.pool.give(l.size, std::move(l.mem), d_.pool_max_bytes);
+    return;
+  }
   // Commands of a run that failed half-way may still use buffers the caller is about to free,
   // or this session's, which the next one may take: wait for them before the next run can take
   // the device. A queue that cannot finish gets none of its buffers back into the pool (they
   // are released; the driver frees them when their commands are done).
   if (pending_ && clFinish(d_.queue.get()) != CL_SUCCESS) return;
+  // A finished call that sent host memory waited just now; its kernels are checked by sync().
+  if (finished_ && !completed_) d_.queued.push_back(Device::Queued{op_, std::move(events_), {}, counts_});
   for (Lease& l : leases_)
     d_.pool.give(l.size, std::move(l.mem), d_.pool_max_bytes);
 }
@@ -185,7 +232,8 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
     return m;
   }
   Mem m = alloc(bytes, what);
-  pending_ = true; // the driver may read src until the queue finishes (finish(), a blocking read or ~Session)
+  pending_ = true; // the driver may read src until the queue finishes (a blocking read or ~Session)
+  host_source_ = true;
   check(clEnqueueWriteBuffer(d_.queue.get(), m.get(), CL_FALSE, 0, bytes, src, 0, nullptr, nullptr),
         fmt::format("{}: uploading {} ({} bytes)", op_, what, bytes));
   thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
@@ -345,13 +393,15 @@ void Session::read(const Mem& m, void* dst, size_t bytes, std::string_view what)
   if (device_memory::resident(dst)) {
     size_t offset = 0;
     cl_mem to = resident(dst, bytes, what, &offset);
-    pending_ = true;
+    // No wait: the copy involves no host memory, the kernels it copies from were checked by
+    // finish(), and the in-order queue runs it before anything enqueued later (a pooled buffer's
+    // next use, a download of the view). A device buffer freed meanwhile is released by the
+    // driver only once the copy is done.
     check(clEnqueueCopyBuffer(d_.queue.get(), m.get(), to, 0, offset, bytes, 0, nullptr, nullptr),
           fmt::format("{}: copying {} ({} bytes) on the device", op_, what, bytes));
-    check(clFinish(d_.queue.get()), op_ + ": clFinish");
-    pending_ = false;
     return;
   }
+  if (finished_ && !completed_) complete(); // a failed kernel writes nothing into dst
   pending_ = true;
   check(clEnqueueReadBuffer(d_.queue.get(), m.get(), CL_TRUE, 0, bytes, dst, 0, nullptr, nullptr),
         fmt::format("{}: reading back {} ({} bytes)", op_, what, bytes));
@@ -360,6 +410,12 @@ void Session::read(const Mem& m, void* dst, size_t bytes, std::string_view what)
 }
 
 void Session::finish() {
+  finished_ = true;
+  check(clFlush(d_.queue.get()), op_ + ": clFlush");
+}
+
+void Session::complete() {
+  completed_ = true;
   check(clFinish(d_.queue.get()), op_ + ": clFinish");
   pending_ = false;
   double ms = 0.0;
@@ -379,6 +435,23 @@ void Session::finish() {
     if (end > start) ms += static_cast<double>(end - start) * 1e-6;
   }
   set_last_device_ms(ms);
+}
+
+QueueReport sync(int device) {
+  Session s(device, "sync");
+  return s.sync();
+}
+
+QueueReport Session::sync() {
+  QueueReport r{d_.folded_calls, d_.folded_ms};
+  std::string failure = std::move(d_.folded_failure);
+  d_.folded_calls = 0;
+  d_.folded_ms = 0.0;
+  d_.folded_failure.clear();
+  drain(d_, &r.calls, &r.device_ms, &failure);
+  // Everything is cleared first, so later calls and syncs on this device work.
+  if (!failure.empty()) tessera::detail::fail(ErrorCode::Unsupported, "{} (found by sync)", failure);
+  return r;
 }
 
 std::shared_ptr<void> device_alloc(int device, size_t bytes) {

@@ -75,6 +75,19 @@ struct Device {
   std::map<std::string, Program> programs;      // by options + '\n' + source
   std::map<KernelKey, Kernel, std::less<>> kernels; // of `programs`, created on first use
   BufferPool pool;
+  // Calls whose kernels were enqueued and not waited for: nothing of theirs returned to the host
+  // (Session::finish). sync() waits for them, checks their events and sums their device time;
+  // past kMaxQueued (runtime.cpp) a new session folds them in first (folded_*).
+  struct Queued {
+    std::string op;
+    std::vector<Event> events;
+    std::vector<device_memory::Allocation> keep; // device buffers the call reads or writes
+    bool counts = true; // a call of its own, not a part of one (Session::part_of_a_call)
+  };
+  std::vector<Queued> queued;
+  int64_t folded_calls = 0;
+  double folded_ms = 0.0;
+  std::string folded_failure; // the first failure folded in, reported by the next sync()
   // Session::table's buffers by content, with the session that last used each (`sessions`
   // counts the sessions opened).
   struct Table {
@@ -163,9 +176,18 @@ public:
   // Blocking copies between the host and a buffer at a byte offset (device buffers).
   void write_at(const Mem& m, size_t offset, const void* src, size_t bytes, std::string_view what);
   void read_at(const Mem& m, size_t offset, void* dst, size_t bytes, std::string_view what);
-  // Waits for the queue, checks that every launch completed, and records their device time for
-  // last_device_ms(). Called before anything is read back into the caller's outputs.
+  // Called once the call's kernels are enqueued, before its outputs are read. It does not wait:
+  // a read into host memory then waits for the kernels and checks them first (a failure is a
+  // BackendFailure, with nothing written), and a call whose outputs all stay on the device
+  // returns at once, its kernels queued (Device::queued) for sync() to check and time
+  // (last_device_ms() is then -1). A session that sent host memory waits at its end anyway,
+  // since the driver may read that memory until then.
   void finish();
+  // sync() of core/backend.h on this session's device.
+  QueueReport sync();
+  // This session is a step of an operation's call (a cast of its operands): sync() counts its
+  // device time but not a call.
+  void part_of_a_call() { counts_ = false; }
 
 private:
   static void set_arg(cl_kernel k, std::string_view name, cl_uint i, const Mem& m);
@@ -197,6 +219,13 @@ private:
   std::string prelude_; // capability_prelude under the overrides in force when the session began
   size_t wg_ = 0;
   std::vector<Event> events_;
+  bool finished_ = false;   // finish() was called: the kernels are all enqueued
+  bool completed_ = false;  // and waited for and checked (complete())
+  bool host_source_ = false; // a write from host memory was enqueued without waiting
+  bool counts_ = true;       // Queued::counts
+  // Waits for the queue, checks the launches' events (BackendFailure on a failed one) and
+  // records their device time for last_device_ms().
+  void complete();
   std::deque<Lease> leases_; // pooled buffers in use; deque: scratch()'s references stay valid
   std::vector<device_memory::Allocation> resident_; // device buffers this session reads or writes
   uint64_t serial_ = 0;     // this session's number (Device::sessions)

@@ -279,8 +279,12 @@ int step_main(int argc, char** argv) {
     return 1;
   }
   fmt::print("step on {} ({}), {} operations a token\n", r.device, r.shapes, r.calls_per_token);
-  fmt::print("  per token over {} steps after {} warm-up: wall {:.3f} ms, device {:.3f} ms ({:.0f}% of wall)\n",
-             cfg.steps, cfg.warmup, r.wall_ms, r.device_ms, r.wall_ms > 0 ? 100.0 * r.device_ms / r.wall_ms : 0.0);
+  if (cfg.backend == "cpu") // the reference runs on the host: there is no device time to compare
+    fmt::print("  per token over {} steps after {} warm-up: wall {:.3f} ms (no device time on the CPU reference)\n",
+               cfg.steps, cfg.warmup, r.wall_ms);
+  else
+    fmt::print("  per token over {} steps after {} warm-up: wall {:.3f} ms, device {:.3f} ms ({:.0f}% of wall)\n",
+               cfg.steps, cfg.warmup, r.wall_ms, r.device_ms, r.wall_ms > 0 ? 100.0 * r.device_ms / r.wall_ms : 0.0);
   fmt::print("  host -> device {} bytes a token (its input: {}), device -> host {} bytes (the output: {}); "
              "{} allocations in the {} timed steps\n",
              r.h2d_bytes, r.input_bytes, r.d2h_bytes, r.output_bytes, r.allocations, cfg.steps);

@@ -335,6 +335,56 @@ TEST_P(ResidentOps, ANonFiniteResidentInputIsTheHostError) {
   EXPECT_EQ(back, std::vector<float>(M * N, 0.0f)) << "c was written";
 }
 
+// With a static input scale nothing of a gemm_nvfp4_act call need come back to the host, so on
+// OpenCL a resident x is checked for NaN by sync(), not by the call: the call returns, and the
+// sync names the operation and the element (then the queue is clear and calls work again). On
+// Vulkan, which waits for every call, the call itself refuses it.
+TEST_P(ResidentOps, ANonFiniteQueuedInputIsReportedBySync) {
+  const Context& ctx = *ctx_;
+  const int64_t M = 3, N = 24, K = 256;
+  Arg x = random(DType::BF16, {M, K}, 101);
+  const uint16_t inf = 0xFF80; // -inf
+  std::memcpy(x.bytes.data() + (2 * K + 5) * 2, &inf, 2);
+  const Arg b = random(DType::U8, {N, K / 2}, 102), bs = random(DType::F8_E4M3, {N, K / 16}, 103);
+  DeviceBuffer xd = ctx.device_alloc(x.bytes.size()), bd = ctx.device_alloc(b.bytes.size()),
+               bsd = ctx.device_alloc(bs.bytes.size()), cd = ctx.device_alloc(M * N * 4);
+  ctx.upload(xd, 0, x.bytes.data(), x.bytes.size());
+  ctx.upload(bd, 0, b.bytes.data(), b.bytes.size());
+  ctx.upload(bsd, 0, bs.bytes.data(), bs.bytes.size());
+  ctx.sync();
+  auto call = [&] {
+    ctx.gemm_nvfp4_act(Context::view(xd, DType::BF16, {M, K}), 0.01f, Context::view(bd, DType::U8, {N, K / 2}),
+                       Context::view(bsd, DType::F8_E4M3, {N, K / 16}), 0.5f, std::nullopt,
+                       Context::view(cd, DType::F32, {M, N}));
+  };
+  auto code_and_message = [](auto&& f) -> std::pair<std::optional<ErrorCode>, std::string> {
+    try {
+      f();
+    } catch (const Error& e) {
+      return {e.code(), e.what()};
+    }
+    return {std::nullopt, ""};
+  };
+  if (ctx.backend() == "opencl") {
+    EXPECT_FALSE(code_and_message(call).first) << "the call waited for its check";
+    const auto [code, message] = code_and_message([&] { ctx.sync(); });
+    ASSERT_TRUE(code) << "sync found nothing";
+    EXPECT_EQ(*code, ErrorCode::NonFinite);
+    EXPECT_NE(message.find("gemm_nvfp4_act: x[2, 5] is NaN or inf"), std::string::npos) << message;
+    EXPECT_EQ(ctx.sync().calls, 0) << "the failed sync cleared the queue";
+  } else {
+    const auto [code, message] = code_and_message(call);
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, ErrorCode::NonFinite);
+    EXPECT_NE(message.find("gemm_nvfp4_act: x[2, 5] is -inf"), std::string::npos) << message;
+  }
+  // A finite x afterwards runs and syncs cleanly.
+  const uint16_t one = 0x3F80;
+  ctx.upload(xd, (2 * K + 5) * 2, &one, 2);
+  EXPECT_FALSE(code_and_message(call).first);
+  EXPECT_FALSE(code_and_message([&] { ctx.sync(); }).first);
+}
+
 // A weight packed for a GPU is uploaded once with the packing: a GEMM on it with device-resident
 // activations sends nothing, and gives the bytes of the same GEMM on the checkpoint's host bytes.
 TEST_P(ResidentOps, PackedWeightsStayOnTheDevice) {

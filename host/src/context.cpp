@@ -145,6 +145,13 @@ RunInfo Context::last_run() const {
 
 QueueInfo Context::sync() const {
   if (s_->backend != "opencl") return {};
+  // The queued non-finite checks are read back here: counted as this context's traffic, even
+  // when the sync reports a failure.
+  detail::thread_traffic() = {};
+  struct Count {
+    Context::State& s;
+    ~Count() { s.bytes_from_device += detail::thread_traffic().bytes_from_device; }
+  } count{*s_};
   try {
     const detail::QueueReport r = detail::opencl::sync(s_->device);
     return {r.calls, r.device_ms};

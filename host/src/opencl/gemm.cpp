@@ -207,8 +207,11 @@ void gemm_nvfp4_act(int device, const core::Variant& v, const GemmNvfp4ActArgs& 
     sa = s.alloc(bytes(n / 16, 1), "a_scale");
     launch_nvfp4_quantize(s, v.manifest.source, x, n, false, a.static_a_scale_2, scale_2, bad, q, sa);
     // Each read back waits for the device: only what the host needs. A host x was checked for
-    // NaN and inf on the host; a resident one only here. A static scale_2 is known already.
-    if (device_memory::resident(a.x)) {
+    // NaN and inf on the host; a resident one is checked by sync() (Session::check_at_sync),
+    // unless the call waits anyway for a computed scale_2. A static scale_2 is known already.
+    if (device_memory::resident(a.x) && a.static_a_scale_2) {
+      s.check_at_sync(bad, "x", a.M, a.K);
+    } else if (device_memory::resident(a.x)) {
       cl_ulong first_bad = 0;
       s.read(bad, &first_bad, sizeof first_bad, "non-finite index");
       if (first_bad != kNoIndex) non_finite(s, op, x, a.M, a.K, first_bad);
@@ -241,9 +244,7 @@ void gemm_fp8_act(int device, const core::Variant& v, const GemmFp8ActArgs& a) {
       const Mem& unused = s.scratch(sizeof(cl_float), "tensor scale");
       const Mem& bad = s.scratch(sizeof(cl_ulong), "non-finite index");
       launch_amax(s, v.manifest.source, x, n, 448.0f, false, 0.0f, unused, bad);
-      cl_ulong first_bad = 0;
-      s.read(bad, &first_bad, sizeof first_bad, "non-finite index"); // blocking: the scan is done
-      if (first_bad != kNoIndex) non_finite(s, op, x, a.M, a.K, first_bad);
+      s.check_at_sync(bad, "x", a.M, a.K);
     }
   }
   fp8_block_on_device(s, gemm, kind_of(gemm), q, sa,

@@ -8,7 +8,9 @@
 
 #include "core/error.h"
 #include "introspect.h"
+#include "host/src/validate.h"
 #include "program_cache.h"
+#include "quantize.h"
 #include "source.h"
 
 namespace tessera::detail::opencl {
@@ -138,17 +140,36 @@ void BufferPool::fill(cl_command_queue q, unsigned char byte) const {
 namespace {
 // Waits for d's queue, then checks and times its queued calls and clears them: their count and
 // device time are added to *calls and *ms, and the first failure's message (if none yet) to
-// *failure. The caller holds d.mutex.
-void drain(Device& d, int64_t* calls, double* ms, std::string* failure) {
+// *failure with its code. The caller holds d.mutex.
+void drain(Device& d, int64_t* calls, double* ms, std::string* failure, ErrorCode* code) {
   check(clFinish(d.queue.get()), "clFinish");
+  if (!d.checks.empty()) {
+    std::vector<cl_ulong> first(d.checks.size());
+    check(clEnqueueReadBuffer(d.queue.get(), d.flags.get(), CL_TRUE, 0, first.size() * sizeof(cl_ulong), first.data(),
+                              0, nullptr, nullptr),
+          "reading the queued non-finite checks");
+    thread_traffic().bytes_from_device += static_cast<int64_t>(first.size() * sizeof(cl_ulong));
+    for (size_t i = 0; i < first.size() && failure->empty(); ++i) {
+      if (first[i] == kNoIndex) continue;
+      const Device::Check& c = d.checks[i];
+      const auto flat = static_cast<int64_t>(first[i]);
+      *failure = fmt::format("{}: {}{} is NaN or inf (flat index {}); the quantizers refuse NaN and inf. The input was "
+                             "in device memory, so the call was checked here, after it returned and wrote its outputs",
+                             c.op, c.name, index_str({c.rows, c.cols}, flat), flat);
+      *code = ErrorCode::NonFinite;
+    }
+    d.checks.clear();
+  }
   for (const Device::Queued& q : d.queued) {
     for (const Event& e : q.events) {
       cl_int status = CL_COMPLETE;
       check(clGetEventInfo(e.get(), CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, nullptr),
             "clGetEventInfo");
       if (status < 0) {
-        if (failure->empty())
+        if (failure->empty()) {
           *failure = fmt::format("{}: a kernel failed on the device ({})", q.op, error_name(status));
+          *code = ErrorCode::Unsupported;
+        }
         continue;
       }
       cl_ulong start = 0, end = 0;
@@ -169,7 +190,8 @@ Session::Session(int device, std::string_view op)
   set_last_device_ms(0.0);
   ensure_queue(d_);
   serial_ = ++d_.sessions;
-  if (d_.queued.size() >= kMaxQueued) drain(d_, &d_.folded_calls, &d_.folded_ms, &d_.folded_failure);
+  if (d_.queued.size() >= kMaxQueued || d_.checks.size() >= kMaxQueued)
+    drain(d_, &d_.folded_calls, &d_.folded_ms, &d_.folded_failure, &d_.folded_code);
   wg_ = kWorkGroupSize;
   while (wg_ > 1 &&
          (wg_ > static_cast<size_t>(d_.facts.max_workgroup_size) || wg_ > d_.max_work_item_size))
@@ -445,13 +467,25 @@ QueueReport sync(int device) {
 QueueReport Session::sync() {
   QueueReport r{d_.folded_calls, d_.folded_ms};
   std::string failure = std::move(d_.folded_failure);
+  ErrorCode code = d_.folded_code;
   d_.folded_calls = 0;
   d_.folded_ms = 0.0;
   d_.folded_failure.clear();
-  drain(d_, &r.calls, &r.device_ms, &failure);
+  drain(d_, &r.calls, &r.device_ms, &failure, &code);
   // Everything is cleared first, so later calls and syncs on this device work.
-  if (!failure.empty()) tessera::detail::fail(ErrorCode::Unsupported, "{} (found by sync)", failure);
+  if (!failure.empty()) tessera::detail::fail(code, "{} (found by sync)", failure);
   return r;
+}
+
+void Session::check_at_sync(const Mem& bad, std::string_view name, int64_t rows, int64_t cols) {
+  if (d_.checks.size() >= kMaxQueued) drain(d_, &d_.folded_calls, &d_.folded_ms, &d_.folded_failure, &d_.folded_code);
+  if (!d_.flags) d_.flags = alloc_unpooled(kMaxQueued * sizeof(cl_ulong), "the queued non-finite checks");
+  const size_t slot = d_.checks.size() * sizeof(cl_ulong);
+  pending_ = true;
+  check(clEnqueueCopyBuffer(d_.queue.get(), bad.get(), d_.flags.get(), 0, slot, sizeof(cl_ulong), 0, nullptr, nullptr),
+        fmt::format("{}: keeping the non-finite check of {} for sync", op_, name));
+  pending_ = false; // a copy on the device: nothing of the host's to wait for
+  d_.checks.push_back(Device::Check{op_, std::string(name), rows, cols});
 }
 
 std::shared_ptr<void> device_alloc(int device, size_t bytes) {

@@ -85,9 +85,19 @@ struct Device {
     bool counts = true; // a call of its own, not a part of one (Session::part_of_a_call)
   };
   std::vector<Queued> queued;
+  // Non-finite scans of resident inputs left for sync() (Session::check_at_sync): each one's
+  // first non-finite index is copied on the device into its slot of `flags` (kMaxQueued slots,
+  // made on first use), read back by sync() in one read.
+  struct Check {
+    std::string op, name;
+    int64_t rows, cols;
+  };
+  std::vector<Check> checks;
+  Mem flags;
   int64_t folded_calls = 0;
   double folded_ms = 0.0;
   std::string folded_failure; // the first failure folded in, reported by the next sync()
+  ErrorCode folded_code = ErrorCode::Unsupported;
   // Session::table's buffers by content, with the session that last used each (`sessions`
   // counts the sessions opened).
   struct Table {
@@ -185,6 +195,11 @@ public:
   void finish();
   // sync() of core/backend.h on this session's device.
   QueueReport sync();
+  // A scan's first non-finite index (a cl_ulong in `bad`, kNoIndex for none) of input `name`
+  // [rows, cols], checked by sync() instead of now, so that the call need not wait: a resident
+  // input is only known on the device. sync() then reports a non-finite element as
+  // Error(NonFinite) naming the operation and the element; the call's outputs were written.
+  void check_at_sync(const Mem& bad, std::string_view name, int64_t rows, int64_t cols);
   // This session is a step of an operation's call (a cast of its operands): sync() counts its
   // device time but not a call.
   void part_of_a_call() { counts_ = false; }

@@ -57,7 +57,8 @@ const std::vector<DeviceFacts>& devices();
 // found); "" when it is not.
 std::string no_device_reason();
 // Device memory (Context::device_alloc): a buffer of `bytes` on device `device`, owned by the
-// handle; blocking copies into and out of it at a byte offset, counted in thread_traffic().
+// handle, zero-filled on the device; blocking copies into and out of it at a byte offset,
+// counted in thread_traffic().
 // BackendFailure when the device cannot.
 std::shared_ptr<void> device_alloc(int device, size_t bytes);
 void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes);

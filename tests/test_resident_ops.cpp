@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
 #include "tessera/context.h"
 #include "tessera/tessera.h"
 #include "tessera/weights.h"
@@ -383,6 +384,18 @@ TEST_P(ResidentOps, ANonFiniteQueuedInputIsReportedBySync) {
   ctx.upload(xd, (2 * K + 5) * 2, &one, 2);
   EXPECT_FALSE(code_and_message(call).first);
   EXPECT_FALSE(code_and_message([&] { ctx.sync(); }).first);
+}
+
+// A device buffer is zero-filled on the device: a megabyte of zeros, and not a byte of them
+// crossed from the host.
+TEST_P(ResidentOps, DeviceBuffersAreZeroedOnTheDevice) {
+  detail::thread_traffic() = {};
+  DeviceBuffer b = ctx_->device_alloc(1 << 20);
+  EXPECT_EQ(detail::thread_traffic().bytes_to_device, 0);
+  EXPECT_EQ(detail::thread_traffic().allocations, 1);
+  std::vector<uint8_t> back(1 << 20, 0xEE);
+  ctx_->download(b, 0, back.data(), back.size());
+  EXPECT_EQ(back, std::vector<uint8_t>(1 << 20, 0));
 }
 
 // A weight packed for a GPU is uploaded once with the packing: a GEMM on it with device-resident

@@ -83,16 +83,15 @@ void read(std::string_view op, const Allocation& a, size_t offset, void* dst, si
   }
 }
 
-uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes, bool zero) {
+uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes) {
   Allocation a{std::string(backend), device, 0, bytes, nullptr};
   try {
     a.handle = backend == "opencl" ? opencl::device_alloc(device, bytes) : vulkan::device_alloc(device, bytes);
   } catch (const BackendFailure& f) {
     fail(ErrorCode::Unsupported, "{}: {} bytes on {}:{}: {}", op, bytes, backend, device, f.what());
   }
-  // Zero-filled, as Context::alloc's host memory is: a buffer read before it is written holds no
-  // other process's or call's data.
-  if (zero && bytes > 0) write(op, a, 0, std::vector<std::byte>(bytes).data(), bytes);
+  // Zero-filled by the backend on the device, as Context::alloc's host memory is: a buffer read
+  // before it is written holds no other process's or call's data, and no zeros cross the bus.
   return add(backend, device, bytes, std::move(a.handle));
 }
 
@@ -160,7 +159,7 @@ Scratch::Scratch(std::string_view op, std::string_view backend, int device, size
       return;
     }
   }
-  base_ = allocate(op, backend, device, bytes_, false); // written by the call before it is read
+  base_ = allocate(op, backend, device, bytes_);
 }
 
 Scratch::~Scratch() { release(); }

@@ -26,8 +26,7 @@ struct Allocation {
 // Allocates `bytes` of zero-filled memory on device `device` of `backend` ("opencl",
 // "vulkan"), records it and returns its base address. Error(Unsupported) naming `op` when the
 // device cannot allocate, or once the reserved range is used up.
-// `zero` false: left as the device gives it (for scratch a call writes before it reads).
-uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes, bool zero = true);
+uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes);
 // Frees the record of the allocation at `base` (its addresses stay reserved, as freed); the
 // memory goes with the last copy of the record (a call in flight may hold one).
 void remove(uintptr_t base);

@@ -159,7 +159,7 @@ void upload_to_device(std::string_view op, PackedWeight& w) {
   copy->device = w.device;
   auto put = [&](const std::vector<uint8_t>& bytes) -> uintptr_t {
     if (bytes.empty()) return 0;
-    const uintptr_t base = detail::device_memory::allocate(op, w.backend, w.device, bytes.size(), false);
+    const uintptr_t base = detail::device_memory::allocate(op, w.backend, w.device, bytes.size());
     const auto at = detail::device_memory::find(op, "the packed weight", reinterpret_cast<void*>(base), bytes.size());
     detail::device_memory::write(op, at, 0, bytes.data(), bytes.size());
     return base;

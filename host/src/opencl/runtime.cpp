@@ -490,7 +490,19 @@ void Session::check_at_sync(const Mem& bad, std::string_view name, int64_t rows,
 
 std::shared_ptr<void> device_alloc(int device, size_t bytes) {
   Session s(device, "device_alloc");
-  return std::make_shared<Mem>(s.alloc_unpooled(std::max<size_t>(bytes, 4), "a device buffer")); // no empty cl_mem
+  const size_t n = std::max<size_t>(bytes, 4); // no empty cl_mem
+  auto m = std::make_shared<Mem>(s.alloc_unpooled(n, "a device buffer"));
+  s.zero_fill(*m, n);
+  return m;
+}
+
+void Session::zero_fill(const Mem& m, size_t bytes) {
+  const cl_uchar zero = 0;
+  pending_ = true;
+  check(clEnqueueFillBuffer(d_.queue.get(), m.get(), &zero, 1, 0, bytes, 0, nullptr, nullptr),
+        fmt::format("{}: zeroing {} bytes", op_, bytes));
+  check(clFinish(d_.queue.get()), op_ + ": clFinish");
+  pending_ = false;
 }
 
 void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes) {

@@ -164,6 +164,8 @@ public:
   // A buffer of its own, outside the pool: resident memory (device_alloc), which outlives the
   // session.
   Mem alloc_unpooled(size_t bytes, std::string_view what);
+  // Fills the first `bytes` of m with zeros on the device, and waits (device_alloc's buffers).
+  void zero_fill(const Mem& m, size_t bytes);
   // The kernel `name` of kernels/<file>, built for this device on first use. `defines` (such as
   // "-DGEMV_MAX_M=16") pass the variant's manifest limits to kernels sized by them; they join
   // the build options, so they key the program cache too.

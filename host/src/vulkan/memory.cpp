@@ -227,7 +227,15 @@ void from_buffer(Buffer& b, VkDeviceSize offset, void* dst, size_t bytes) {
 
 std::shared_ptr<void> device_alloc(int device_index, size_t bytes) {
   Device& d = device(device_index);
-  return std::make_shared<Block>(d, bytes, !device_local(d));
+  auto b = std::make_shared<Block>(d, bytes, !device_local(d));
+  // Zero-filled where it is (core/backend.h): nothing crosses from the host.
+  if (b->data()) {
+    std::memset(b->data(), 0, b->size());
+  } else {
+    std::lock_guard lock(d.mutex);
+    transfer(d, [&](VkCommandBuffer cmd) { vkCmdFillBuffer(cmd, b->get(), 0, VK_WHOLE_SIZE, 0); });
+  }
+  return b;
 }
 
 void device_write(int, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes) {

@@ -55,8 +55,9 @@ void check_arg(std::string_view op, std::string_view name, const TensorView& t,
                std::initializer_list<DType> allowed, const Shape& expected);
 
 // The outputs of one call, by name: refused (InvalidArgument naming both) when two of them
-// share a byte, since which result would land there is not defined. (An output may alias an
-// input: every operation reads its inputs before it writes an output.) Checked views only.
+// share a byte, since which result would land there is not defined. (An output over an input
+// is another matter: docs/architecture.md, "Aliasing", says where it is allowed.) Checked views
+// only.
 struct NamedView {
   std::string_view name;
   const TensorView* view; // null: the output is absent

@@ -11,6 +11,7 @@ if(OpenCL_FOUND)
     ${PROJECT_SOURCE_DIR}/host/src/opencl/program_cache.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/ops.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/cast.cpp
+    ${PROJECT_SOURCE_DIR}/host/src/opencl/engine_memory.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/variants.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/gemm.cpp
     ${PROJECT_SOURCE_DIR}/host/src/opencl/deltanet_recurrent.cpp

@@ -35,6 +35,16 @@ struct QueueReport {
   double device_ms = 0.0;
 };
 
+// A copy of `rows` x `slices` runs of `run` bytes each between two places of one device's
+// memory: run r of slice s starts at r * row + s * slice bytes from its side's start (the shape of
+// clEnqueueCopyBufferRect, so row >= run and slice >= rows * row on both sides). How a strided
+// view is gathered into a packed copy, or a packed result scattered into one
+// (host/src/strided_views.h).
+struct Rect {
+  size_t run = 0, rows = 1, slices = 1;
+  size_t src_row = 0, src_slice = 0, dst_row = 0, dst_slice = 0;
+};
+
 inline DeviceTraffic& thread_traffic() {
   thread_local DeviceTraffic t;
   return t;
@@ -68,6 +78,30 @@ void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset,
 // For operations that compute in fp32 and take or give resident 16-bit tensors
 // (host/src/fp32_operands.h). BackendFailure when the device cannot.
 void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
+// The copy `r` from src to dst, both resident addresses of this device, on the device (in order
+// with the calls around it). BackendFailure when the device cannot.
+void copy_rect(int device, const void* src, void* dst, const Rect& r);
+// Engine-owned memory (Context::open_opencl, Context::wrap_opencl). The handles are the engine's
+// cl_context, cl_device_id, cl_command_queue and cl_mem, as void* so that this header needs no
+// OpenCL one.
+// The index of the probed device that is `device_id`, or -1.
+int device_index(void* device_id);
+// Makes device `device` run on the engine's `context` (which must hold it) and in-order,
+// profiling `queue` (null: a queue of ours on that context). Error(Unsupported) when the device
+// already runs on another context (made at its first use), Error(InvalidArgument) for a queue
+// that is not on that context and device, out of order, or without profiling.
+void adopt(int device, void* context, void* queue);
+// A handle for device_memory of `bytes` at `offset` of the engine's `buffer` (retained, not
+// owned: the engine frees it). Error(InvalidArgument) for a buffer of another context or an
+// offset the device cannot start a sub-buffer at, Error(ShortBuffer) past its end.
+std::shared_ptr<void> wrap(int device, void* buffer, size_t offset, size_t bytes);
+// The device's context, device id and queue (its context made if it was not yet).
+struct NativeHandles {
+  void* context = nullptr;
+  void* device = nullptr;
+  void* queue = nullptr;
+};
+NativeHandles native_handles(int device);
 // Waits for every call queued on the device (their outputs all on the device, Session::finish),
 // checks their kernels and sums their device time. Error(Unsupported) naming the first failed
 // call's operation, after which the queue is empty and the device usable again.
@@ -88,6 +122,7 @@ std::shared_ptr<void> device_alloc(int device, size_t bytes);
 void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset, const void* src, size_t bytes);
 void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
 void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
+void copy_rect(int device, const void* src, void* dst, const Rect& r);
 } // namespace vulkan
 
 } // namespace tessera::detail

@@ -71,9 +71,9 @@ TEST_P(Traffic, TheCApiReportsTheContextsSums) {
   ASSERT_EQ(tessera_context_create(backend.c_str(), 0, &ctx), TESSERA_OK);
   std::vector<uint8_t> a(M * K, 0x38), b(N * K, 0x30);
   std::vector<float> c(M * N);
-  tessera_tensor at{TESSERA_F8_E4M3, 2, {M, K}, a.data(), a.size()};
-  tessera_tensor bt{TESSERA_F8_E4M3, 2, {N, K}, b.data(), b.size()};
-  tessera_tensor ct{TESSERA_F32, 2, {M, N}, c.data(), c.size() * 4};
+  tessera_tensor at{TESSERA_F8_E4M3, 2, {M, K}, a.data(), a.size(), nullptr};
+  tessera_tensor bt{TESSERA_F8_E4M3, 2, {N, K}, b.data(), b.size(), nullptr};
+  tessera_tensor ct{TESSERA_F32, 2, {M, N}, c.data(), c.size() * 4, nullptr};
   ASSERT_EQ(tessera_gemm_fp8(ctx, &at, &bt, 1.0f, nullptr, &ct), TESSERA_OK);
   int64_t allocations = -1, to = -1, from = -1;
   ASSERT_EQ(tessera_context_traffic(ctx, &allocations, &to, &from), TESSERA_OK);

@@ -119,7 +119,9 @@ TensorView to_view(const char* fn, const char* name, const tessera_tensor* t) {
   if (dtype < TESSERA_F32 || dtype > TESSERA_F8_E5M2)
     fail(ErrorCode::DTypeMismatch, "{}: {} has dtype {}, which is no tessera_dtype", fn, name,
          dtype);
-  return TensorView{static_cast<DType>(dtype), Shape(r.shape, r.shape + r.ndim), r.data, r.bytes};
+  TensorView v{static_cast<DType>(dtype), Shape(r.shape, r.shape + r.ndim), r.data, r.bytes, {}};
+  if (r.strides) v.strides.assign(r.strides, r.strides + r.ndim);
+  return v;
 }
 
 std::optional<TensorView> to_optional(const char* fn, const char* name, const tessera_tensor* t) {
@@ -323,6 +325,33 @@ tessera_status tessera_device_alloc(tessera_context* ctx, size_t bytes, tessera_
     const Context& c = context(fn, ctx);
     tessera_device_buffer*& result = deref(fn, "out", out);
     result = new tessera_device_buffer{c.device_alloc(bytes)};
+  });
+}
+
+tessera_status tessera_context_create_opencl(void* cl_context, void* cl_device_id, void* cl_command_queue,
+                                            tessera_context** out) {
+  return guard("tessera_context_create_opencl", [&](const char* fn) {
+    tessera_context*& result = deref(fn, "out", out);
+    result = new tessera_context{Context::open_opencl(cl_context, cl_device_id, cl_command_queue)};
+  });
+}
+
+tessera_status tessera_wrap_opencl(tessera_context* ctx, void* cl_mem, size_t offset, size_t bytes,
+                                   tessera_device_buffer** out) {
+  return guard("tessera_wrap_opencl", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    tessera_device_buffer*& result = deref(fn, "out", out);
+    result = new tessera_device_buffer{c.wrap_opencl(cl_mem, offset, bytes)};
+  });
+}
+
+tessera_status tessera_context_opencl_handles(const tessera_context* ctx, void** cl_context, void** cl_device_id,
+                                              void** cl_command_queue) {
+  return guard("tessera_context_opencl_handles", [&](const char* fn) {
+    const Context::OpenclHandles h = context(fn, ctx).opencl_handles();
+    if (cl_context) *cl_context = h.context;
+    if (cl_device_id) *cl_device_id = h.device;
+    if (cl_command_queue) *cl_command_queue = h.queue;
   });
 }
 

@@ -239,6 +239,46 @@ DeviceBuffer Context::device_alloc(size_t bytes) const {
   return b;
 }
 
+Context Context::open_opencl(void* cl_context, void* cl_device_id, void* cl_command_queue, NumericsPolicy policy) {
+  if (!dispatch::backend_built("opencl"))
+    detail::fail(ErrorCode::Unsupported, "open_opencl: the OpenCL backend is not available in this build");
+  if (!cl_context || !cl_device_id)
+    detail::fail(ErrorCode::NullBuffer, "open_opencl: the engine's cl_context and cl_device_id must not be null");
+  const int device = detail::opencl::device_index(cl_device_id);
+  if (device < 0)
+    detail::fail(ErrorCode::InvalidArgument, "open_opencl: the cl_device_id is none of the devices this process's "
+                                             "OpenCL platforms list");
+  detail::opencl::adopt(device, cl_context, cl_command_queue);
+  return open("opencl", device, policy);
+}
+
+DeviceBuffer Context::wrap_opencl(void* cl_mem, size_t offset, size_t bytes) const {
+  if (s_->backend != "opencl")
+    detail::fail(ErrorCode::Unsupported, "wrap_opencl: this context is {}:{}, not an OpenCL one", s_->backend,
+                 s_->device);
+  DeviceBuffer b;
+  try {
+    b.base_ = detail::device_memory::adopt("wrap_opencl", "opencl", s_->device, bytes,
+                                           detail::opencl::wrap(s_->device, cl_mem, offset, bytes));
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "wrap_opencl: {}", f.what());
+  }
+  b.bytes_ = bytes;
+  return b;
+}
+
+Context::OpenclHandles Context::opencl_handles() const {
+  if (s_->backend != "opencl")
+    detail::fail(ErrorCode::Unsupported, "opencl_handles: this context is {}:{}, not an OpenCL one", s_->backend,
+                 s_->device);
+  try {
+    const detail::opencl::NativeHandles h = detail::opencl::native_handles(s_->device);
+    return {h.context, h.device, h.queue};
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "opencl_handles: {}", f.what());
+  }
+}
+
 namespace {
 // The allocation behind `b` at [offset, offset + bytes), checked against this context's device.
 detail::device_memory::Allocation checked_range(const Context::State& s, std::string_view op, const DeviceBuffer& b,

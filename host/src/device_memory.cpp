@@ -95,6 +95,10 @@ uintptr_t allocate(std::string_view op, std::string_view backend, int device, si
   return add(backend, device, bytes, std::move(a.handle));
 }
 
+uintptr_t adopt(std::string_view, std::string_view backend, int device, size_t bytes, std::shared_ptr<void> handle) {
+  return add(backend, device, bytes, std::move(handle));
+}
+
 void remove(uintptr_t base) {
   Region& r = region();
   std::lock_guard lock(r.mutex);

@@ -27,6 +27,9 @@ struct Allocation {
 // "vulkan"), records it and returns its base address. Error(Unsupported) naming `op` when the
 // device cannot allocate, or once the reserved range is used up.
 uintptr_t allocate(std::string_view op, std::string_view backend, int device, size_t bytes);
+// Records memory the engine allocated (`handle` is the backend's retained reference to it, as
+// opencl::wrap makes) like an allocation of ours, and returns its base address.
+uintptr_t adopt(std::string_view op, std::string_view backend, int device, size_t bytes, std::shared_ptr<void> handle);
 // Frees the record of the allocation at `base` (its addresses stay reserved, as freed); the
 // memory goes with the last copy of the record (a call in flight may hold one).
 void remove(uintptr_t base);

@@ -10,6 +10,7 @@
 #include "reference/activations.h"
 #include "reference/formats.h"
 #include "tessera/ops.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -107,9 +108,19 @@ Checked check(const AttentionArgs& a, const TensorView& o, const std::optional<T
 
 } // namespace
 
-void attention(const AttentionArgs& args, const TensorView& o, const std::optional<TensorView>& lse,
+void attention(const AttentionArgs& args_in, const TensorView& o_in, const std::optional<TensorView>& lse_in,
                const RunOptions& options, RunInfo* info) {
   detail::ResidentScope resident(options); // every tensor may be resident (fp32_operands.h)
+  detail::StridedViews strided(kOp);       // and strided (strided_views.h)
+  AttentionArgs args = args_in;
+  args.q = strided.in("q", args.q);
+  args.k = strided.in("k", args.k);
+  args.v = strided.in("v", args.v);
+  args.gate = strided.in("gate", args.gate);
+  args.cu_seqlens_q = strided.in("cu_seqlens_q", args.cu_seqlens_q);
+  args.cu_seqlens_k = strided.in("cu_seqlens_k", args.cu_seqlens_k);
+  const TensorView o = strided.out("o", o_in);
+  const std::optional<TensorView> lse = strided.out("lse", lse_in);
   const Checked c = check(args, o, lse);
   const ref::AttentionDims& d = c.d;
 
@@ -140,6 +151,7 @@ void attention(const AttentionArgs& args, const TensorView& o, const std::option
                                            out.data(), lse_out.data()});
   out.store();
   lse_out.store();
+  strided.store();
   detail::note_traffic(info);
 }
 

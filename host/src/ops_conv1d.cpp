@@ -7,6 +7,7 @@
 #include "named.h"
 #include "reference/conv1d.h"
 #include "tessera/ops.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -14,11 +15,15 @@ namespace {
 constexpr std::string_view kOp = "conv1d";
 } // namespace
 
-void conv1d(const TensorView& x, const TensorView& w, const std::optional<TensorView>& bias,
-            const std::optional<TensorView>& state, const TensorView& y,
-            const TensorView& state_out, const RunOptions& options, RunInfo* info) {
+void conv1d(const TensorView& x_in, const TensorView& w_in, const std::optional<TensorView>& bias_in,
+            const std::optional<TensorView>& state_in, const TensorView& y_in,
+            const TensorView& state_out_in, const RunOptions& options, RunInfo* info) {
   using namespace detail;
   ResidentScope resident(options); // every tensor may be resident (fp32_operands.h)
+  StridedViews strided(kOp);       // and strided (strided_views.h)
+  const TensorView x = strided.in("x", x_in), w = strided.in("w", w_in);
+  const std::optional<TensorView> bias = strided.in("bias", bias_in), state = strided.in("state", state_in);
+  const TensorView y = strided.out("y", y_in), state_out = strided.out("state_out", state_out_in);
   check_dtype(kOp, "x", x, kFloatTypes);
   check_rank(kOp, "x", x, 3);
   check_view(kOp, "x", x);
@@ -51,6 +56,7 @@ void conv1d(const TensorView& x, const TensorView& w, const std::optional<Tensor
           Conv1dRunArgs{xf.data(), wf.data(), bf.data(), sf.data(), B, T, C, W, yf.data(), so.data()});
   yf.store();
   so.store();
+  strided.store();
   note_traffic(info);
 }
 

@@ -1,6 +1,7 @@
 // convert: fp32 -> one of the scalar formats of numerics.md section 1.
 #include "execute.h"
 #include "named.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -17,15 +18,18 @@ DType format_dtype(Format f) {
 }
 } // namespace
 
-void convert(const TensorView& x, Format to, const TensorView& y, const RunOptions& options,
+void convert(const TensorView& x_in, Format to, const TensorView& y_in, const RunOptions& options,
              RunInfo* info) {
   constexpr std::string_view op = "convert";
   detail::ResidentScope resident(options); // x and y go to the kernel as they are
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView x = strided.in("x", x_in), y = strided.out("y", y_in);
   detail::check_dtype(op, "x", x, {DType::F32});
   detail::check_view(op, "x", x);
   detail::check_arg(op, "y", y, {format_dtype(to)}, x.shape);
   detail::execute(dispatch::Problem{op, {{"elements", x.numel()}}}, options, info,
                   detail::ConvertArgs{x.as<const float>(), x.numel(), to, y.data});
+  strided.store();
 }
 
 namespace detail {

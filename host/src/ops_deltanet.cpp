@@ -8,6 +8,7 @@
 #include "named.h"
 #include "reference/deltanet.h"
 #include "tessera/ops.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -103,9 +104,23 @@ Checked check(const DeltaNetArgs& a, const TensorView& o, const TensorView& ht) 
 }
 } // namespace
 
-void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& ht,
+void deltanet(const DeltaNetArgs& args_in, const TensorView& o_in, const TensorView& ht_in,
               const RunOptions& options, RunInfo* info) {
   detail::ResidentScope resident(options); // every tensor may be resident (fp32_operands.h)
+  detail::StridedViews strided(kOp);       // and strided (strided_views.h)
+  DeltaNetArgs args = args_in;
+  args.q = strided.in("q", args.q);
+  args.k = strided.in("k", args.k);
+  args.v = strided.in("v", args.v);
+  args.g = strided.in("g", args.g);
+  args.beta = strided.in("beta", args.beta);
+  args.a = strided.in("a", args.a);
+  args.b = strided.in("b", args.b);
+  args.A_log = strided.in("A_log", args.A_log);
+  args.dt_bias = strided.in("dt_bias", args.dt_bias);
+  args.h0 = strided.in("h0", args.h0);
+  args.cu_seqlens = strided.in("cu_seqlens", args.cu_seqlens);
+  const TensorView o = strided.out("o", o_in), ht = strided.out("ht", ht_in);
   const Checked c = check(args, o, ht);
   const ref::DeltaNetDims& d = c.d;
 
@@ -147,6 +162,7 @@ void deltanet(const DeltaNetArgs& args, const TensorView& o, const TensorView& h
                                           out.data(), state.data()});
   out.store();
   state.store();
+  strided.store();
   detail::note_traffic(info);
 }
 

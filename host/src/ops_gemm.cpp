@@ -10,6 +10,7 @@
 #include "named.h"
 #include "reference/gemm.h"
 #include "tessera/weights.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -94,19 +95,27 @@ GemmNvfp4Args validated_gemm_nvfp4(const TensorView& a, const TensorView& a_scal
 
 void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const TensorView& b,
                 const TensorView& b_scale, float alpha, const std::optional<TensorView>& bias,
-                const TensorView& c, const RunOptions& options, RunInfo* info) {
+                const TensorView& c_in, const RunOptions& options, RunInfo* info) {
   detail::ResidentScope resident(options); // its operands go to the kernels as they are
-  detail::GemmNvfp4Args args = detail::validated_gemm_nvfp4(a, a_scale, b, b_scale, alpha, bias, c);
+  detail::StridedViews strided("gemm_nvfp4"); // once packed (strided_views.h)
+  const TensorView c = strided.out("c", c_in);
+  detail::GemmNvfp4Args args =
+      detail::validated_gemm_nvfp4(strided.in("a", a), strided.in("a_scale", a_scale), strided.in("b", b),
+                                   strided.in("b_scale", b_scale), alpha, strided.in("bias", bias), c);
   const dispatch::Problem p = problem("gemm_nvfp4", args.M, args.N, args.K, false);
   if (detail::nothing_to_compute(p, options, info, {c.numel()})) return;
   detail::execute(p, options, info, args);
+  strided.store();
 }
 
-void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
-              const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
+void gemm_fp8(const TensorView& a_in, const TensorView& b_in, float alpha,
+              const std::optional<TensorView>& bias_in, const TensorView& c_in, const RunOptions& options,
               RunInfo* info) {
   constexpr std::string_view op = "gemm_fp8";
   detail::ResidentScope resident(options); // its operands go to the kernels as they are
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView a = strided.in("a", a_in), b = strided.in("b", b_in), c = strided.out("c", c_in);
+  const std::optional<TensorView> bias = strided.in("bias", bias_in);
   auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
   check_alpha(op, alpha);
   check_epilogue(op, bias, c, M, N);
@@ -114,13 +123,18 @@ void gemm_fp8(const TensorView& a, const TensorView& b, float alpha,
   detail::execute(problem(op, M, N, K, false), options, info,
                   detail::GemmFp8Args{a.as<const uint8_t>(), b.as<const uint8_t>(), M, N, K, alpha,
                                       bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
+  strided.store();
 }
 
-void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const TensorView& b,
-                    const TensorView& b_scale, const std::optional<TensorView>& bias,
-                    const TensorView& c, const RunOptions& options, RunInfo* info) {
+void gemm_fp8_block(const TensorView& a_in, const TensorView& a_scale_in, const TensorView& b_in,
+                    const TensorView& b_scale_in, const std::optional<TensorView>& bias_in,
+                    const TensorView& c_in, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "gemm_fp8";
   detail::ResidentScope resident(options); // its operands go to the kernels as they are
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView a = strided.in("a", a_in), a_scale = strided.in("a_scale", a_scale_in), b = strided.in("b", b_in),
+                   b_scale = strided.in("b_scale", b_scale_in), c = strided.out("c", c_in);
+  const std::optional<TensorView> bias = strided.in("bias", bias_in);
   auto [M, N, K] = check_operands(op, a, b, DType::F8_E4M3);
   int64_t kbs = (K + 127) / 128;
   detail::check_arg(op, "a_scale", a_scale, {DType::F32}, {M, kbs});
@@ -136,6 +150,7 @@ void gemm_fp8_block(const TensorView& a, const TensorView& a_scale, const Tensor
                   detail::GemmFp8BlockArgs{a.as<const uint8_t>(), a_scale.as<const float>(), b.as<const uint8_t>(),
                                            b_scale.as<const float>(), M, N, K,
                                            bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
+  strided.store();
 }
 
 namespace detail {

@@ -14,6 +14,7 @@
 #include "named.h"
 #include "reference/gemm.h"
 #include "reference/quantize.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -52,11 +53,15 @@ void check_weight(std::string_view op, const TensorView& b, DType dtype, int64_t
 
 } // namespace
 
-float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const TensorView& b,
-                     const TensorView& b_scale, float b_scale_2, const std::optional<TensorView>& bias,
-                     const TensorView& c, const RunOptions& options, RunInfo* info) {
+float gemm_nvfp4_act(const TensorView& x_in, std::optional<float> a_scale_2, const TensorView& b_in,
+                     const TensorView& b_scale_in, float b_scale_2, const std::optional<TensorView>& bias_in,
+                     const TensorView& c_in, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "gemm_nvfp4_act";
   detail::ResidentScope resident(options); // every tensor may be resident (x is widened and scanned there)
+  detail::StridedViews strided(op);        // and strided (strided_views.h)
+  const TensorView x = strided.in("x", x_in), b = strided.in("b", b_in), b_scale = strided.in("b_scale", b_scale_in),
+                   c = strided.out("c", c_in);
+  const std::optional<TensorView> bias = strided.in("bias", bias_in);
   if (a_scale_2) check_scale_2(op, "a_scale_2", *a_scale_2);
   check_scale_2(op, "b_scale_2", b_scale_2);
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
@@ -85,14 +90,19 @@ float gemm_nvfp4_act(const TensorView& x, std::optional<float> a_scale_2, const 
   detail::execute(problem(op, M, N, K), options, info,
                   detail::GemmNvfp4ActArgs{xv.data(), a_scale_2, b.as<const uint8_t>(), b_scale.as<const uint8_t>(), b_scale_2,
                                            M, N, K, bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data, &used});
+  strided.store();
   return used;
 }
 
-void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_scale,
-                  const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
+void gemm_fp8_act(const TensorView& x_in, const TensorView& b_in, const TensorView& b_scale_in,
+                  const std::optional<TensorView>& bias_in, const TensorView& c_in, const RunOptions& options,
                   RunInfo* info) {
   constexpr std::string_view op = "gemm_fp8_act";
   detail::ResidentScope resident(options); // every tensor may be resident (x is widened and scanned there)
+  detail::StridedViews strided(op);        // and strided (strided_views.h)
+  const TensorView x = strided.in("x", x_in), b = strided.in("b", b_in), b_scale = strided.in("b_scale", b_scale_in),
+                   c = strided.out("c", c_in);
+  const std::optional<TensorView> bias = strided.in("bias", bias_in);
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
   detail::check_rank(op, "x", x, 2);
   int64_t M = x.shape[0], K = x.shape[1];
@@ -109,6 +119,7 @@ void gemm_fp8_act(const TensorView& x, const TensorView& b, const TensorView& b_
   detail::execute(problem(op, M, N, K), options, info,
                   detail::GemmFp8ActArgs{xv.data(), b.as<const uint8_t>(), b_scale.as<const float>(), M, N, K,
                                          bias ? bias->as<const float>() : nullptr, out_type(c.dtype), c.data});
+  strided.store();
 }
 
 namespace detail {

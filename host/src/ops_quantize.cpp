@@ -5,6 +5,7 @@
 #include "fp32_operands.h"
 #include "named.h"
 #include "reference/quantize.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -51,11 +52,13 @@ void check_fp8_scales(std::string_view op, const TensorView& scales, Fp8Recipe r
 }
 } // namespace
 
-float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
-                     const TensorView& q, const TensorView& scale, const RunOptions& options,
+float quantize_nvfp4(const TensorView& x_in, Nvfp4Recipe recipe, std::optional<float> static_scale_2,
+                     const TensorView& q_in, const TensorView& scale_in, const RunOptions& options,
                      RunInfo* info) {
   constexpr std::string_view op = "quantize_nvfp4";
   detail::ResidentScope resident(options); // x on the device is widened and scanned there
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView x = strided.in("x", x_in), q = strided.out("q", q_in), scale = strided.out("scale", scale_in);
   if (static_scale_2 && !(std::isfinite(*static_scale_2) && *static_scale_2 > 0.0f))
     detail::fail(ErrorCode::InvalidArgument, "{}: static scale_2 = {} must be finite and > 0", op, *static_scale_2);
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
@@ -74,13 +77,16 @@ float quantize_nvfp4(const TensorView& x, Nvfp4Recipe recipe, std::optional<floa
   detail::execute(problem, options, info,
                   detail::QuantizeNvfp4Args{v.data(), rows, cols, recipe == Nvfp4Recipe::FourOverSix, static_scale_2,
                                             q.as<uint8_t>(), scale.as<uint8_t>(), &scale_2});
+  strided.store();
   return scale_2;
 }
 
-void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_2,
-                      const TensorView& y, const RunOptions& options, RunInfo* info) {
+void dequantize_nvfp4(const TensorView& q_in, const TensorView& scale_in, float scale_2,
+                      const TensorView& y_in, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "dequantize_nvfp4";
   detail::ResidentScope resident(options); // q, scale and y go to the kernel as they are
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView q = strided.in("q", q_in), scale = strided.in("scale", scale_in), y = strided.out("y", y_in);
   detail::check_dtype(op, "q", q, {DType::U8});
   detail::check_rank(op, "q", q, 2);
   detail::check_view(op, "q", q);
@@ -93,12 +99,15 @@ void dequantize_nvfp4(const TensorView& q, const TensorView& scale, float scale_
   detail::execute(problem, options, info,
                   detail::DequantizeNvfp4Args{q.as<const uint8_t>(), scale.as<const uint8_t>(), scale_2, rows, cols,
                                               y.as<float>()});
+  strided.store();
 }
 
-void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
-                  const TensorView& scales, const RunOptions& options, RunInfo* info) {
+void quantize_fp8(const TensorView& x_in, Fp8Recipe recipe, const TensorView& q_in,
+                  const TensorView& scales_in, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "quantize_fp8";
   detail::ResidentScope resident(options); // x on the device is widened and scanned there
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView x = strided.in("x", x_in), q = strided.out("q", q_in), scales = strided.out("scales", scales_in);
   detail::check_dtype(op, "x", x, detail::kFloatTypes);
   detail::check_rank(op, "x", x, 2);
   int64_t rows = x.shape[0], cols = x.shape[1];
@@ -113,17 +122,21 @@ void quantize_fp8(const TensorView& x, Fp8Recipe recipe, const TensorView& q,
       float scale = 0.0f;
       ref::quantize_fp8(nullptr, 0, 0, grouping(recipe), nullptr, &scale);
       detail::store_bytes(op, "scales", &scale, scales);
+      strided.store();
     }
     return;
   }
   detail::execute(problem, options, info,
                   detail::QuantizeFp8Args{v.data(), rows, cols, grouping(recipe), q.as<uint8_t>(), scales.as<float>()});
+  strided.store();
 }
 
-void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe recipe,
-                    const TensorView& y, const RunOptions& options, RunInfo* info) {
+void dequantize_fp8(const TensorView& q_in, const TensorView& scales_in, Fp8Recipe recipe,
+                    const TensorView& y_in, const RunOptions& options, RunInfo* info) {
   constexpr std::string_view op = "dequantize_fp8";
   detail::ResidentScope resident(options); // q, scales and y go to the kernel as they are
+  detail::StridedViews strided(op);        // once packed (strided_views.h)
+  const TensorView q = strided.in("q", q_in), scales = strided.in("scales", scales_in), y = strided.out("y", y_in);
   detail::check_dtype(op, "q", q, {DType::F8_E4M3});
   detail::check_rank(op, "q", q, 2);
   detail::check_view(op, "q", q);
@@ -135,6 +148,7 @@ void dequantize_fp8(const TensorView& q, const TensorView& scales, Fp8Recipe rec
   detail::execute(problem, options, info,
                   detail::DequantizeFp8Args{q.as<const uint8_t>(), scales.as<const float>(), rows, cols, grouping(recipe),
                                             y.as<float>()});
+  strided.store();
 }
 
 namespace detail {

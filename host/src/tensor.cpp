@@ -50,6 +50,20 @@ const char* error_code_name(ErrorCode c) {
   return "error";
 }
 
+bool TensorView::packed() const {
+  if (strides.empty()) return true;
+  if (strides.size() != shape.size()) return false;
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 0) return true; // an empty view has no element out of place
+    if (shape[i] != 1 && strides[i] != expected) return false;
+    auto next = checked_mul(expected, shape[i]); // a negative or huge extent: not a packed view
+    if (!next) return false;
+    expected = *next;
+  }
+  return true;
+}
+
 std::optional<int64_t> checked_mul(int64_t a, int64_t b) {
   int64_t p = 0;
   if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &p) || p > kMaxElements) return std::nullopt;

@@ -69,6 +69,11 @@ void check_view(std::string_view op, std::string_view name, const TensorView& t)
   if (t.shape.size() > kMaxRank)
     fail(ErrorCode::ShapeMismatch, "{}: {} has rank {}, more than the {} dimensions a tensor may have", op, name,
          t.shape.size(), kMaxRank);
+  // The operations gather a strided view into a packed copy before they check it
+  // (strided_views.h); anything else that reads a view reads it packed.
+  if (!t.packed())
+    fail(ErrorCode::Unsupported, "{}: {} has strides {}, which {} does not take; pass a packed view", op, name,
+         shape_str(t.strides), op);
   auto need = checked_bytes(t.dtype, t.shape);
   if (!need)
     fail(ErrorCode::ShapeMismatch, "{}: {} {} {} describes more than 2^62 elements or bytes", op, name,

@@ -15,6 +15,7 @@
 #include "device_memory.h"
 #include "gemm_act.h"
 #include "execute.h"
+#include "strided_views.h"
 
 namespace tessera {
 
@@ -304,15 +305,17 @@ void unpack_weight(const PackedWeight& w, const TensorView& b, const TensorView&
 }
 
 void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeight& b, float alpha,
-                const std::optional<TensorView>& bias, const TensorView& c, const RunOptions& options,
+                const std::optional<TensorView>& bias, const TensorView& c_in, const RunOptions& options,
                 RunInfo* info) {
   constexpr std::string_view op = "gemm_nvfp4";
   expect_format(op, b, WeightFormat::Nvfp4);
   detail::ResidentScope resident(options); // the activations may be resident, and the weight's device copy is
+  detail::StridedViews strided(op);        // strided views, once packed (strided_views.h)
+  const TensorView c = strided.out("c", c_in);
   // The packed bytes have the checkpoint's size, so gemm_nvfp4's own checks apply to them as they are.
-  detail::GemmNvfp4Args args =
-      detail::validated_gemm_nvfp4(a, a_scale, weight_view(b, options, false, DType::U8, {b.N, b.K / 2}),
-                                   weight_view(b, options, true, DType::F8_E4M3, {b.N, b.K / 16}), alpha, bias, c);
+  detail::GemmNvfp4Args args = detail::validated_gemm_nvfp4(
+      strided.in("a", a), strided.in("a_scale", a_scale), weight_view(b, options, false, DType::U8, {b.N, b.K / 2}),
+      weight_view(b, options, true, DType::F8_E4M3, {b.N, b.K / 16}), alpha, strided.in("bias", bias), c);
   dispatch::Problem p = detail::gemm_problem(op, args.M, args.N, args.K, false);
   if (b.layout != "checkpoint") {
     dispatch::Choice ch = dispatch::select(op, p, options);
@@ -324,6 +327,7 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeig
       forced.variant = ch.variant->name;
       try {
         detail::execute(p, forced, info, args);
+        strided.store();
         if (info) info->reason = ch.reason;
         note_packing(info, b);
         return;
@@ -342,6 +346,7 @@ void gemm_nvfp4(const TensorView& a, const TensorView& a_scale, const PackedWeig
   }
   args.b_kblock_interleaved = false;
   detail::execute(p, options, info, args);
+  strided.store();
   note_packing(info, b);
 }
 

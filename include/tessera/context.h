@@ -136,6 +136,35 @@ public:
   // `bytes` of this context's device memory, zero-filled (DeviceBuffer). Error(Unsupported)
   // when the device cannot allocate it.
   DeviceBuffer device_alloc(size_t bytes) const;
+
+  // Engine-owned memory: buffers an engine allocated itself, used as any DeviceBuffer without a
+  // copy (docs/architecture.md, "Engine-owned memory"). The handles are the OpenCL types, as
+  // void* so that this header needs no OpenCL one.
+  //
+  // A context on the engine's cl_context (void* cl_context, cl_device_id) and, optionally, its
+  // in-order queue with CL_QUEUE_PROFILING_ENABLE (null: one of Tessera's on that context); with
+  // the engine's queue, Tessera's work orders with the engine's own. The device must not have
+  // been used in this process before (it would have a context of its own): Error(Unsupported).
+  // Error(InvalidArgument) for a device no OpenCL platform lists, a context that does not hold
+  // it, or a queue of another context or device, out of order or without profiling.
+  static Context open_opencl(void* cl_context, void* cl_device_id, void* cl_command_queue = nullptr,
+                             NumericsPolicy policy = {});
+  // `bytes` of the engine's cl_mem from `offset` as a DeviceBuffer of this context, without a
+  // copy: the buffer is retained, and the engine frees it (after the DeviceBuffer is destroyed
+  // and the calls using it were synced). Error(InvalidArgument) for a cl_mem of another
+  // cl_context (open the context with open_opencl) or an offset the device cannot start a
+  // sub-buffer at (CL_DEVICE_MEM_BASE_ADDR_ALIGN; wrap from 0 and view at the offset instead),
+  // Error(ShortBuffer) past its end, Error(Unsupported) on a context that is not OpenCL.
+  DeviceBuffer wrap_opencl(void* cl_mem, size_t offset, size_t bytes) const;
+  // The cl_context, cl_device_id and cl_command_queue this context runs on, so that an engine can
+  // allocate its buffers there (or order with Tessera's queue). Error(Unsupported) on a context
+  // that is not OpenCL.
+  struct OpenclHandles {
+    void* context = nullptr;
+    void* device = nullptr;
+    void* queue = nullptr;
+  };
+  OpenclHandles opencl_handles() const;
   // Blocking copies between host memory and bytes [offset, offset + bytes) of a device buffer
   // of this context; Error(ShortBuffer) past its end, Error(InvalidArgument) for a buffer of
   // another device. Counted in traffic().

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tessera/dtype.h"
@@ -37,15 +38,32 @@ std::string shape_str(const Shape& s); // "[4, 64]"
 
 // A view of memory the caller owns. `bytes` is the size of the buffer behind `data`, so that a
 // buffer shorter than the shape claims is an error instead of an out-of-bounds access.
+//
+// `strides` (in elements, one per dimension) describe a view whose elements are not packed
+// back to back: a slice of a larger tensor, such as q, k or v inside a fused qkv projection
+// ([T, (Hq + 2 Hkv) D] seen as q [T, Hq, D] with strides {(Hq + 2 Hkv) D, D, 1}), the layout
+// DLPack and torch describe. Empty means row-major and packed. The operations take strided
+// inputs and outputs in row-major order with packed rows: the innermost dimension of stride 1,
+// each other stride at least the span of the dimensions inside it (a slice of a row-major
+// tensor is always such a view); transposed, broadcast (stride 0) and overlapping views are
+// refused. `bytes` must then cover the view's span, from data to its last element.
 struct TensorView {
   DType dtype = DType::F32;
   Shape shape;
   void* data = nullptr;
   size_t bytes = 0;
+  std::vector<int64_t> strides; // elements; empty: packed row-major
+
+  TensorView() = default;
+  TensorView(DType type, Shape extents, void* address, size_t size, std::vector<int64_t> steps = {})
+      : dtype(type), shape(std::move(extents)), data(address), bytes(size), strides(std::move(steps)) {}
 
   int64_t numel() const { return shape_numel(shape); }
   size_t nbytes() const { return shape_bytes(dtype, shape); }
   template <class T> T* as() const { return static_cast<T*>(data); }
+  // Whether the elements are packed row-major: no strides, or the strides of packed row-major
+  // (a dimension of extent 1 may have any stride).
+  bool packed() const;
 };
 
 // A tensor that owns its bytes (zero-initialised).

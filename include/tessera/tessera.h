@@ -16,8 +16,8 @@
  * - Strings are copied into caller buffers (char*, size) truncated to fit and always
  *   NUL-terminated, as snprintf does; a NULL buffer with size 0 skips that string.
  * - Memory: a tensor's data is host memory (device kernels upload and download within the
- *   call) or the address of a tessera_device_buffer of the context's device (the GEMMs and the
- *   conversions so far read and write those on the device; see "device memory" below).
+ *   call) or the address of a tessera_device_buffer of the context's device (every operation
+ *   reads and writes those on the device; see "device memory" below).
  * - Threads: a context may be used from several threads at once; tessera_last_error_message and
  *   tessera_last_run are per thread.
  */
@@ -89,13 +89,18 @@ typedef enum tessera_fp8_recipe {
 
 /* A view of caller memory: row-major, innermost dimension last. `bytes` is the size of the
  * buffer behind `data`, so a buffer shorter than the shape claims is refused instead of overrun.
- * ndim is 0 (a scalar) to TESSERA_MAX_DIMS; shape entries past ndim are ignored. */
+ * ndim is 0 (a scalar) to TESSERA_MAX_DIMS; shape entries past ndim are ignored. `strides` is
+ * NULL for packed row-major elements, or ndim strides in elements (DLPack's convention) for a
+ * slice of a larger tensor, such as q inside a fused qkv projection: the innermost dimension
+ * of stride 1 and each other stride at least the span of the dimensions inside it
+ * (tessera::TensorView::strides); `bytes` then covers the view's span. */
 typedef struct tessera_tensor {
   tessera_dtype dtype;
   int32_t ndim;
   int64_t shape[TESSERA_MAX_DIMS];
   void* data;
   size_t bytes;
+  const int64_t* strides;
 } tessera_tensor;
 
 typedef struct tessera_context tessera_context;
@@ -134,15 +139,28 @@ tessera_status tessera_last_run(const tessera_context* ctx, char* backend, size_
                                 size_t reason_size);
 /* ---- device memory: tessera::DeviceBuffer ---------------------------------------------------- */
 /* Memory on the context's device. A tessera_tensor whose data is tessera_device_buffer_address()
- * (plus a byte offset) is a view of it, which the operations that take device views (the GEMMs
- * and conversions for now; tessera/context.h) read and write on the device; the host must not
- * dereference the address. A view of a freed buffer, past its end or of another device is
+ * (plus a byte offset) is a view of it, which every operation reads and writes on the device
+ * (tessera/context.h); the host must not dereference the address. A view of a freed buffer, past its end or of another device is
  * refused. */
 typedef struct tessera_device_buffer tessera_device_buffer;
 /* `bytes` of zero-filled device memory; *out is set only on success. */
 tessera_status tessera_device_alloc(tessera_context* ctx, size_t bytes, tessera_device_buffer** out);
 /* NULL is a no-op. Views of the buffer must not be used afterwards (they are refused). */
 void tessera_device_buffer_destroy(tessera_device_buffer* b);
+/* Engine-owned OpenCL memory (tessera::Context::open_opencl, wrap_opencl, opencl_handles; the
+ * void* are cl_context, cl_device_id, cl_command_queue and cl_mem). A context on the engine's
+ * cl_context and, optionally (NULL: Tessera makes one), its in-order profiling queue; the device
+ * must not have been used by this process before. */
+tessera_status tessera_context_create_opencl(void* cl_context, void* cl_device_id, void* cl_command_queue,
+                                            tessera_context** out);
+/* `bytes` of the engine's cl_mem from `offset` as a device buffer of ctx, without a copy (retained;
+ * the engine frees the cl_mem after destroying this and syncing). */
+tessera_status tessera_wrap_opencl(tessera_context* ctx, void* cl_mem, size_t offset, size_t bytes,
+                                   tessera_device_buffer** out);
+/* The cl_context, cl_device_id and cl_command_queue an OpenCL context runs on (each may be NULL),
+ * for an engine that allocates its buffers there. */
+tessera_status tessera_context_opencl_handles(const tessera_context* ctx, void** cl_context, void** cl_device_id,
+                                              void** cl_command_queue);
 /* The address views point at (NULL for a NULL buffer), and the bytes allocated. */
 void* tessera_device_buffer_address(const tessera_device_buffer* b);
 size_t tessera_device_buffer_size(const tessera_device_buffer* b);

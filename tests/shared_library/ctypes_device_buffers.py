@@ -11,7 +11,7 @@ MAX_DIMS = 8
 
 class Tensor(ctypes.Structure):
     _fields_ = [("dtype", ctypes.c_int32), ("ndim", ctypes.c_int32), ("shape", ctypes.c_int64 * MAX_DIMS),
-                ("data", ctypes.c_void_p), ("bytes", ctypes.c_size_t)]
+                ("data", ctypes.c_void_p), ("bytes", ctypes.c_size_t), ("strides", ctypes.POINTER(ctypes.c_int64))]
 
 
 def tensor(dtype, shape, data, nbytes):

@@ -79,10 +79,15 @@ Device& device_at(int index, std::string_view op) {
                     table.size(), table.size() == 1 ? "" : "s"));
   return *table[static_cast<size_t>(index)];
 }
+} // namespace
+
+void set_pool_bound(Device& d) {
+  d.pool_max_bytes = static_cast<size_t>(std::max<int64_t>(0, d.facts.global_memory_bytes / kPoolShareOfMemory));
+}
 
 void ensure_queue(Device& d) {
   if (d.queue) return;
-  d.pool_max_bytes = static_cast<size_t>(std::max<int64_t>(0, d.facts.global_memory_bytes / kPoolShareOfMemory));
+  set_pool_bound(d);
   cl_int err = CL_SUCCESS;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                    reinterpret_cast<cl_context_properties>(d.platform), 0};
@@ -93,7 +98,6 @@ void ensure_queue(Device& d) {
   d.context = std::move(ctx);
   d.queue = std::move(queue);
 }
-} // namespace
 
 size_t BufferPool::size_class(size_t bytes) {
   if (bytes <= kSmallestClass) return kSmallestClass;
@@ -240,10 +244,16 @@ Mem Session::upload(const void* src, size_t bytes, std::string_view what) {
       check(clRetainMemObject(from), "clRetainMemObject");
       return Mem(from);
     }
-    if (d_.base_addr_align > 0 && offset % d_.base_addr_align == 0) {
-      cl_buffer_region region{offset, bytes};
+    // An engine's buffer wrapped at an offset is a sub-buffer (engine_memory.cpp), and OpenCL
+    // makes no sub-buffer of a sub-buffer: the window is then taken from its parent.
+    cl_mem parent = nullptr;
+    size_t base = 0;
+    check(clGetMemObjectInfo(from, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, nullptr), "clGetMemObjectInfo");
+    if (parent) check(clGetMemObjectInfo(from, CL_MEM_OFFSET, sizeof base, &base, nullptr), "clGetMemObjectInfo");
+    if (d_.base_addr_align > 0 && (base + offset) % d_.base_addr_align == 0) {
+      cl_buffer_region region{base + offset, bytes};
       cl_int err = CL_SUCCESS;
-      Mem sub(clCreateSubBuffer(from, 0, CL_BUFFER_CREATE_TYPE_REGION, &region, &err));
+      Mem sub(clCreateSubBuffer(parent ? parent : from, 0, CL_BUFFER_CREATE_TYPE_REGION, &region, &err));
       check(err, fmt::format("{}: a sub-buffer of {} bytes at {} for {}", op_, bytes, offset, what));
       return sub;
     }
@@ -395,6 +405,22 @@ cl_mem Session::resident(const void* p, size_t bytes, std::string_view what, siz
   return m;
 }
 
+void Session::copy_rect(const void* src, void* dst, const Rect& r) {
+  if (r.run == 0 || r.rows == 0 || r.slices == 0) return;
+  auto span = [&](size_t row, size_t slice) { return (r.slices - 1) * slice + (r.rows - 1) * row + r.run; };
+  size_t src_offset = 0, dst_offset = 0;
+  cl_mem from = resident(src, span(r.src_row, r.src_slice), "the source of a strided copy", &src_offset);
+  cl_mem to = resident(dst, span(r.dst_row, r.dst_slice), "the destination of a strided copy", &dst_offset);
+  // The offsets go in the origins' x, the byte within a row: OpenCL adds z * slice + y * row + x.
+  const size_t src_origin[3] = {src_offset, 0, 0}, dst_origin[3] = {dst_offset, 0, 0};
+  const size_t region[3] = {r.run, r.rows, r.slices};
+  pending_ = true;
+  check(clEnqueueCopyBufferRect(d_.queue.get(), from, to, src_origin, dst_origin, region, r.src_row, r.src_slice,
+                                r.dst_row, r.dst_slice, 0, nullptr, nullptr),
+        fmt::format("{}: a strided copy of {} x {} x {} bytes", op_, r.slices, r.rows, r.run));
+  pending_ = false; // a copy on the device: nothing of the host's to wait for
+}
+
 void Session::write_at(const Mem& m, size_t offset, const void* src, size_t bytes, std::string_view what) {
   pending_ = true;
   check(clEnqueueWriteBuffer(d_.queue.get(), m.get(), CL_TRUE, offset, bytes, src, 0, nullptr, nullptr),
@@ -515,6 +541,13 @@ void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset,
   if (bytes == 0) return;
   Session s(device, "download");
   s.read_at(*static_cast<const Mem*>(buffer.get()), offset, dst, bytes, "a device buffer");
+}
+
+void copy_rect(int device, const void* src, void* dst, const Rect& r) {
+  Session s(device, "copy_rect");
+  s.part_of_a_call();
+  s.copy_rect(src, dst, r);
+  s.finish();
 }
 
 namespace {

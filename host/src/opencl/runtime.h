@@ -121,6 +121,11 @@ const std::vector<std::unique_ptr<Device>>& device_table();
 
 void set_last_device_ms(double ms);
 
+// Under d.mutex: gives the device its context and in-order, profiling queue at first use (unless
+// adopt(), core/backend.h, gave it the engine's), and the bound of its buffer pool.
+void ensure_queue(Device& d);
+void set_pool_bound(Device& d);
+
 // One launch on one device.
 class Session {
 public:
@@ -185,6 +190,9 @@ public:
   // Blocking read; the in-order queue makes it wait for every launch before it. dst may be a
   // resident address of this device: then the bytes are copied there on the device.
   void read(const Mem& m, void* dst, size_t bytes, std::string_view what);
+  // The copy r (core/backend.h) from src to dst, resident addresses of this device, enqueued in
+  // order with the session's launches.
+  void copy_rect(const void* src, void* dst, const Rect& r);
   // Blocking copies between the host and a buffer at a byte offset (device buffers).
   void write_at(const Mem& m, size_t offset, const void* src, size_t bytes, std::string_view what);
   void read_at(const Mem& m, size_t offset, void* dst, size_t bytes, std::string_view what);

@@ -34,5 +34,10 @@ void device_read(int, const std::shared_ptr<void>&, size_t, void*, size_t) {
 
 QueueReport sync(int) { return {}; }
 void cast(int, const void*, DType, void*, DType, int64_t) { throw BackendFailure("the opencl backend is not built"); }
+void copy_rect(int, const void*, void*, const Rect&) { throw BackendFailure("the opencl backend is not built"); }
+int device_index(void*) { return -1; }
+void adopt(int, void*, void*) { throw BackendFailure("the opencl backend is not built"); }
+std::shared_ptr<void> wrap(int, void*, size_t, size_t) { throw BackendFailure("the opencl backend is not built"); }
+NativeHandles native_handles(int) { throw BackendFailure("the opencl backend is not built"); }
 
 } // namespace tessera::detail::opencl

@@ -30,5 +30,6 @@ void device_read(int, const std::shared_ptr<void>&, size_t, void*, size_t) {
 }
 
 void cast(int, const void*, DType, void*, DType, int64_t) { throw BackendFailure("the vulkan backend is not built"); }
+void copy_rect(int, const void*, void*, const Rect&) { throw BackendFailure("the vulkan backend is not built"); }
 
 } // namespace tessera::detail::vulkan

@@ -307,6 +307,35 @@ TEST(KbenchTiming, DeviceClockWhenTheDeviceTimes) {
   EXPECT_GT(calls, r.samples * r.runs_per_sample); // the warm-up is not a sample
 }
 
+// Calls left queued report no device time (-1); the finish that ends each sample waits for
+// them and gives their time, so the row is on the device clock. A finish that gives none
+// leaves the wall clock.
+TEST(KbenchTiming, QueuedRunsTakeTheirDeviceTimeFromTheFinish) {
+  tb::TimingConfig c;
+  c.min_samples = 4;
+  int queued = 0, finishes = 0;
+  tb::TimingResult r = tb::measure(
+      [&](int) {
+        ++queued;
+        return -1.0;
+      },
+      2, c,
+      [&] {
+        ++finishes;
+        const double ms = 0.25 * queued;
+        queued = 0;
+        return ms;
+      });
+  EXPECT_EQ(r.clock, tb::Clock::Device);
+  EXPECT_DOUBLE_EQ(r.median_ms, 0.25);
+  EXPECT_EQ(queued, 0);                    // every sample ended with a finish
+  EXPECT_GT(finishes, r.samples);          // and the warm-up too
+  EXPECT_GT(r.wall_median_ms, 0);
+
+  r = tb::measure([](int) { return -1.0; }, 1, quick(), [] { return 0.0; });
+  EXPECT_EQ(r.clock, tb::Clock::Wall);
+}
+
 TEST(KbenchTiming, NoisyCasesStopAtTheTimeLimitAndSaySo) {
   tb::TimingConfig c;
   c.max_time_s = 0.05;

@@ -14,15 +14,20 @@ size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 // Device views of `tensors` packed into one buffer, the host numbers viewed in place; the
 // buffer joins `out.buffers`. `fill`: upload the tensors' bytes (inputs), or leave the zeros
 // device_alloc gives (outputs).
+// `on_host`: names kept in host memory besides the host numbers.
 template <class Tensors, class Sink>
-void place(const Context& ctx, Tensors& tensors, bool fill, ResidentSets& out, Sink&& sink) {
+void place(const Context& ctx, Tensors& tensors, const std::set<std::string, std::less<>>& on_host,
+           bool fill, ResidentSets& out, Sink&& sink) {
+  auto host = [&](const std::string& name, const Tensor& t) {
+    return host_number(t.dtype(), t.shape()) || on_host.count(name);
+  };
   size_t bytes = 0;
   for (const auto& [name, t] : tensors)
-    if (!host_number(t.dtype(), t.shape())) bytes += aligned(t.nbytes());
+    if (!host(name, t)) bytes += aligned(t.nbytes());
   DeviceBuffer buffer = ctx.device_alloc(std::max<size_t>(bytes, kAlign));
   size_t offset = 0;
   for (auto& [name, t] : tensors) {
-    if (host_number(t.dtype(), t.shape())) {
+    if (host(name, t)) {
       sink(name, t.view());
       continue;
     }
@@ -45,14 +50,14 @@ ResidentSets make_resident(const Context& ctx, const std::vector<BenchInputs>& s
   ResidentSets r;
   for (const BenchInputs& set : sets) {
     ViewMap views;
-    place(ctx, set.tensors, true, r,
+    place(ctx, set.tensors, set.on_host, true, r,
           [&](const std::string& name, const TensorView& v) { views.emplace(name, v); });
     r.inputs.push_back(std::move(views));
   }
   // The host numbers among the outputs are written by every call: kbench's own copies.
   for (const auto& [name, t] : outputs)
     if (host_number(t.dtype(), t.shape())) r.host_outputs.emplace(name, Tensor(t.dtype(), t.shape()));
-  place(ctx, outputs, false, r, [&](const std::string& name, const TensorView& v) {
+  place(ctx, outputs, {}, false, r, [&](const std::string& name, const TensorView& v) {
     auto own = r.host_outputs.find(name);
     r.outputs.emplace(name, own == r.host_outputs.end() ? v : own->second.view());
   });

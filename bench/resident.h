@@ -28,7 +28,8 @@ struct ResidentSets {
   TensorMap host_outputs;
 };
 
-// Uploads each of `sets` (one device buffer per set) and allocates `outputs`' names, dtypes and
+// Uploads each of `sets` (one device buffer per set; the host numbers and the set's `on_host`
+// inputs excepted) and allocates `outputs`' names, dtypes and
 // shapes (what one call of the op returned) on ctx's device. The host numbers of `sets` are
 // viewed where they are: `sets` must outlive the result.
 ResidentSets make_resident(const Context& ctx, const std::vector<BenchInputs>& sets,

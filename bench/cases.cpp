@@ -235,7 +235,10 @@ std::vector<BenchOp> make_ops() {
          add_quantized(in.tensors, "b", "quantize_nvfp4", {},
                        random_f32({s["N"], s["K"]}, -0.05f, 0.05f, rng));
          in.params["out"] = s.text("out");
-         if (s.text("b_layout") != "checkpoint") in.params["b_layout"] = s.text("b_layout");
+         if (s.text("b_layout") != "checkpoint") {
+           in.params["b_layout"] = s.text("b_layout");
+           in.on_host = {"b", "b_scale"}; // packed on the host by every call
+         }
          return in;
        },
        [](const BenchShape& s) { return std::optional<double>(2.0 * s["M"] * s["N"] * s["K"]); },

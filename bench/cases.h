@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,9 @@ namespace tessera::bench {
 struct BenchInputs {
   TensorMap tensors;
   ParamMap params;
+  // Inputs the call reads on the host, kept in host memory when the row is resident (bench/
+  // resident.h): gemm_nvfp4's B and its scales under a b_layout, which the by-name call packs.
+  std::set<std::string, std::less<>> on_host;
 };
 
 // The problem a BLAS GEMM baseline solves for a GEMM case: C[M, N] = A[M, K] B[N, K]^T.

@@ -93,6 +93,8 @@ Comparison compare_runs(const nlohmann::ordered_json& a, const nlohmann::ordered
     r.b_noise = number(row_b.value("noise_pct", ojson()));
     r.change_pct = 100.0 * (r.b_ms - r.a_ms) / r.a_ms;
     r.change = classify_change(r.a_ms, r.a_noise, r.b_ms, r.b_noise, fallback);
+    if (row_a.value("resident", false) != row_b.value("resident", false))
+      c.mixed_memory.push_back(r.key);
     c.rows.push_back(r);
   }
   for (const auto& [key, ib] : rb)
@@ -125,6 +127,8 @@ void print_comparison(std::FILE* out, const Comparison& c, const std::string& a_
     fmt::print(out, "only in A: {}\n", k);
   for (const std::string& k : c.only_b)
     fmt::print(out, "only in B: {}\n", k);
+  for (const std::string& k : c.mixed_memory)
+    fmt::print(out, "timed on device buffers in one file and on host tensors in the other: {}\n", k);
 }
 
 int compare_main(const std::string& a_path, const std::string& b_path) {

@@ -30,6 +30,9 @@ struct CompareRow {
 struct Comparison {
   std::vector<CompareRow> rows;
   std::vector<std::string> only_a, only_b;
+  // Matched rows whose inputs lived in different memories ("resident": a file from before
+  // resident timing has none, and timed host tensors): their times are not like for like.
+  std::vector<std::string> mixed_memory;
 };
 
 // Throws std::runtime_error when a document is not kbench JSON.

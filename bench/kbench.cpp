@@ -2,12 +2,13 @@
 //   kbench [--op OP ...] [--backend B ...] [--device N|B:N ...] [--variant NAME ...]
 //          [--preset NAME] [--axis NAME=V1,V2,...] [--json FILE] [--csv FILE] [--md FILE]
 //          [--plots DIR] [--plot-format svg|png] [--min-samples N] [--max-noise PCT]
-//          [--max-time SEC] [--baseline NAME ...] [--list]
+//          [--max-time SEC] [--baseline NAME ...] [--transfers] [--list]
 //   kbench compare A.json B.json
 //   kbench plot FILE.json DIR [svg|png]
 //   kbench step [--backend B] [--device N] [--scale S] [--context N] [--warmup N] [--steps N] [--json FILE]
 // Every case runs through run_named_op, the interface krun and the tests use, so what is timed
-// is what an engine calling by name gets. Exit status: 0 when every case ran, 1 when a case
+// is what an engine calling by name gets: on device buffers for OpenCL and Vulkan rows, and with
+// --transfers also on host tensors, each call then uploading and downloading. Exit status: 0 when every case ran, 1 when a case
 // failed or none could run, 2 for a bad command line.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -114,6 +115,7 @@ struct Options {
       baselines;
   std::string preset = "default", json, csv, md, plots, plot_format = "svg";
   tb::TimingConfig timing;
+  bool transfers = false;
   bool list = false;
 };
 
@@ -168,6 +170,7 @@ int run(Options opt) {
 
   tb::RunnerConfig cfg;
   cfg.timing = opt.timing;
+  cfg.transfers = opt.transfers;
   cfg.variants = opt.variants;
   cfg.backends.clear();
   for (const std::string& b : opt.backends) {
@@ -205,7 +208,7 @@ int run(Options opt) {
   if (!res.rows.empty()) tb::print_table(stdout, res.rows, opt.timing.max_noise_pct);
   fmt::print("\n{} rows in {:.1f} s\n", res.rows.size(), total);
   if (!opt.json.empty()) {
-    tb::write_json(opt.json, tb::to_json(res.rows, res.peaks, {opt.timing, opt.preset}));
+    tb::write_json(opt.json, tb::to_json(res.rows, res.peaks, {opt.timing, opt.preset, opt.transfers}));
     fmt::print("JSON written to {}\n", opt.json);
   }
   if (!opt.csv.empty()) {
@@ -316,6 +319,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--baseline", opt.baselines,
                  "run only these baselines: reference, clblast, cublas, none (default: all)");
+  app.add_flag("--transfers", opt.transfers,
+               "also time OpenCL and Vulkan rows on host tensors, each call uploading its inputs "
+               "and downloading its outputs (the transfers_* columns)");
   app.add_flag("--list", opt.list, "list operations, axes, presets and variants, then exit");
   try {
     app.parse(argc, argv);

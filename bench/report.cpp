@@ -66,12 +66,27 @@ std::vector<std::string> baseline_names(const std::vector<Row>& rows) {
   return {names.begin(), names.end()};
 }
 
+bool any_transfers(const std::vector<Row>& rows) {
+  return std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.transfers.has_value(); });
+}
+
 // The columns of the three tabular outputs. `marked`: noise carries the '*' of a noisy row
-// (table, Markdown); otherwise a separate `noisy` column (CSV, for scripts).
-std::vector<std::string> header(const std::vector<std::string>& baselines, bool marked) {
+// (table, Markdown); otherwise separate `noisy` and `resident` columns (CSV, for scripts).
+// `transfers`: the --transfers columns, when a row has them.
+std::vector<std::string> header(const std::vector<std::string>& baselines, bool marked,
+                                bool transfers) {
   std::vector<std::string> h = {"op",    "variant",   "backend",   "device", "shape",
                                 "clock", "median_ms", "noise_pct", "samples"};
-  if (!marked) h.push_back("noisy");
+  if (!marked) {
+    h.push_back("noisy");
+    h.push_back("resident");
+  }
+  for (const char* c : {"wall_ms", "h2d_bytes", "d2h_bytes", "allocs"})
+    h.push_back(c);
+  if (transfers)
+    for (const char* c : {"transfers_device_ms", "transfers_wall_ms", "transfers_h2d_bytes",
+                          "transfers_d2h_bytes", "transfers_allocs"})
+      h.push_back(c);
   for (const char* c : {"gflops", "gbps", "peak_pct"})
     h.push_back(c);
   for (const auto& b : baselines) {
@@ -81,8 +96,13 @@ std::vector<std::string> header(const std::vector<std::string>& baselines, bool 
   return h;
 }
 
+std::vector<std::string> traffic_cells(const DeviceTraffic& t) {
+  return {std::to_string(t.bytes_to_device), std::to_string(t.bytes_from_device),
+          std::to_string(t.allocations)};
+}
+
 std::vector<std::string> cells(const Row& r, const std::vector<std::string>& baselines,
-                               bool marked) {
+                               bool marked, bool transfers) {
   std::string noise = format_number(r.noise_pct);
   if (marked && r.noisy) noise += "*";
   std::vector<std::string> c = {r.op,
@@ -94,7 +114,23 @@ std::vector<std::string> cells(const Row& r, const std::vector<std::string>& bas
                                 format_number(r.median_ms),
                                 noise,
                                 std::to_string(r.samples)};
-  if (!marked) c.push_back(r.noisy ? "true" : "false");
+  if (!marked) {
+    c.push_back(r.noisy ? "true" : "false");
+    c.push_back(r.resident ? "true" : "false");
+  }
+  c.push_back(format_number(r.wall_ms));
+  for (std::string& t : traffic_cells(r.traffic))
+    c.push_back(std::move(t));
+  if (transfers) {
+    if (r.transfers) {
+      c.push_back(num(r.transfers->device_ms));
+      c.push_back(format_number(r.transfers->wall_ms));
+      for (std::string& t : traffic_cells(r.transfers->traffic))
+        c.push_back(std::move(t));
+    } else {
+      c.insert(c.end(), 5, "-");
+    }
+  }
   for (const auto& x : {r.gflops, r.gbps, r.peak_pct})
     c.push_back(num(x));
   for (const auto& b : baselines) {
@@ -179,16 +215,26 @@ nlohmann::ordered_json to_json(const std::vector<Row>& rows,
                          {"baselines", baselines},
                          {"noisy", r.noisy},
                          {"clock", clock_name(r.clock)},
+                         {"resident", r.resident},
                          {"wall_ms", json_num(r.wall_ms)},
                          {"h2d_bytes", r.traffic.bytes_to_device},
                          {"d2h_bytes", r.traffic.bytes_from_device},
                          {"allocs", r.traffic.allocations}});
+    if (r.transfers) {
+      ojson& row = list.back();
+      row["transfers_device_ms"] = json_num(r.transfers->device_ms);
+      row["transfers_wall_ms"] = json_num(r.transfers->wall_ms);
+      row["transfers_h2d_bytes"] = r.transfers->traffic.bytes_to_device;
+      row["transfers_d2h_bytes"] = r.transfers->traffic.bytes_from_device;
+      row["transfers_allocs"] = r.transfers->traffic.allocations;
+    }
   }
   out["rows"] = list;
   out["settings"] = ojson{{"preset", settings.preset},
                           {"min_samples", settings.timing.min_samples},
                           {"max_noise_pct", settings.timing.max_noise_pct},
-                          {"max_time_s", settings.timing.max_time_s}};
+                          {"max_time_s", settings.timing.max_time_s},
+                          {"transfers", settings.transfers}};
   return out;
 }
 
@@ -225,8 +271,16 @@ std::vector<Row> rows_from_json(const nlohmann::ordered_json& doc,
     r.samples = j.value("samples", 0);
     r.noisy = j.value("noisy", false);
     r.clock = j.value("clock", "wall") == std::string("device") ? Clock::Device : Clock::Wall;
+    r.resident = j.value("resident", false); // absent: a file from before resident timing
     r.wall_ms = num(j, "wall_ms");
-    r.traffic = {j.value("allocs", int64_t{0}), j.value("h2d_bytes", int64_t{0}), j.value("d2h_bytes", int64_t{0})};
+    auto count = [&](const char* key) {
+      return j.contains(key) && j[key].is_number_integer() ? j[key].get<int64_t>() : int64_t{0};
+    };
+    r.traffic = {count("allocs"), count("h2d_bytes"), count("d2h_bytes")};
+    if (j.contains("transfers_wall_ms"))
+      r.transfers = Transfers{opt(j, "transfers_device_ms"), num(j, "transfers_wall_ms"),
+                              {count("transfers_allocs"), count("transfers_h2d_bytes"),
+                               count("transfers_d2h_bytes")}};
     r.gflops = opt(j, "gflops");
     r.gbps = opt(j, "gbps");
     r.peak_pct = opt(j, "peak_pct");
@@ -241,10 +295,11 @@ std::vector<Row> rows_from_json(const nlohmann::ordered_json& doc,
 
 void print_table(std::FILE* out, const std::vector<Row>& rows, double max_noise_pct) {
   auto names = baseline_names(rows);
-  std::vector<std::string> h = header(names, true);
+  const bool transfers = any_transfers(rows);
+  std::vector<std::string> h = header(names, true, transfers);
   std::vector<std::vector<std::string>> body;
   for (const Row& r : rows)
-    body.push_back(cells(r, names, true));
+    body.push_back(cells(r, names, true, transfers));
   std::vector<size_t> width(h.size());
   for (size_t i = 0; i < h.size(); ++i) {
     width[i] = h[i].size();
@@ -283,16 +338,18 @@ void write_csv(const std::string& path, const std::vector<Row>& rows) {
       f << (i ? "," : "") << csv_cell(c[i] == "-" ? "" : c[i]);
     f << "\n";
   };
-  line(header(names, false));
+  const bool transfers = any_transfers(rows);
+  line(header(names, false, transfers));
   for (const Row& r : rows)
-    line(cells(r, names, false));
+    line(cells(r, names, false, transfers));
   close_output(f, path);
 }
 
 void write_markdown(const std::string& path, const std::vector<Row>& rows, double max_noise_pct) {
   auto names = baseline_names(rows);
   std::ofstream f = open_output(path);
-  std::vector<std::string> h = header(names, true);
+  const bool transfers = any_transfers(rows);
+  std::vector<std::string> h = header(names, true, transfers);
   std::string rule;
   for (size_t i = 0; i < h.size(); ++i)
     rule += numeric_column(i) ? "|---:" : "|---";
@@ -308,7 +365,7 @@ void write_markdown(const std::string& path, const std::vector<Row>& rows, doubl
   line(h);
   f << rule << "|\n";
   for (const Row& r : rows)
-    line(cells(r, names, true));
+    line(cells(r, names, true, transfers));
   if (std::string note = footnote(rows, max_noise_pct); !note.empty()) f << "\n\\" << note << "\n";
   close_output(f, path);
 }

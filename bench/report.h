@@ -26,6 +26,14 @@ struct BaselineResult {
   bool noisy = false;   // its own sampling stopped before the noise target
 };
 
+// --transfers: the same case called on host tensors through the by-name API, as an engine
+// without device buffers calls it: each call uploads its inputs and downloads its outputs.
+struct Transfers {
+  std::optional<double> device_ms; // median device time per call; none when the device did not time it
+  double wall_ms = 0;              // median wall time per call, the round trip included
+  tessera::DeviceTraffic traffic;  // per call, after the warm-up
+};
+
 struct Row {
   std::string op, variant, backend, device;
   std::vector<std::pair<std::string, AxisValue>> shape; // in the op's axis order
@@ -34,8 +42,14 @@ struct Row {
   int samples = 0;
   bool noisy = false; // sampling stopped before the noise target was met
   Clock clock = Clock::Wall;
-  double wall_ms = 0; // median of the whole call by the wall clock (uploads included)
-  tessera::DeviceTraffic traffic; // one call's device allocations and host <-> device bytes
+  // Inputs and outputs in device buffers (OpenCL, Vulkan); false: host tensors (the CPU
+  // reference, whose memory they are, and rows read from a file older than resident timing).
+  bool resident = false;
+  double wall_ms = 0; // median wall time per call, waiting for queued calls included
+  // Per call after the warm-up: device allocations and host <-> device bytes (rounded up, so
+  // that 0 means none).
+  tessera::DeviceTraffic traffic;
+  std::optional<Transfers> transfers; // --transfers, on OpenCL and Vulkan rows
   std::optional<double> gflops, gbps, peak_pct;
   std::map<std::string, BaselineResult> baselines;
 };
@@ -45,6 +59,7 @@ struct Row {
 struct RunSettings {
   TimingConfig timing;
   std::string preset;
+  bool transfers = false; // --transfers
 };
 
 // Known peaks of a device, from the registry's capabilities.
@@ -59,7 +74,8 @@ std::optional<double> peak_percent(const std::optional<double>& gflops,
 
 // The JSON of docs/interfaces.md: {"device_peaks": {LABEL: {"peak_gbps", "peak_fp32_gflops"}},
 // "rows": [...]}, each row with the schema's keys in its order, then kbench's own: "noisy",
-// "clock", "wall_ms", and "settings" at the top level.
+// "clock", "resident", "wall_ms", "h2d_bytes", "d2h_bytes", "allocs", the transfers_* keys of a
+// row measured with --transfers, and "settings" at the top level.
 nlohmann::ordered_json to_json(const std::vector<Row>& rows,
                                const std::map<std::string, DevicePeaks>& peaks,
                                const RunSettings& settings);

@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "bench/baselines/baselines.h"
+#include "bench/resident.h"
 #include "dispatch/registry.h"
+#include "tessera/context.h"
 #include "tessera/error.h"
 
 namespace tessera::bench {
@@ -72,7 +74,85 @@ std::vector<BenchInputs> make_sets(const Case& c) {
   return sets;
 }
 
-Row make_row(const Case& c, const RunInfo& info, const TimingResult& t) {
+// A case's calls timed, and what they moved.
+struct Timed {
+  TimingResult timing;
+  RunInfo info; // the last call's: what ran
+  DeviceTraffic per_call; // in the last sample, after the warm-up
+};
+
+// Times `call(set)` with measure(), ending each sample with ctx.sync(): a wall sample then
+// measures finished work, and calls left queued get their device time from it. The traffic
+// of a sample is its calls' (RunInfo::traffic) and what the sync read back (Context::traffic).
+Timed time_calls(const std::function<RunInfo(int set)>& call, int sets, const Context& ctx,
+                 const TimingConfig& cfg) {
+  Timed out;
+  DeviceTraffic sum;
+  int64_t calls = 0;
+  auto add = [&](const DeviceTraffic& t) {
+    sum.allocations += t.allocations;
+    sum.bytes_to_device += t.bytes_to_device;
+    sum.bytes_from_device += t.bytes_from_device;
+  };
+  auto run = [&](int set) {
+    out.info = call(set);
+    add(out.info.traffic);
+    ++calls;
+    return out.info.device_ms;
+  };
+  auto finish = [&] {
+    const DeviceTraffic before = ctx.traffic();
+    const QueueInfo queued = ctx.sync();
+    const DeviceTraffic after = ctx.traffic();
+    add({after.allocations - before.allocations, after.bytes_to_device - before.bytes_to_device,
+         after.bytes_from_device - before.bytes_from_device});
+    // Rounded up: a sample that moved a few bytes in a thousand calls does not read as none.
+    auto per_call = [&](int64_t x) { return calls > 0 ? (x + calls - 1) / calls : x; };
+    out.per_call = {per_call(sum.allocations), per_call(sum.bytes_to_device),
+                    per_call(sum.bytes_from_device)};
+    sum = {};
+    calls = 0;
+    return queued.device_ms;
+  };
+  out.timing = measure(run, sets, cfg, finish);
+  return out;
+}
+
+// The calls through the by-name API on host tensors: each one uploads its inputs and downloads
+// its outputs on a device (the CPU reference reads them where they are).
+Timed time_on_host(const Case& c, const std::vector<BenchInputs>& sets, const RunOptions& ro,
+                   const TimingConfig& cfg) {
+  return time_calls(
+      [&](int s) {
+        RunInfo info;
+        run_named_op(c.op->name, sets[static_cast<size_t>(s)].tensors,
+                     sets[static_cast<size_t>(s)].params, ro, &info);
+        return info;
+      },
+      static_cast<int>(sets.size()), Context::open(ro.backend, ro.device), cfg);
+}
+
+// The same calls on device buffers: every input set uploaded and the outputs allocated once,
+// before the timing, so that the calls move nothing.
+Timed time_resident(const Case& c, const std::vector<BenchInputs>& sets, const RunOptions& ro,
+                    const TimingConfig& cfg) {
+  const Context ctx = Context::open(ro.backend, ro.device);
+  // One call on host tensors says what the outputs are (names, dtypes, shapes).
+  const TensorMap outputs = run_named_op(c.op->name, sets[0].tensors, sets[0].params, ro);
+  const ResidentSets rs = make_resident(ctx, sets, outputs);
+  return time_calls(
+      [&](int s) {
+        RunInfo info;
+        run_named_op(c.op->name, rs.inputs[static_cast<size_t>(s)],
+                     sets[static_cast<size_t>(s)].params, rs.outputs, ro, &info);
+        return info;
+      },
+      static_cast<int>(rs.inputs.size()), ctx, cfg);
+}
+
+Row make_row(const Case& c, const Timed& timed, bool resident) {
+  const RunInfo& info = timed.info;
+  const TimingResult& t = timed.timing;
   Row r;
   r.op = c.op->name;
   r.variant = info.variant;
@@ -84,8 +164,9 @@ Row make_row(const Case& c, const RunInfo& info, const TimingResult& t) {
   r.samples = t.samples;
   r.noisy = !t.converged;
   r.clock = t.clock;
+  r.resident = resident;
   r.wall_ms = t.wall_median_ms;
-  r.traffic = info.traffic;
+  r.traffic = timed.per_call;
   const double seconds = t.median_ms / 1e3;
   if (seconds > 0) {
     if (auto f = c.op->flops(c.shape)) r.gflops = *f / seconds / 1e9;
@@ -172,15 +253,12 @@ RunOutput run_cases(const std::vector<Case>& cases, const RunnerConfig& cfg,
       continue;
     }
 
-    auto time_one = [&](const RunOptions& ro, RunInfo& info) -> std::optional<TimingResult> {
+    // `timer` on `ro`, or nullopt with a note when it cannot run there.
+    using Timer = Timed (*)(const Case&, const std::vector<BenchInputs>&, const RunOptions&,
+                            const TimingConfig&);
+    auto time_one = [&](Timer timer, const RunOptions& ro) -> std::optional<Timed> {
       try {
-        return measure(
-            [&](int s) {
-              run_named_op(c.op->name, sets[static_cast<size_t>(s)].tensors,
-                           sets[static_cast<size_t>(s)].params, ro, &info);
-              return info.device_ms;
-            },
-            static_cast<int>(sets.size()), cfg.timing);
+        return timer(c, sets, ro, cfg.timing);
       } catch (const Error& e) {
         if (e.code() == ErrorCode::Unsupported) {
           note(fmt::format("not run: {}", e.what()));
@@ -199,21 +277,32 @@ RunOutput run_cases(const std::vector<Case>& cases, const RunnerConfig& cfg,
     std::string reference_device;
     if (reference_only[i]) {
       progress(what + " on the CPU reference (baseline)");
-      RunInfo info;
-      reference = time_one({"cpu", 0, "reference"}, info);
-      reference_device = info.device;
+      if (std::optional<Timed> t = time_one(time_on_host, {"cpu", 0, "reference"})) {
+        reference = t->timing;
+        reference_device = t->info.device;
+      }
       ++done;
     }
     for (const Planned& p : plans[i]) {
       progress(fmt::format("{} on {} {}", what, p.device->label(), p.options.variant));
-      RunInfo info;
-      std::optional<TimingResult> t = time_one(p.options, info);
+      // The CPU reference's memory is the host's: its row is the by-name call as it is.
+      const bool on_device = p.device->backend != "cpu";
+      std::optional<Timed> t = time_one(on_device ? time_resident : time_on_host, p.options);
       ++done;
       if (!t) continue;
-      Row r = make_row(c, info, *t);
-      if (p.device->backend == "cpu") {
-        reference = t;
-        reference_device = info.device;
+      Row r = make_row(c, *t, on_device);
+      if (on_device && cfg.transfers) {
+        progress(fmt::format("{} on {} {} (transfers)", what, p.device->label(), p.options.variant));
+        if (std::optional<Timed> h = time_one(time_on_host, p.options)) {
+          const TimingResult& ht = h->timing;
+          r.transfers = Transfers{ht.clock == Clock::Device ? std::optional<double>(ht.median_ms)
+                                                            : std::nullopt,
+                                  ht.wall_median_ms, h->per_call};
+        }
+      }
+      if (!on_device) {
+        reference = t->timing;
+        reference_device = t->info.device;
       } else if (want_reference && reference) {
         r.baselines["reference"] = {reference->median_ms, reference->median_ms / r.median_ms,
                                     reference->noise_pct, reference_device, !reference->converged};

@@ -28,6 +28,9 @@ struct RunnerConfig {
   std::vector<std::string> variants; // empty: every variant the registry lists
   std::set<std::string> baselines = {"reference", "clblast", "cublas"};
   TimingConfig timing;
+  // Also time each OpenCL and Vulkan row on host tensors, the host round trip in every call
+  // (Row::transfers); the row itself is always timed on device buffers.
+  bool transfers = false;
 };
 
 struct Progress {

@@ -82,17 +82,38 @@ double rotation_bytes() {
   return bytes;
 }
 
-TimingResult measure(const std::function<double(int set)>& run, int sets, const TimingConfig& cfg) {
+TimingResult measure(const std::function<double(int set)>& run, int sets, const TimingConfig& cfg,
+                     const std::function<double()>& finish) {
   using clock = std::chrono::steady_clock;
   auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   sets = std::max(sets, 1);
 
+  // `n` runs from set `next` on, then the finish: the device time of them all, or a value <= 0
+  // when one of them has none (not reported by its run, nor by the finish of a queued one).
+  int next = 0;
+  auto runs = [&](int n) {
+    double reported = 0;
+    int unreported = 0;
+    for (int i = 0; i < n; ++i) {
+      double d = run(next);
+      if (d > 0)
+        reported += d;
+      else
+        ++unreported;
+      next = (next + 1) % sets;
+    }
+    const double queued = finish ? finish() : 0;
+    if (unreported > 0 && !(queued > 0)) return -1.0;
+    return reported + std::max(queued, 0.0);
+  };
+
   auto t0 = clock::now();
-  double warm_device = run(0);
+  double warm_device = runs(1);
   double one_run = seconds(clock::now() - t0);
   if (one_run < cfg.min_sample_s) {
+    next = 0;
     auto t1 = clock::now();
-    warm_device = run(0);
+    warm_device = runs(1);
     one_run = std::min(one_run, seconds(clock::now() - t1));
   }
   TimingResult r;
@@ -100,22 +121,17 @@ TimingResult measure(const std::function<double(int set)>& run, int sets, const 
   r.clock = warm_device > 0 ? Clock::Device : Clock::Wall;
 
   // Start on the set after the warm-up's, so the first sample does not find its inputs in cache.
-  int next = sets > 1 ? 1 : 0;
+  next = sets > 1 ? 1 : 0;
   std::vector<double> wall_ms, device_ms;
   bool device_ok = r.clock == Clock::Device;
   auto start = clock::now();
   do {
-    double dev = 0;
     auto s0 = clock::now();
-    for (int i = 0; i < r.runs_per_sample; ++i) {
-      double d = run(next);
-      // One run the device did not time spoils the device series: mixing clocks would make
-      // the median and the noise meaningless, so the case falls back to the wall clock.
-      if (!(d > 0)) device_ok = false;
-      dev += d;
-      next = (next + 1) % sets;
-    }
+    const double dev = runs(r.runs_per_sample);
     wall_ms.push_back(1e3 * seconds(clock::now() - s0) / r.runs_per_sample);
+    // One run the device did not time spoils the device series: mixing clocks would make the
+    // median and the noise meaningless, so the case falls back to the wall clock.
+    if (!(dev > 0)) device_ok = false;
     device_ms.push_back(dev / r.runs_per_sample);
   } while (!should_stop(device_ok ? device_ms : wall_ms, seconds(clock::now() - start), cfg));
 

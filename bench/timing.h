@@ -54,10 +54,15 @@ int input_sets_for(double set_bytes, double rotation_bytes);
 double rotation_bytes();
 
 // Times `run(set)` with `sets` input sets, used in turn. `run` returns the device time of that
-// run in ms, or a negative value when nothing measured it. One warm-up run comes first and is
-// not counted (program builds, lazy initialisation, first touch of memory); a second one when
-// the first was short, since the first is then mostly what warming up removes. The warm-up
-// picks the clock: the device's when it reported a positive time, else the wall clock.
-TimingResult measure(const std::function<double(int set)>& run, int sets, const TimingConfig& cfg);
+// run in ms, or a value <= 0 when nothing measured it or not yet (a call left queued on the
+// device). `finish`, when given, is called at the end of the warm-up and of every sample, inside
+// the sample's wall time: it waits for the queued runs and returns their device time (ms, <= 0:
+// none), so that a wall sample measures finished work and a queued run still has a device time.
+// One warm-up run comes first and is not counted (program builds, lazy initialisation, first
+// touch of memory); a second one when the first was short, since the first is then mostly what
+// warming up removes. The warm-up picks the clock: the device's when it reported a positive
+// time, else the wall clock.
+TimingResult measure(const std::function<double(int set)>& run, int sets, const TimingConfig& cfg,
+                     const std::function<double()>& finish = {});
 
 } // namespace tessera::bench

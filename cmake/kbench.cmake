@@ -12,6 +12,7 @@ add_library(kbench_core STATIC
   ${kbench_dir}/presets.cpp
   ${kbench_dir}/plan.cpp
   ${kbench_dir}/timing.cpp
+  ${kbench_dir}/resident.cpp
   ${kbench_dir}/report.cpp
   ${kbench_dir}/runner.cpp
   ${kbench_dir}/compare.cpp

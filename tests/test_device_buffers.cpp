@@ -9,6 +9,7 @@
 
 #include "dispatch/registry.h"
 #include "tessera/context.h"
+#include "tessera/named_ops.h"
 #include "tessera/overrides.h"
 #include "tessera/tessera.h"
 
@@ -251,6 +252,67 @@ TEST_P(DeviceBuffers, NoFallbackToTheCpuWithDeviceViews) {
     EXPECT_EQ(e.code(), ErrorCode::Unsupported);
   }
   set_overrides(Overrides{});
+}
+
+// run_named_op on views (named_ops.h): device inputs and a device output give the bytes of the
+// by-name call on host tensors and move nothing; an output not given comes back in host memory;
+// a wrong output, and a number the host must read kept in device memory, are errors.
+TEST_P(DeviceBuffers, ByNameOnDeviceViewsGivesTheHostBytes) {
+  const Context& ctx = *ctx_;
+  const int64_t R = 2, C = 64;
+  std::vector<float> xs(R * C);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(i % 13) * 0.5f - 3.0f;
+  TensorMap host;
+  host.emplace("x", Tensor(DType::F32, {R, C}));
+  std::memcpy(host.at("x").data(), xs.data(), xs.size() * 4);
+  const TensorMap want = run_named_op("quantize_nvfp4", host, {}, ctx.options());
+
+  Both x = both(ctx, DType::F32, {R, C}, floats(xs));
+  DeviceBuffer q = ctx.device_alloc(R * C / 2), s = ctx.device_alloc(R * C / 16);
+  const ViewMap outputs = {{"x", Context::view(q, DType::U8, {R, C / 2})},
+                           {"x_scale", Context::view(s, DType::F8_E4M3, {R, C / 16})}};
+  RunInfo info;
+  const TensorMap got = run_named_op("quantize_nvfp4", {{"x", x.d}}, {}, outputs, ctx.options(), &info);
+  ctx.sync();
+  // Only the output not given comes back: the scale_2 the host returns.
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(got.count("x_scale_2"));
+  EXPECT_EQ(got.at("x_scale_2").as<float>()[0], want.at("x_scale_2").as<float>()[0]);
+  EXPECT_EQ(info.traffic.bytes_to_device, 0);
+  for (const auto& [name, buffer] : {std::pair<const char*, const DeviceBuffer*>{"x", &q}, {"x_scale", &s}}) {
+    std::vector<uint8_t> bytes(want.at(name).nbytes());
+    ctx.download(*buffer, 0, bytes.data(), bytes.size());
+    EXPECT_EQ(0, std::memcmp(bytes.data(), want.at(name).data(), bytes.size())) << name;
+  }
+
+  // The error's code, or -1 when the call ran.
+  auto code = [&](const ViewMap& in, const ViewMap& out) {
+    try {
+      run_named_op("quantize_nvfp4", in, {}, out, ctx.options());
+      ctx.sync();
+    } catch (const Error& e) {
+      return static_cast<int>(e.code());
+    }
+    return -1;
+  };
+  EXPECT_EQ(code({{"x", x.d}}, {{"y", outputs.at("x")}}), static_cast<int>(ErrorCode::InvalidArgument)); // no such output
+  EXPECT_EQ(code({{"x", x.d}}, {{"x", Context::view(q, DType::U8, {R, C / 4})}}),
+            static_cast<int>(ErrorCode::ShapeMismatch));
+  EXPECT_EQ(code({{"x", x.d}}, {{"x", Context::view(q, DType::F8_E4M3, {R, C / 2})}}),
+            static_cast<int>(ErrorCode::DTypeMismatch));
+  EXPECT_EQ(code({{"x", x.d}}, outputs), -1);
+  // dequantize_nvfp4 reads x_scale_2 on the host: in device memory it is refused, not read.
+  if (ctx.backend() != "cpu") {
+    Both s2 = both(ctx, DType::F32, {}, floats({0.5f}));
+    try {
+      run_named_op("dequantize_nvfp4", {{"x", outputs.at("x")}, {"x_scale", outputs.at("x_scale")}, {"x_scale_2", s2.d}},
+                   {}, {}, ctx.options());
+      ADD_FAILURE() << "a device x_scale_2 was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("x_scale_2"), std::string::npos) << e.what();
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DeviceBuffers, ::testing::Values("cpu", "opencl", "vulkan"),

@@ -23,6 +23,7 @@
 #include "bench/compare.h"
 #include "bench/plots.h"
 #include "bench/report.h"
+#include "bench/resident.h"
 #include "bench/runner.h"
 #include "bench/step.h"
 #include "bench/timing.h"
@@ -306,6 +307,35 @@ TEST(KbenchTiming, DeviceClockWhenTheDeviceTimes) {
   EXPECT_GT(calls, r.samples * r.runs_per_sample); // the warm-up is not a sample
 }
 
+// Calls left queued report no device time (-1); the finish that ends each sample waits for
+// them and gives their time, so the row is on the device clock. A finish that gives none
+// leaves the wall clock.
+TEST(KbenchTiming, QueuedRunsTakeTheirDeviceTimeFromTheFinish) {
+  tb::TimingConfig c;
+  c.min_samples = 4;
+  int queued = 0, finishes = 0;
+  tb::TimingResult r = tb::measure(
+      [&](int) {
+        ++queued;
+        return -1.0;
+      },
+      2, c,
+      [&] {
+        ++finishes;
+        const double ms = 0.25 * queued;
+        queued = 0;
+        return ms;
+      });
+  EXPECT_EQ(r.clock, tb::Clock::Device);
+  EXPECT_DOUBLE_EQ(r.median_ms, 0.25);
+  EXPECT_EQ(queued, 0);                    // every sample ended with a finish
+  EXPECT_GT(finishes, r.samples);          // and the warm-up too
+  EXPECT_GT(r.wall_median_ms, 0);
+
+  r = tb::measure([](int) { return -1.0; }, 1, quick(), [] { return 0.0; });
+  EXPECT_EQ(r.clock, tb::Clock::Wall);
+}
+
 TEST(KbenchTiming, NoisyCasesStopAtTheTimeLimitAndSaySo) {
   tb::TimingConfig c;
   c.max_time_s = 0.05;
@@ -513,6 +543,113 @@ TEST(KbenchSmoke, OneTinyCasePerOperationPerBackend) {
     }
 }
 
+// ---- resident rows and --transfers -----------------------------------------------------------
+
+namespace {
+// Bytes of the tensors a by-name call moves when they are host tensors: all but the numbers
+// the host reads or writes itself (bench/resident.h).
+int64_t moved_bytes(const tessera::TensorMap& tensors) {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors)
+    if (!tb::host_number(t.dtype(), t.shape())) n += static_cast<int64_t>(t.nbytes());
+  return n;
+}
+} // namespace
+
+// A GEMM row on PoCL and on lavapipe times inputs and outputs in device buffers: after the
+// warm-up its calls allocate nothing and move nothing, and the device clocks them (on OpenCL
+// through Context::sync, the calls being left queued). --transfers times the same case on host
+// tensors: each call then moves exactly its inputs up and its output down.
+TEST(KbenchResident, RowsMoveNothingAndTransfersMoveTheTensors) {
+  tb::CasePlan p = tb::plan_cases(ops({"gemm_nvfp4"}), tiny_preset(), {});
+  ASSERT_EQ(p.cases.size(), 1u);
+  const tb::Case& c = p.cases[0];
+  const tb::BenchInputs in = c.op->make(c.shape, 1);
+  const int64_t up = moved_bytes(in.tensors);
+  const int64_t down = moved_bytes(tessera::run_named_op(c.op->name, in.tensors, in.params));
+  EXPECT_EQ(down, 2 * 32 * 2); // c: M x N bf16
+
+  int ran = 0;
+  for (const char* backend : {"opencl", "vulkan"}) {
+    if (tessera::Context::device_count(backend) == 0) continue;
+    SCOPED_TRACE(backend);
+    tb::RunnerConfig cfg;
+    cfg.backends = {backend};
+    cfg.baselines = {};
+    cfg.timing = quick();
+    cfg.timing.min_samples = 2;
+    cfg.timing.max_time_s = 0.2;
+    cfg.transfers = true;
+    std::vector<std::string> notes;
+    tb::RunOutput out =
+        tb::run_cases(p.cases, cfg, {[&](const std::string& n) { notes.push_back(n); }, {}});
+    EXPECT_EQ(out.failures, 0) << fmt::format("{}", fmt::join(notes, "\n"));
+    ASSERT_FALSE(out.rows.empty()) << fmt::format("{}", fmt::join(notes, "\n"));
+    for (const tb::Row& r : out.rows) {
+      SCOPED_TRACE(r.variant);
+      EXPECT_EQ(r.backend, backend);
+      EXPECT_TRUE(r.resident);
+      EXPECT_EQ(r.clock, tb::Clock::Device);
+      EXPECT_GT(r.median_ms, 0);
+      // Per call, the sample's wall time includes waiting for the calls: not shorter than a
+      // good part of their device time, and not absurdly longer.
+      EXPECT_GE(r.wall_ms, 0.5 * r.median_ms);
+      EXPECT_LT(r.wall_ms, 1000 * r.median_ms + 50);
+      EXPECT_EQ(r.traffic.bytes_to_device, 0);
+      EXPECT_EQ(r.traffic.bytes_from_device, 0);
+      EXPECT_EQ(r.traffic.allocations, 0);
+      ASSERT_TRUE(r.transfers.has_value());
+      EXPECT_EQ(r.transfers->traffic.bytes_to_device, up);
+      EXPECT_EQ(r.transfers->traffic.bytes_from_device, down);
+      EXPECT_GT(r.transfers->wall_ms, 0);
+      ASSERT_TRUE(r.transfers->device_ms.has_value());
+      EXPECT_GT(*r.transfers->device_ms, 0);
+    }
+    // The fields reach the JSON, and come back from it.
+    const nlohmann::ordered_json doc = tb::to_json(out.rows, out.peaks, {cfg.timing, "tiny", true});
+    const auto& row = doc["rows"][0];
+    EXPECT_EQ(row["resident"], true);
+    EXPECT_EQ(row["h2d_bytes"], 0);
+    EXPECT_EQ(row["transfers_h2d_bytes"], up);
+    EXPECT_EQ(row["transfers_d2h_bytes"], down);
+    EXPECT_EQ(doc["settings"]["transfers"], true);
+    std::map<std::string, tb::DevicePeaks> peaks;
+    const std::vector<tb::Row> back = tb::rows_from_json(doc, peaks);
+    ASSERT_TRUE(back[0].transfers.has_value());
+    EXPECT_EQ(back[0].transfers->traffic.bytes_to_device, up);
+    EXPECT_TRUE(back[0].resident);
+    ++ran;
+  }
+  if (!ran) GTEST_SKIP() << "no opencl or vulkan device";
+}
+
+// Every operation's resident row on every device: no allocation per call after the warm-up, at
+// most a few words up (Vulkan's launch parameters of the fp32 operations), and less each way
+// than the same call on host tensors. What still comes back is what the host checks or returns:
+// a scale_2, status words, non-finite flags, the block scales gemm_fp8 reads back to check.
+TEST(KbenchResident, EveryOperationMovesLessThanItsRoundTrip) {
+  tb::CasePlan p = tb::plan_cases(all_ops(), tiny_preset(), {});
+  tb::RunnerConfig cfg;
+  cfg.backends = {"opencl", "vulkan"};
+  cfg.baselines = {};
+  cfg.timing = quick();
+  cfg.transfers = true;
+  std::vector<std::string> notes;
+  tb::RunOutput out =
+      tb::run_cases(p.cases, cfg, {[&](const std::string& n) { notes.push_back(n); }, {}});
+  EXPECT_EQ(out.failures, 0) << fmt::format("{}", fmt::join(notes, "\n"));
+  if (out.rows.empty()) GTEST_SKIP() << "no opencl or vulkan device";
+  for (const tb::Row& r : out.rows) {
+    SCOPED_TRACE(r.op + " " + r.variant + " " + r.device);
+    EXPECT_TRUE(r.resident);
+    EXPECT_EQ(r.traffic.allocations, 0);
+    EXPECT_LE(r.traffic.bytes_to_device, 16);
+    ASSERT_TRUE(r.transfers.has_value());
+    EXPECT_LT(r.traffic.bytes_to_device, r.transfers->traffic.bytes_to_device);
+    EXPECT_LT(r.traffic.bytes_from_device, r.transfers->traffic.bytes_from_device);
+  }
+}
+
 // ---- the binary -------------------------------------------------------------------------------
 
 namespace {
@@ -555,6 +692,27 @@ TEST(KbenchBinary, SweepJsonCompareAndErrors) {
   ASSERT_EQ(run_kbench(fmt::format("compare '{}' '{}'", json.string(), json.string()), log), 0)
       << slurp(log);
   EXPECT_NE(slurp(log).find("0 faster, 0 slower"), std::string::npos) << slurp(log);
+
+  // --transfers: the by-name round trip next to the resident figures, in the JSON and the CSV.
+  const fs::path tj = dir / "t.json";
+  ASSERT_EQ(run_kbench(fmt::format("--op convert --axis N=256 --axis to=bf16 --max-time 0 "
+                                   "--min-samples 1 --baseline none --transfers --json '{}' --csv '{}'",
+                                   tj.string(), (dir / "t.csv").string()),
+                       log),
+            0)
+      << slurp(log);
+  nlohmann::json t = nlohmann::json::parse(slurp(tj));
+  EXPECT_EQ(t["settings"]["transfers"], true);
+  EXPECT_NE(slurp(dir / "t.csv").find("transfers_wall_ms"), std::string::npos);
+  for (const auto& row : t["rows"]) {
+    if (row["backend"] == "cpu") {
+      EXPECT_FALSE(row.contains("transfers_wall_ms")); // host memory is the reference's own
+      continue;
+    }
+    EXPECT_EQ(row["h2d_bytes"], 0) << row;
+    EXPECT_EQ(row["transfers_h2d_bytes"], 256 * 4) << row;
+    EXPECT_EQ(row["transfers_d2h_bytes"], 256 * 2) << row;
+  }
 
   for (const char* bad :
        {"--op nope", "--axis Q=1", "--axis N=x", "--preset nope", "--baseline nope", "--device x:1",

@@ -15,18 +15,26 @@ namespace tessera::detail {
 
 class NamedCall {
 public:
-  NamedCall(std::string_view op, const TensorMap& inputs, const ParamMap& params)
-      : op_(op), inputs_(inputs), params_(params) {}
+  // `outputs`: where the caller wants outputs written (named_ops.h); the others are allocated.
+  NamedCall(std::string_view op, const ViewMap& inputs, const ParamMap& params,
+            const ViewMap& outputs)
+      : op_(op), inputs_(inputs), params_(params), outputs_(outputs) {}
 
   std::string_view op() const { return op_; }
-  const Tensor& tensor(std::string_view name) const;          // MissingTensor when absent
-  const Tensor* optional_tensor(std::string_view name) const; // nullptr when absent
+  const TensorView& tensor(std::string_view name) const;          // MissingTensor when absent
+  const TensorView* optional_tensor(std::string_view name) const; // nullptr when absent
   std::optional<TensorView> optional_view(std::string_view name) const;
-  // A new output tensor. Its shape comes from the inputs' extents, whose product may be past
-  // what any tensor may hold: that is refused here, naming the output, before anything is
-  // allocated.
-  Tensor output(std::string_view name, DType dtype, Shape shape) const;
-  // A rank-0 or one-element F32 tensor, read as a scalar.
+  // Where output `name` goes: the caller's view (its dtype and shape must be these), else a new
+  // host tensor, kept for results(). The shape comes from the inputs' extents, whose product may
+  // be past what any tensor may hold: that is refused here, naming the output, before anything
+  // is allocated.
+  TensorView output(std::string_view name, DType dtype, Shape shape);
+  // A float result (x_scale_2) as a rank-0 F32 output: written by the host, so a caller's view
+  // of it must be host memory.
+  void scalar_output(std::string_view name, float value);
+  // The outputs output() allocated, by name: what run_named_op returns.
+  TensorMap results() { return std::move(made_); }
+  // A rank-0 or one-element F32 input in host memory, read as a scalar.
   float scalar(std::string_view name) const;
 
   std::optional<float> param_float(std::string_view key);
@@ -40,10 +48,17 @@ public:
 
 private:
   std::string_view op_;
-  const TensorMap& inputs_;
+  const ViewMap& inputs_;
   const ParamMap& params_;
+  const ViewMap& outputs_;
+  TensorMap made_;
   std::set<std::string, std::less<>> used_;
 };
+
+// Extent i of a tensor whose rank is not checked yet (0 past its rank): the typed call refuses
+// a bad rank with a clear message, the adapter only needs a harmless number to allocate with
+// until then.
+inline int64_t extent(const TensorView& t, size_t i) { return i < t.shape.size() ? t.shape[i] : 0; }
 
 // The output dtype named by `out=f32|bf16|f16`.
 DType out_dtype(NamedCall& call);

@@ -159,10 +159,10 @@ namespace detail {
 
 TensorMap named_attention(NamedCall& call, const RunOptions& options, RunInfo* info) {
   AttentionArgs args;
-  const Tensor& q = call.tensor("q");
-  args.q = q.view();
-  args.k = call.tensor("k").view();
-  args.v = call.tensor("v").view();
+  const TensorView& q = call.tensor("q");
+  args.q = q;
+  args.k = call.tensor("k");
+  args.v = call.tensor("v");
   args.gate = call.optional_view("gate");
   if (call.optional_tensor("k_scale")) args.k_scale = call.scalar("k_scale");
   if (call.optional_tensor("v_scale")) args.v_scale = call.scalar("v_scale");
@@ -175,18 +175,14 @@ TensorMap named_attention(NamedCall& call, const RunOptions& options, RunInfo* i
   call.finish_params();
 
   // o has q's shape whatever it is; the typed call refuses a bad one with a clear message.
-  Tensor o = call.output("o", out, q.shape());
-  std::optional<Tensor> lse;
+  TensorView o = call.output("o", out, q.shape);
+  std::optional<TensorView> lse;
   if (want_lse) {
-    const Shape& s = q.shape();
-    lse.emplace(DType::F32, Shape(s.begin(), s.begin() + std::min<size_t>(s.size(), 3)));
+    const Shape& s = q.shape;
+    lse = call.output("lse", DType::F32, Shape(s.begin(), s.begin() + std::min<size_t>(s.size(), 3)));
   }
-  tessera::attention(args, o.view(), lse ? std::optional<TensorView>(lse->view()) : std::nullopt,
-                     options, info);
-  TensorMap result;
-  result.emplace("o", std::move(o));
-  if (lse) result.emplace("lse", std::move(*lse));
-  return result;
+  tessera::attention(args, o, lse, options, info);
+  return call.results();
 }
 
 } // namespace detail

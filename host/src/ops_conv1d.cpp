@@ -63,26 +63,20 @@ void conv1d(const TensorView& x_in, const TensorView& w_in, const std::optional<
 namespace detail {
 
 TensorMap named_conv1d(NamedCall& call, const RunOptions& options, RunInfo* info) {
-  const Tensor& x = call.tensor("x");
-  const Tensor& w = call.tensor("w");
+  const TensorView& x = call.tensor("x");
+  const TensorView& w = call.tensor("w");
   std::optional<TensorView> bias = call.optional_view("bias");
   std::optional<TensorView> state = call.optional_view("state");
   const DType out = out_dtype(call);
   call.finish_params();
 
-  // Extents of tensors whose rank is not checked yet: the typed call refuses a bad rank with a
-  // clear message; the adapter only needs harmless numbers to allocate with until then.
-  auto extent = [](const Tensor& t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; };
   const int64_t B = extent(x, 0), T = extent(x, 1), C = extent(x, 2);
   const int64_t keep = extent(w, 1) > 0 ? extent(w, 1) - 1 : 0;
-  Tensor y = call.output("y", out, {B, T, C});
+  TensorView y = call.output("y", out, {B, T, C});
   // The state is always written, so a caller can chain decode steps from the output file.
-  Tensor state_out = call.output("state", DType::F32, {B, C, keep});
-  tessera::conv1d(x.view(), w.view(), bias, state, y.view(), state_out.view(), options, info);
-  TensorMap result;
-  result.emplace("y", std::move(y));
-  result.emplace("state", std::move(state_out));
-  return result;
+  TensorView state_out = call.output("state", DType::F32, {B, C, keep});
+  tessera::conv1d(x, w, bias, state, y, state_out, options, info);
+  return call.results();
 }
 
 } // namespace detail

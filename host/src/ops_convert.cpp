@@ -42,12 +42,10 @@ TensorMap named_convert(NamedCall& call, const RunOptions& options, RunInfo* inf
              : to == "e2m1" ? Format::E2M1
              : to == "bf16" ? Format::BF16
                             : Format::F16;
-  const Tensor& x = call.tensor("x");
-  Tensor y(format_dtype(f), x.shape());
-  convert(x.view(), f, y.view(), options, info);
-  TensorMap out;
-  out.emplace("y", std::move(y));
-  return out;
+  const TensorView& x = call.tensor("x");
+  TensorView y = call.output("y", format_dtype(f), x.shape);
+  convert(x, f, y, options, info);
+  return call.results();
 }
 } // namespace detail
 

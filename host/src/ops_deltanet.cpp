@@ -168,30 +168,24 @@ void deltanet(const DeltaNetArgs& args_in, const TensorView& o_in, const TensorV
 
 namespace detail {
 
-namespace {
-// Extent i of a tensor whose rank is not checked yet: the typed call refuses a bad rank with a
-// clear message, the adapter only needs a harmless number to allocate with until then.
-int64_t extent(const Tensor& t, size_t i) { return i < t.shape().size() ? t.shape()[i] : 0; }
-} // namespace
-
 TensorMap named_deltanet(NamedCall& call, const RunOptions& options, RunInfo* info) {
   DeltaNetArgs args;
-  const Tensor& q = call.tensor("q");
-  args.q = q.view();
-  args.k = call.tensor("k").view();
-  const Tensor& v = call.tensor("v");
-  args.v = v.view();
+  const TensorView& q = call.tensor("q");
+  args.q = q;
+  args.k = call.tensor("k");
+  const TensorView& v = call.tensor("v");
+  args.v = v;
   // Inputs an operation does not use are ignored (named_ops.h), so a file holding both gating
   // forms runs with g and beta; a file holding neither is told what it needs.
   if (call.optional_tensor("g") || call.optional_tensor("beta")) {
-    args.g = call.tensor("g").view();
-    args.beta = call.tensor("beta").view();
+    args.g = call.tensor("g");
+    args.beta = call.tensor("beta");
   } else if (call.optional_tensor("a") || call.optional_tensor("b") ||
              call.optional_tensor("A_log") || call.optional_tensor("dt_bias")) {
-    args.a = call.tensor("a").view();
-    args.b = call.tensor("b").view();
-    args.A_log = call.tensor("A_log").view();
-    args.dt_bias = call.tensor("dt_bias").view();
+    args.a = call.tensor("a");
+    args.b = call.tensor("b");
+    args.A_log = call.tensor("A_log");
+    args.dt_bias = call.tensor("dt_bias");
   } else {
     fail(ErrorCode::MissingTensor,
          "{}: missing input tensors 'g' and 'beta' (or 'a', 'b', 'A_log', 'dt_bias')", call.op());
@@ -204,15 +198,12 @@ TensorMap named_deltanet(NamedCall& call, const RunOptions& options, RunInfo* in
   call.finish_params();
 
   int64_t n_seqs = extent(q, 0);
-  if (const Tensor* cu = call.optional_tensor("cu_seqlens"))
-    n_seqs = cu->shape().size() == 1 && cu->shape()[0] >= 1 ? cu->shape()[0] - 1 : 0;
-  Tensor o = call.output("o", out, {extent(q, 0), extent(q, 1), extent(v, 2), extent(v, 3)});
-  Tensor ht = call.output("ht", DType::F32, {n_seqs, extent(v, 2), extent(q, 3), extent(v, 3)});
-  tessera::deltanet(args, o.view(), ht.view(), options, info);
-  TensorMap result;
-  result.emplace("o", std::move(o));
-  result.emplace("ht", std::move(ht));
-  return result;
+  if (const TensorView* cu = call.optional_tensor("cu_seqlens"))
+    n_seqs = cu->shape.size() == 1 && cu->shape[0] >= 1 ? cu->shape[0] - 1 : 0;
+  TensorView o = call.output("o", out, {extent(q, 0), extent(q, 1), extent(v, 2), extent(v, 3)});
+  TensorView ht = call.output("ht", DType::F32, {n_seqs, extent(v, 2), extent(q, 3), extent(v, 3)});
+  tessera::deltanet(args, o, ht, options, info);
+  return call.results();
 }
 
 } // namespace detail

@@ -155,10 +155,6 @@ void gemm_fp8_block(const TensorView& a_in, const TensorView& a_scale_in, const 
 
 namespace detail {
 
-namespace {
-int64_t rows_of(const Tensor& t) { return t.shape().empty() ? 0 : t.shape()[0]; }
-} // namespace
-
 TensorMap named_gemm_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
   std::optional<float> alpha = call.param_float("alpha");
   DType out_t = out_dtype(call);
@@ -166,46 +162,41 @@ TensorMap named_gemm_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* 
   // time a layout (the packing is host work, outside the device time).
   std::string layout = call.param_choice("b_layout", {"checkpoint", "gemv_kblock_interleaved"}, "");
   call.finish_params();
-  const Tensor& a = call.tensor("a");
-  const Tensor& b = call.tensor("b");
+  const TensorView& a = call.tensor("a");
+  const TensorView& b = call.tensor("b");
   // Engines pass alpha = input_scale * weight_scale_2; the convenience form derives it.
   if (!alpha) alpha = call.scalar("a_scale_2") * call.scalar("b_scale_2");
-  Tensor c = call.output("c", out_t, {rows_of(a), rows_of(b)});
+  TensorView c = call.output("c", out_t, {extent(a, 0), extent(b, 0)});
   if (!layout.empty()) {
-    PackTarget target{options, std::max<int64_t>(1, rows_of(a)), layout};
-    PackedWeight w = pack_nvfp4_weight(b.view(), call.tensor("b_scale").view(), 1.0f, ScaleLayout::Linear, target);
-    gemm_nvfp4(a.view(), call.tensor("a_scale").view(), w, *alpha, call.optional_view("bias"), c.view(), options, info);
+    PackTarget target{options, std::max<int64_t>(1, extent(a, 0)), layout};
+    PackedWeight w = pack_nvfp4_weight(b, call.tensor("b_scale"), 1.0f, ScaleLayout::Linear, target);
+    gemm_nvfp4(a, call.tensor("a_scale"), w, *alpha, call.optional_view("bias"), c, options, info);
   } else {
-    gemm_nvfp4(a.view(), call.tensor("a_scale").view(), b.view(), call.tensor("b_scale").view(), *alpha,
-               call.optional_view("bias"), c.view(), options, info);
+    gemm_nvfp4(a, call.tensor("a_scale"), b, call.tensor("b_scale"), *alpha, call.optional_view("bias"), c,
+               options, info);
   }
-  TensorMap out;
-  out.emplace("c", std::move(c));
-  return out;
+  return call.results();
 }
 
 TensorMap named_gemm_fp8(NamedCall& call, const RunOptions& options, RunInfo* info) {
   DType out_t = out_dtype(call);
   call.finish_params();
-  const Tensor& a = call.tensor("a");
-  const Tensor& b = call.tensor("b");
-  const Tensor& sa = call.tensor("a_scale");
-  const Tensor& sb = call.tensor("b_scale");
-  Tensor c = call.output("c", out_t, {rows_of(a), rows_of(b)});
-  auto per_tensor = [](const Tensor& s) { return s.shape().size() <= 1 && s.numel() == 1; };
+  const TensorView& a = call.tensor("a");
+  const TensorView& b = call.tensor("b");
+  const TensorView& sa = call.tensor("a_scale");
+  const TensorView& sb = call.tensor("b_scale");
+  TensorView c = call.output("c", out_t, {extent(a, 0), extent(b, 0)});
+  auto per_tensor = [](const TensorView& s) { return s.shape.size() <= 1 && s.numel() == 1; };
   if (per_tensor(sa) && per_tensor(sb)) {
-    gemm_fp8(a.view(), b.view(), call.scalar("a_scale") * call.scalar("b_scale"), call.optional_view("bias"),
-             c.view(), options, info);
-  } else if (sa.shape().size() == 2 && sb.shape().size() == 2) {
-    gemm_fp8_block(a.view(), sa.view(), b.view(), sb.view(), call.optional_view("bias"), c.view(), options, info);
+    gemm_fp8(a, b, call.scalar("a_scale") * call.scalar("b_scale"), call.optional_view("bias"), c, options, info);
+  } else if (sa.shape.size() == 2 && sb.shape.size() == 2) {
+    gemm_fp8_block(a, sa, b, sb, call.optional_view("bias"), c, options, info);
   } else {
     fail(ErrorCode::ShapeMismatch,
          "gemm_fp8: a_scale {} and b_scale {} are neither both per-tensor (one element) nor both block "
-         "scales (rank 2)", shape_str(sa.shape()), shape_str(sb.shape()));
+         "scales (rank 2)", shape_str(sa.shape), shape_str(sb.shape));
   }
-  TensorMap out;
-  out.emplace("c", std::move(c));
-  return out;
+  return call.results();
 }
 
 } // namespace detail

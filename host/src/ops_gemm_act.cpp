@@ -124,39 +124,29 @@ void gemm_fp8_act(const TensorView& x_in, const TensorView& b_in, const TensorVi
 
 namespace detail {
 
-namespace {
-int64_t rows_of(const Tensor& t) { return t.shape().empty() ? 0 : t.shape()[0]; }
-} // namespace
-
 // krun / kbench: x, b, b_scale, b_scale_2, optional a_scale_2 (static) and bias -> c, a_scale_2.
 TensorMap named_gemm_nvfp4_act(NamedCall& call, const RunOptions& options, RunInfo* info) {
   DType out_t = out_dtype(call);
   call.finish_params();
-  const Tensor& x = call.tensor("x");
-  const Tensor& b = call.tensor("b");
+  const TensorView& x = call.tensor("x");
+  const TensorView& b = call.tensor("b");
   std::optional<float> a_s2;
   if (call.optional_tensor("a_scale_2")) a_s2 = call.scalar("a_scale_2");
-  Tensor c = call.output("c", out_t, {rows_of(x), rows_of(b)});
-  float used = gemm_nvfp4_act(x.view(), a_s2, b.view(), call.tensor("b_scale").view(), call.scalar("b_scale_2"),
-                              call.optional_view("bias"), c.view(), options, info);
-  Tensor s2(DType::F32, {});
-  s2.as<float>()[0] = used;
-  TensorMap out;
-  out.emplace("c", std::move(c));
-  out.emplace("a_scale_2", std::move(s2));
-  return out;
+  TensorView c = call.output("c", out_t, {extent(x, 0), extent(b, 0)});
+  float used = gemm_nvfp4_act(x, a_s2, b, call.tensor("b_scale"), call.scalar("b_scale_2"),
+                              call.optional_view("bias"), c, options, info);
+  call.scalar_output("a_scale_2", used);
+  return call.results();
 }
 
 TensorMap named_gemm_fp8_act(NamedCall& call, const RunOptions& options, RunInfo* info) {
   DType out_t = out_dtype(call);
   call.finish_params();
-  const Tensor& x = call.tensor("x");
-  const Tensor& b = call.tensor("b");
-  Tensor c = call.output("c", out_t, {rows_of(x), rows_of(b)});
-  gemm_fp8_act(x.view(), b.view(), call.tensor("b_scale").view(), call.optional_view("bias"), c.view(), options, info);
-  TensorMap out;
-  out.emplace("c", std::move(c));
-  return out;
+  const TensorView& x = call.tensor("x");
+  const TensorView& b = call.tensor("b");
+  TensorView c = call.output("c", out_t, {extent(x, 0), extent(b, 0)});
+  gemm_fp8_act(x, b, call.tensor("b_scale"), call.optional_view("bias"), c, options, info);
+  return call.results();
 }
 
 } // namespace detail

@@ -166,64 +166,53 @@ Shape fp8_scale_shape(Fp8Recipe r, int64_t rows, int64_t cols) {
   return r == Fp8Recipe::Token128 ? Shape{rows, cg} : Shape{(rows + 127) / 128, cg};
 }
 
-// Output shapes come from the input's shape; a malformed input is reported by the typed call.
-int64_t dim(const Tensor& t, size_t i) { return t.shape().size() > i ? t.shape()[i] : 0; }
 } // namespace
 
 TensorMap named_quantize_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
   std::string r = call.param_choice("recipe", {"nvfp4", "nvfp4-4over6"}, "nvfp4");
   std::optional<float> static_scale_2 = call.param_float("scale_2");
   call.finish_params();
-  const Tensor& x = call.tensor("x");
-  check_rank(call.op(), "x", x.view(), 2);
-  int64_t rows = dim(x, 0), cols = dim(x, 1);
-  Tensor q(DType::U8, {rows, cols / 2}), s(DType::F8_E4M3, {rows, cols / 16}), s2(DType::F32, {});
-  s2.as<float>()[0] = quantize_nvfp4(x.view(), r == "nvfp4" ? Nvfp4Recipe::Nvfp4 : Nvfp4Recipe::FourOverSix,
-                                     static_scale_2, q.view(), s.view(), options, info);
-  TensorMap out;
-  out.emplace("x", std::move(q));
-  out.emplace("x_scale", std::move(s));
-  out.emplace("x_scale_2", std::move(s2));
-  return out;
+  const TensorView& x = call.tensor("x");
+  check_rank(call.op(), "x", x, 2);
+  int64_t rows = x.shape[0], cols = x.shape[1];
+  TensorView q = call.output("x", DType::U8, {rows, cols / 2});
+  TensorView s = call.output("x_scale", DType::F8_E4M3, {rows, cols / 16});
+  call.scalar_output("x_scale_2", quantize_nvfp4(x, r == "nvfp4" ? Nvfp4Recipe::Nvfp4 : Nvfp4Recipe::FourOverSix,
+                                                 static_scale_2, q, s, options, info));
+  return call.results();
 }
 
 TensorMap named_dequantize_nvfp4(NamedCall& call, const RunOptions& options, RunInfo* info) {
   call.finish_params();
-  const Tensor& q = call.tensor("x");
-  const Tensor& s = call.tensor("x_scale");
+  const TensorView& q = call.tensor("x");
+  const TensorView& s = call.tensor("x_scale");
   float scale_2 = call.scalar("x_scale_2");
-  check_rank(call.op(), "x", q.view(), 2);
-  Tensor y = call.output("y", DType::F32, {dim(q, 0), derived_extent(call.op(), "cols (two codes a byte)", dim(q, 1), 2)});
-  dequantize_nvfp4(q.view(), s.view(), scale_2, y.view(), options, info);
-  TensorMap out;
-  out.emplace("y", std::move(y));
-  return out;
+  check_rank(call.op(), "x", q, 2);
+  TensorView y = call.output("y", DType::F32, {q.shape[0], derived_extent(call.op(), "cols (two codes a byte)", q.shape[1], 2)});
+  dequantize_nvfp4(q, s, scale_2, y, options, info);
+  return call.results();
 }
 
 TensorMap named_quantize_fp8(NamedCall& call, const RunOptions& options, RunInfo* info) {
   Fp8Recipe r = fp8_recipe(call);
   call.finish_params();
-  const Tensor& x = call.tensor("x");
-  check_rank(call.op(), "x", x.view(), 2);
-  Tensor q(DType::F8_E4M3, x.shape()), s(DType::F32, fp8_scale_shape(r, dim(x, 0), dim(x, 1)));
-  quantize_fp8(x.view(), r, q.view(), s.view(), options, info);
-  TensorMap out;
-  out.emplace("x", std::move(q));
-  out.emplace("x_scale", std::move(s));
-  return out;
+  const TensorView& x = call.tensor("x");
+  check_rank(call.op(), "x", x, 2);
+  TensorView q = call.output("x", DType::F8_E4M3, x.shape);
+  TensorView s = call.output("x_scale", DType::F32, fp8_scale_shape(r, x.shape[0], x.shape[1]));
+  quantize_fp8(x, r, q, s, options, info);
+  return call.results();
 }
 
 TensorMap named_dequantize_fp8(NamedCall& call, const RunOptions& options, RunInfo* info) {
   Fp8Recipe r = fp8_recipe(call);
   call.finish_params();
-  const Tensor& q = call.tensor("x");
-  const Tensor& s = call.tensor("x_scale");
-  check_rank(call.op(), "x", q.view(), 2);
-  Tensor y(DType::F32, q.shape());
-  dequantize_fp8(q.view(), s.view(), r, y.view(), options, info);
-  TensorMap out;
-  out.emplace("y", std::move(y));
-  return out;
+  const TensorView& q = call.tensor("x");
+  const TensorView& s = call.tensor("x_scale");
+  check_rank(call.op(), "x", q, 2);
+  TensorView y = call.output("y", DType::F32, q.shape);
+  dequantize_fp8(q, s, r, y, options, info);
+  return call.results();
 }
 
 } // namespace detail

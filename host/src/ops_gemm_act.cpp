@@ -162,7 +162,8 @@ void run(const GemmNvfp4ActArgs& a) {
     fail(ErrorCode::InvalidArgument, "gemm_nvfp4_act: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", s2, a.b_scale_2);
   std::vector<uint8_t> q(static_cast<size_t>(n / 2)), s(static_cast<size_t>(n / 16));
   ref::quantize_nvfp4(a.x, a.M, a.K, s2, q.data(), s.data());
-  ref::gemm_nvfp4(q.data(), s.data(), a.b, a.b_scale, a.M, a.N, a.K, alpha, a.bias, a.out, a.c);
+  // gemm_nvfp4's own CPU run, which also keeps c apart from the weight (cpu_backend.cpp).
+  run(GemmNvfp4Args{q.data(), s.data(), a.b, a.b_scale, a.M, a.N, a.K, alpha, a.bias, a.out, a.c, false});
   *a.a_scale_2 = s2;
 }
 
@@ -171,7 +172,7 @@ void run(const GemmFp8ActArgs& a) {
   std::vector<uint8_t> q(static_cast<size_t>(a.M * a.K));
   std::vector<float> s(static_cast<size_t>(a.M * kbs));
   ref::quantize_fp8(a.x, a.M, a.K, ref::Fp8Grouping::Token128, q.data(), s.data());
-  ref::gemm_fp8_block(q.data(), s.data(), a.b, a.b_scale, a.M, a.N, a.K, a.bias, a.out, a.c);
+  run(GemmFp8BlockArgs{q.data(), s.data(), a.b, a.b_scale, a.M, a.N, a.K, a.bias, a.out, a.c});
 }
 
 } // namespace detail::cpu

@@ -104,12 +104,13 @@ VkResult submit_and_wait(Device& d) {
   return vkWaitForFences(dev, 1, &fence, VK_TRUE, UINT64_MAX);
 }
 
-// The device time of segment i of a completed submission, in ms.
+// The device time of segment i of a completed submission, in ms; 0 where the driver cannot say
+// (complete() must clear the submission whatever happens).
 double segment_ms(const Device& d, size_t i) {
   uint64_t t[2] = {0, 0};
-  check(vkGetQueryPoolResults(d.device.get(), d.timestamps.get(), 2 * static_cast<uint32_t>(i), 2, sizeof t, t,
-                              sizeof t[0], VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
-        "vkGetQueryPoolResults");
+  if (vkGetQueryPoolResults(d.device.get(), d.timestamps.get(), 2 * static_cast<uint32_t>(i), 2, sizeof t, t,
+                            sizeof t[0], VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+    return 0.0;
   const uint64_t mask = d.timestamp_bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << d.timestamp_bits) - 1;
   return static_cast<double>((t[1] - t[0]) & mask) * static_cast<double>(d.properties.limits.timestampPeriod) / 1e6;
 }
@@ -330,6 +331,8 @@ void Batch::dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers,
   // and the pool is reset.
   if (s.sets == kMaxSegments * kSetsPerSegment || s.descriptors + k.bindings > kMaxSegments * kSetsPerSegment * kMaxBindings)
     complete(d_);
+  // Before the set is taken: opening a segment may complete a full submission, which frees them.
+  VkCommandBuffer c = cmd();
   VkDevice dev = d_.device.get();
   VkDescriptorSetLayout layout = k.set_layout.get();
   auto ai = make<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
@@ -359,7 +362,6 @@ void Batch::dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers,
   }
   vkUpdateDescriptorSets(dev, static_cast<uint32_t>(writes.size()), writes.data(), 0, nullptr);
 
-  VkCommandBuffer c = cmd();
   start_timing();
   vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline.get());
   vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, 1, &set, 0, nullptr);

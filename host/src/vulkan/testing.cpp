@@ -64,6 +64,7 @@ void run_fp32_rn_test(int device_index, Fp32Build build, Fp32Op op, const uint32
 std::string reopen_pipeline_cache(int device_index) {
   Device& d = device(device_index);
   std::lock_guard lock(d.mutex);
+  complete(d); // queued commands use the pipelines
   d.kernels.clear();
   d.pipeline_cache.reset();
   open_pipeline_cache(d);

@@ -8,8 +8,9 @@
 // host's memory (integrated GPUs, lavapipe), so that there the host copies in place. device_local()
 // picks; tests force the discrete path on any device (testing.h: set_force_staging).
 //
-// A run's buffers take their blocks from the device's pool and give them back when the run ends,
-// so a steady workload allocates nothing; thread_traffic() (core/backend.h) counts each block
+// A run's buffers take their blocks from the device's pool and give them back when the run ends
+// (or, for a run left queued, when its submission completes: batch.h), so a steady workload
+// allocates nothing; thread_traffic() (core/backend.h) counts each block
 // made (a pool miss, a device buffer) as an allocation, and only the bytes that cross between
 // host and device as traffic. A pooled block holds its last run's bytes: kernels must not expect
 // zeros (Batch::fill clears what a kernel accumulates into).

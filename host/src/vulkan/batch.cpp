@@ -83,7 +83,8 @@ void end_segment(Device& d) {
   Submission& s = d.submission;
   if (s.live < 0) return;
   if (s.segments[static_cast<size_t>(s.live)].timed)
-    vkCmdWriteTimestamp(d.cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, d.timestamps.get(), 2 * static_cast<uint32_t>(s.live) + 1);
+    vkCmdWriteTimestamp(d.cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, d.timestamps.get(),
+                        2 * static_cast<uint32_t>(s.live) + 1);
   s.live = -1;
 }
 
@@ -329,8 +330,7 @@ void Batch::dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers,
   Submission& s = d_.submission;
   // A full descriptor pool: what is recorded runs first (this run's commands so far included),
   // and the pool is reset.
-  if (s.sets == kMaxSegments * kSetsPerSegment || s.descriptors + k.bindings > kMaxSegments * kSetsPerSegment * kMaxBindings)
-    complete(d_);
+  if (s.sets == kDescriptorSets || s.descriptors + k.bindings > kDescriptors) complete(d_);
   // Before the set is taken: opening a segment may complete a full submission, which frees them.
   VkCommandBuffer c = cmd();
   VkDevice dev = d_.device.get();

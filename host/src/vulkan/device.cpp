@@ -155,9 +155,9 @@ std::unique_ptr<Device> open(int index) {
 
   // The sets of one submission (Submission): reset when it completes; a dispatch that finds it
   // full submits what is recorded first (batch.cpp).
-  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kMaxSegments * kSetsPerSegment * kMaxBindings};
+  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptors};
   auto dp = make<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
-  dp.maxSets = kMaxSegments * kSetsPerSegment;
+  dp.maxSets = kDescriptorSets;
   dp.poolSizeCount = 1;
   dp.pPoolSizes = &size;
   VkDescriptorPool pool_handle;

@@ -29,6 +29,9 @@ constexpr uint32_t kMaxSegments = 256;
 constexpr uint32_t kSetsPerSegment = 4;
 // Storage buffers one kernel binds at most (attention's 9); sizes the descriptor pool.
 constexpr uint32_t kMaxBindings = 9;
+// The descriptor pool: its sets, and their storage-buffer descriptors at most.
+constexpr uint32_t kDescriptorSets = kMaxSegments * kSetsPerSegment;
+constexpr uint32_t kDescriptors = kDescriptorSets * kMaxBindings;
 
 // The commands recorded into the device's command buffer and not yet submitted (batch.h), with
 // everything they use, kept until the submission that runs them completes: the blocks of the

@@ -203,7 +203,13 @@ void keep_until_complete(Device& d, std::shared_ptr<void> resident) {
 }
 
 QueueReport sync(int device_index) {
-  Device& d = device(device_index);
+  Device* opened = nullptr;
+  try {
+    opened = &device(device_index);
+  } catch (const BackendFailure&) { // a device that cannot open has queued nothing
+    return {};
+  }
+  Device& d = *opened;
   std::lock_guard lock(d.mutex);
   Submission& s = d.submission;
   try {

@@ -112,7 +112,8 @@ namespace vulkan {
 bool built();
 // This backend's variant records (host/src/vulkan/variants.cpp); empty when it is not built.
 std::vector<core::Variant> variants();
-// Device time (ms) of the last run on this thread, from timestamp queries.
+// Device time (ms) of the last run on this thread, from timestamp queries; -1 where its commands
+// were queued (sync() times them).
 double last_device_ms();
 const std::vector<DeviceFacts>& devices();
 // As opencl::no_device_reason(): the failing call and the ICD manifests the loader read.
@@ -123,6 +124,10 @@ void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset
 void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
 void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
 void copy_rect(int device, const void* src, void* dst, const Rect& r);
+// As opencl::sync: waits for the calls queued on the device (their outputs all on the device,
+// recorded into its open command buffer, host/src/vulkan/batch.h), sums their device time and
+// reports the first failure (a failed submission, a non-finite resident input).
+QueueReport sync(int device);
 } // namespace vulkan
 
 } // namespace tessera::detail

@@ -336,10 +336,9 @@ TEST_P(ResidentOps, ANonFiniteResidentInputIsTheHostError) {
   EXPECT_EQ(back, std::vector<float>(M * N, 0.0f)) << "c was written";
 }
 
-// With a static input scale nothing of a gemm_nvfp4_act call need come back to the host, so on
-// OpenCL a resident x is checked for NaN by sync(), not by the call: the call returns, and the
-// sync names the operation and the element (then the queue is clear and calls work again). On
-// Vulkan, which waits for every call, the call itself refuses it.
+// With a static input scale nothing of a gemm_nvfp4_act call need come back to the host, so a
+// resident x is checked for NaN by sync(), not by the call: the call returns, and the sync names
+// the operation and the element (then the queue is clear and calls work again).
 TEST_P(ResidentOps, ANonFiniteQueuedInputIsReportedBySync) {
   const Context& ctx = *ctx_;
   const int64_t M = 3, N = 24, K = 256;
@@ -366,19 +365,12 @@ TEST_P(ResidentOps, ANonFiniteQueuedInputIsReportedBySync) {
     }
     return {std::nullopt, ""};
   };
-  if (ctx.backend() == "opencl") {
-    EXPECT_FALSE(code_and_message(call).first) << "the call waited for its check";
-    const auto [code, message] = code_and_message([&] { ctx.sync(); });
-    ASSERT_TRUE(code) << "sync found nothing";
-    EXPECT_EQ(*code, ErrorCode::NonFinite);
-    EXPECT_NE(message.find("gemm_nvfp4_act: x[2, 5] is NaN or inf"), std::string::npos) << message;
-    EXPECT_EQ(ctx.sync().calls, 0) << "the failed sync cleared the queue";
-  } else {
-    const auto [code, message] = code_and_message(call);
-    ASSERT_TRUE(code);
-    EXPECT_EQ(*code, ErrorCode::NonFinite);
-    EXPECT_NE(message.find("gemm_nvfp4_act: x[2, 5] is -inf"), std::string::npos) << message;
-  }
+  EXPECT_FALSE(code_and_message(call).first) << "the call waited for its check";
+  const auto [code, message] = code_and_message([&] { ctx.sync(); });
+  ASSERT_TRUE(code) << "sync found nothing";
+  EXPECT_EQ(*code, ErrorCode::NonFinite);
+  EXPECT_NE(message.find("gemm_nvfp4_act: x[2, 5] is NaN or inf"), std::string::npos) << message;
+  EXPECT_EQ(ctx.sync().calls, 0) << "the failed sync cleared the queue";
   // A finite x afterwards runs and syncs cleanly.
   const uint16_t one = 0x3F80;
   ctx.upload(xd, (2 * K + 5) * 2, &one, 2);
@@ -442,9 +434,9 @@ TEST_P(ResidentOps, PackedWeightsStayOnTheDevice) {
   EXPECT_EQ(on_cpu, want);
 }
 
-// 64 dependent calls on device buffers, none waited for (on OpenCL they queue: RunInfo says -1
-// for their device time), equal the same 64 calls on host memory one by one; sync() then counts
-// them and their device time.
+// 64 dependent calls on device buffers, none waited for (they queue: RunInfo says -1 for their
+// device time), equal the same 64 calls on host memory one by one; sync() then counts them and
+// their device time.
 TEST_P(ResidentOps, SixtyFourQueuedCallsEqualTheCallsOneByOne) {
   const Context& ctx = *ctx_;
   const int64_t B = 2, T = 3, C = 32, W = 4;
@@ -463,19 +455,14 @@ TEST_P(ResidentOps, SixtyFourQueuedCallsEqualTheCallsOneByOne) {
   const TensorView yh{DType::BF16, {B, T, C}, y_host.data(), y_host.size()};
   const TensorView xv = Context::view(xd, DType::BF16, {B, T, C}), wv = Context::view(wd, DType::F32, {C, W});
   const TensorView sv = Context::view(sd, DType::F32, {B, C, W - 1}), yv = Context::view(yd, DType::BF16, {B, T, C});
-  const bool queues = ctx.backend() == "opencl";
   for (int i = 0; i < 64; ++i) {
     ctx.conv1d(xh, wh, std::nullopt, sh, yh, sh); // each state feeds the next call
     ctx.conv1d(xv, wv, std::nullopt, sv, yv, sv);
-    if (queues) {
-      EXPECT_EQ(ctx.last_run().device_ms, -1.0) << "call " << i << " waited";
-    }
+    EXPECT_EQ(ctx.last_run().device_ms, -1.0) << "call " << i << " waited";
   }
   const QueueInfo q = ctx.sync();
-  EXPECT_EQ(q.calls, queues ? 64 : 0);
-  if (queues) {
-    EXPECT_GT(q.device_ms, 0.0);
-  }
+  EXPECT_EQ(q.calls, 64);
+  EXPECT_GT(q.device_ms, 0.0);
   std::vector<uint8_t> s_back(state.bytes.size()), y_back(y_host.size());
   ctx.download(sd, 0, s_back.data(), s_back.size());
   ctx.download(yd, 0, y_back.data(), y_back.size());

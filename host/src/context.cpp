@@ -144,7 +144,7 @@ RunInfo Context::last_run() const {
 }
 
 QueueInfo Context::sync() const {
-  if (s_->backend != "opencl") return {};
+  if (s_->backend == "cpu") return {};
   // The queued non-finite checks are read back here: counted as this context's traffic, even
   // when the sync reports a failure.
   detail::thread_traffic() = {};
@@ -153,7 +153,8 @@ QueueInfo Context::sync() const {
     ~Count() { s.bytes_from_device += detail::thread_traffic().bytes_from_device; }
   } count{*s_};
   try {
-    const detail::QueueReport r = detail::opencl::sync(s_->device);
+    const detail::QueueReport r =
+        s_->backend == "opencl" ? detail::opencl::sync(s_->device) : detail::vulkan::sync(s_->device);
     return {r.calls, r.device_ms};
   } catch (const detail::BackendFailure& f) {
     detail::fail(ErrorCode::Unsupported, "sync: {}", f.what());

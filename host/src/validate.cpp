@@ -184,6 +184,12 @@ void device_found_non_finite(std::string_view op, std::string_view name, float v
   throw BackendFailure(fmt::format("{}: the device reports {}[{}] non-finite, but it is {}", op, name, flat, value));
 }
 
+std::string queued_non_finite(std::string_view op, std::string_view name, const Shape& shape, int64_t flat) {
+  return fmt::format("{}: {}{} is NaN or inf (flat index {}); the quantizers refuse NaN and inf. The input was in device "
+                     "memory, so the call was checked here, after it returned and wrote its outputs",
+                     op, name, index_str(shape, flat), flat);
+}
+
 void check_outputs_apart(std::string_view op, std::initializer_list<NamedView> outputs) {
   for (auto a = outputs.begin(); a != outputs.end(); ++a)
     for (auto b = a + 1; b != outputs.end(); ++b) {

@@ -86,6 +86,10 @@ void check_finite(std::string_view op, std::string_view name, const float* x, co
 // buffer it launched with, since it holds the device.)
 [[noreturn]] void device_found_non_finite(std::string_view op, std::string_view name, float value,
                                           const Shape& shape, int64_t flat);
+// The message of a non-finite element `flat` of fp32 operand `name` found by a device's scan of a
+// resident input that the call did not wait for (the backends' sync(): the call returned and
+// wrote its outputs), for Error(NonFinite).
+std::string queued_non_finite(std::string_view op, std::string_view name, const Shape& shape, int64_t flat);
 // Writes bytes of the view's size from the host into view t, resident or not (a device write).
 void store_bytes(std::string_view op, std::string_view name, const void* src, const TensorView& t);
 std::string index_str(const Shape& shape, int64_t flat);

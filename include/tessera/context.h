@@ -119,14 +119,17 @@ public:
   // Device allocations and host <-> device bytes of every call through this context (and its
   // copies) that succeeded, from all threads: the sum of their RunInfo::traffic.
   DeviceTraffic traffic() const;
-  // Waits for the calls queued on this context's device and checks them. On OpenCL a call whose
-  // outputs all stay on the device (device buffers) returns once its kernels are enqueued,
-  // without waiting for them; its RunInfo::device_ms is then -1, and sync() gives the count of
-  // such calls since the last sync and their device time (of every context on the device: the
-  // queue is the device's). A kernel that failed in one of them is an Error(Unsupported) here,
-  // naming its operation; the queue is empty afterwards and later calls work. A download waits
-  // for the work before it without checking it. Vulkan and the CPU finish every call before it
-  // returns: nothing is queued there.
+  // Waits for the calls queued on this context's device and checks them. On OpenCL and Vulkan a
+  // call whose outputs all stay on the device (device buffers) returns once its kernels are
+  // enqueued (OpenCL) or recorded into the device's command buffer (Vulkan, submitted here, at a
+  // host read or when the buffer is full), without waiting for them; its RunInfo::device_ms is
+  // then -1, and sync() gives the count of such calls since the last sync and their device time
+  // (of every context on the device: the queue is the device's). A kernel or submission that
+  // failed in one of them is an Error(Unsupported) here, naming its operation; a non-finite
+  // element of a resident input that such a call checked on the device (gemm_*_act) is an
+  // Error(NonFinite) naming the operation and the element, the call's outputs written. The queue
+  // is empty afterwards and later calls work. A download waits for the work before it without
+  // checking it. The CPU finishes every call before it returns: nothing is queued there.
   QueueInfo sync() const;
 
   Buffer alloc(size_t bytes) const;

@@ -61,7 +61,8 @@ struct RunInfo {
   std::string reason;
   // Time the device spent in the operation's kernels (OpenCL events, Vulkan timestamps), or
   // -1 where nothing measures it (the CPU reference: time it with a wall clock) or not yet (an
-  // OpenCL call left queued, its outputs all in device buffers: Context::sync() gives its time).
+  // OpenCL or Vulkan call left queued, its outputs all in device buffers: Context::sync() gives
+  // its time).
   double device_ms = -1.0;
   DeviceTraffic traffic; // this call's allocations and host <-> device bytes
 };

@@ -173,11 +173,11 @@ tessera_status tessera_download(tessera_context* ctx, const tessera_device_buffe
  * succeeded, from all threads (tessera::Context::traffic). Each output may be NULL. */
 tessera_status tessera_context_traffic(const tessera_context* ctx, int64_t* allocations,
                                        int64_t* bytes_to_device, int64_t* bytes_from_device);
-/* Waits for the calls queued on ctx's device (on OpenCL, calls whose outputs all stay in device
- * buffers return without waiting for their kernels) and checks them (tessera::Context::sync):
- * their count and device time come back in *calls and *device_ms (each may be NULL). A kernel
- * that failed in one of them is TESSERA_UNSUPPORTED naming its operation; the queue is empty
- * afterwards. */
+/* Waits for the calls queued on ctx's device (on OpenCL and Vulkan, calls whose outputs all stay
+ * in device buffers return without waiting for their kernels) and checks them
+ * (tessera::Context::sync): their count and device time come back in *calls and *device_ms (each
+ * may be NULL). A kernel that failed in one of them is TESSERA_UNSUPPORTED naming its operation;
+ * the queue is empty afterwards. */
 tessera_status tessera_context_sync(tessera_context* ctx, int64_t* calls, double* device_ms);
 
 /* ---- packed weights: tessera/weights.h ------------------------------------------------------ */

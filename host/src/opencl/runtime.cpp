@@ -156,10 +156,7 @@ void drain(Device& d, int64_t* calls, double* ms, std::string* failure, ErrorCod
     for (size_t i = 0; i < first.size() && failure->empty(); ++i) {
       if (first[i] == kNoIndex) continue;
       const Device::Check& c = d.checks[i];
-      const auto flat = static_cast<int64_t>(first[i]);
-      *failure = fmt::format("{}: {}{} is NaN or inf (flat index {}); the quantizers refuse NaN and inf. The input was "
-                             "in device memory, so the call was checked here, after it returned and wrote its outputs",
-                             c.op, c.name, index_str({c.rows, c.cols}, flat), flat);
+      *failure = queued_non_finite(c.op, c.name, {c.rows, c.cols}, static_cast<int64_t>(first[i]));
       *code = ErrorCode::NonFinite;
     }
     d.checks.clear();

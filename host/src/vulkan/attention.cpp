@@ -176,7 +176,7 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
   const Kernel* k_combine =
       decode ? &kernel(d, "attention/splitkv_decode.combine.spv", 9, sizeof push, wg, {static_cast<uint32_t>(limits.max_d)})
              : nullptr;
-  Batch b(d);
+  Batch b(d, "attention");
   b.upload(q, 0, a.q, o_bytes);
   b.upload(k, 0, a.k, kv_n * kv_bytes(a.k_dtype));
   b.upload(v, 0, a.v, kv_n * kv_bytes(a.v_dtype));
@@ -197,7 +197,7 @@ void run_attention(int device_index, AttentionShader kind, std::string_view vari
                        push.unit_base = static_cast<int32_t>(first);
                        push.unit_end = static_cast<int32_t>(end);
                      });
-  b.submit();
+  b.finish();
   uint32_t status = 0;
   from_buffer(lse, lse_bytes, &status, 4);
   if (status != 0)

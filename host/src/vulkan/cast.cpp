@@ -33,11 +33,11 @@ void cast(int device_index, const void* src, DType from, void* dst, DType to, in
   const uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, "quant/convert.spv", 2, sizeof push, wg);
   Buffer x(d, in_bytes), y(d, out_bytes);
-  Batch b(d);
+  Batch b(d, "cast", Batch::Role::Part); // a step of the call that casts its operands
   b.upload(x, 0, src, in_bytes);
   // One invocation per output word: an fp32 when widening, two halves when narrowing.
   b.dispatch(k, {&x, &y}, &push, group_count(d, widen ? count : (count + 1) / 2, wg));
-  b.submit();
+  b.finish();
   from_buffer(y, 0, dst, out_bytes);
 }
 

@@ -36,14 +36,14 @@ void conv1d_direct_silu(int device_index, const core::Variant&, const Conv1dRunA
   const Kernel& k = kernel(d, "conv/conv1d.spv", 6, sizeof push, wg);
   Buffer x(d, words(outputs)), w(d, words(a.C * a.W)), bias(d, words(a.bias ? a.C : 0));
   Buffer state(d, words(a.state ? states : 0)), y(d, words(outputs)), so(d, words(states));
-  Batch b(d);
+  Batch b(d, "conv1d");
   b.upload(x, 0, a.x, static_cast<size_t>(outputs) * 4);
   b.upload(w, 0, a.w, static_cast<size_t>(a.C * a.W) * 4);
   if (a.bias) b.upload(bias, 0, a.bias, static_cast<size_t>(a.C) * 4);
   if (a.state) b.upload(state, 0, a.state, static_cast<size_t>(states) * 4);
   b.dispatch(k, {&x, &w, &bias, &state, &y, &so}, &push,
              group_count(d, static_cast<uint64_t>(outputs + states), wg));
-  b.submit();
+  b.finish();
   if (outputs) from_buffer(y, 0, a.y, static_cast<size_t>(outputs) * 4);
   if (states) from_buffer(so, 0, a.state_out, static_cast<size_t>(states) * 4);
 }

@@ -1,6 +1,6 @@
 // vulkan::copy_rect (core/backend.h): a strided view gathered into a packed copy, or a packed
 // result scattered into one, between two device buffers with vkCmdCopyBuffer, one region per run,
-// so nothing crosses to the host.
+// so nothing crosses to the host and nothing waits.
 #include <mutex>
 #include <vector>
 
@@ -23,9 +23,11 @@ void copy_rect(int device_index, const void* src, void* dst, const Rect& r) {
   for (size_t s = 0; s < r.slices; ++s)
     for (size_t i = 0; i < r.rows; ++i)
       regions.push_back(VkBufferCopy{src_at + s * r.src_slice + i * r.src_row, dst_at + s * r.dst_slice + i * r.dst_row, r.run});
-  transfer(d, [&](VkCommandBuffer cmd) {
-    vkCmdCopyBuffer(cmd, from.get(), to.get(), static_cast<uint32_t>(regions.size()), regions.data());
-  });
+  // Recorded into the open submission in order with the calls around it (batch.h), not waited
+  // for: the buffers are kept until the submission completes.
+  vkCmdCopyBuffer(recording(d), from.get(), to.get(), static_cast<uint32_t>(regions.size()), regions.data());
+  keep_until_complete(d, std::move(keep_src));
+  keep_until_complete(d, std::move(keep_dst));
 }
 
 } // namespace tessera::detail::vulkan

@@ -117,7 +117,7 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
   Buffer qk_in(dev, words(2 * qk)), qk_norm(dev, words(2 * qk)), vb(dev, words(vn));
   Buffer gates(dev, words(gates_n)), scratch(dev, words(scratch_n + 1)); // + its status word
   Buffer h0(dev, a.h0 ? words(state) : 4), out(dev, words(vn + state + 1)); // o, ht, status
-  Batch batch(dev);
+  Batch batch(dev, "deltanet");
   put(batch, qk_in, 0, a.q, qk);
   put(batch, qk_in, static_cast<size_t>(qk), a.k, qk);
   put(batch, vb, 0, a.v, vn);
@@ -146,7 +146,7 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
                      push.unit_base = base;
                      push.unit_end = end;
                    });
-  batch.submit();
+  batch.finish();
   uint32_t wy_status = 0, scan_status = 0;
   from_buffer(scratch, static_cast<VkDeviceSize>(scratch_n) * 4, &wy_status, 4);
   from_buffer(out, static_cast<VkDeviceSize>(vn + state) * 4, &scan_status, 4);

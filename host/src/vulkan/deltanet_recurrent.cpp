@@ -98,7 +98,7 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
   Buffer gates(dev, static_cast<size_t>(2 * gn + a.n_seqs + 1) * 4);
   Buffer h0(dev, a.h0 ? static_cast<size_t>(state) * 4 : 4);
   Buffer out(dev, static_cast<size_t>(vn + state + 1) * 4); // o, ht, the status word
-  Batch batch(dev);
+  Batch batch(dev, "deltanet");
   put(batch, qkb, 0, a.q, qk);
   put(batch, qkb, static_cast<size_t>(qk), a.k, qk);
   put(batch, vb, 0, a.v, vn);
@@ -114,7 +114,7 @@ void deltanet_recurrent(int device_index, const core::Variant& v, const DeltaNet
                      push.task_base = base;
                      push.task_end = end;
                    });
-  batch.submit();
+  batch.finish();
   uint32_t status = 0;
   from_buffer(out, static_cast<VkDeviceSize>(vn + state) * 4, &status, 4);
   if (status != 0)

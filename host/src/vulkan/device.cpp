@@ -153,10 +153,11 @@ std::unique_ptr<Device> open(int index) {
   check(vkCreateFence(dev, &fi, nullptr, &fence), "vkCreateFence");
   d->fence = OwnedFence(dev, fence);
 
-  // Enough for the few dispatches of one run; the pool is reset at the start of each.
-  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 64};
+  // The sets of one submission (Submission): reset when it completes; a dispatch that finds it
+  // full submits what is recorded first (batch.cpp).
+  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptors};
   auto dp = make<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
-  dp.maxSets = 16;
+  dp.maxSets = kDescriptorSets;
   dp.poolSizeCount = 1;
   dp.pPoolSizes = &size;
   VkDescriptorPool pool_handle;
@@ -166,7 +167,7 @@ std::unique_ptr<Device> open(int index) {
   if (d->timestamp_bits > 0) {
     auto qp = make<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);
     qp.queryType = VK_QUERY_TYPE_TIMESTAMP;
-    qp.queryCount = 2;
+    qp.queryCount = 2 * kMaxSegments; // a pair a segment of the open submission
     VkQueryPool qh;
     check(vkCreateQueryPool(dev, &qp, nullptr, &qh), "vkCreateQueryPool");
     d->timestamps = OwnedQueryPool(dev, qh);

@@ -1,13 +1,16 @@
 // A logical device per physical device, created on first use: one compute queue, one command
-// buffer, a fence, a descriptor pool, a timestamp query pool, the memoized pipelines and the pool
-// of buffers for runs (memory.h), all used under the device's mutex (a run holds it from upload
-// to readback, so threads sharing a device are serialized and each sees only its own results).
+// buffer, a fence, a descriptor pool, a timestamp query pool, the memoized pipelines, the pool
+// of buffers for runs (memory.h) and the open submission (Submission), all used under the
+// device's mutex (a run holds it from upload to readback, so threads sharing a device are
+// serialized and each sees only its own results).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common.h"
 #include "testing.h"
@@ -16,6 +19,52 @@ namespace tessera::detail::vulkan {
 
 struct Kernel; // pipelines.h
 class Pool;    // memory.h
+class Block;   // memory.h
+
+// Segments (a call's commands between two timestamps, batch.h) one submission holds before the
+// next call submits them and waits: the bound of the open command buffer, far above a decode
+// step's calls. It sizes the timestamp queries (two a segment) and the descriptor pool
+// (kSetsPerSegment sets a segment on average).
+constexpr uint32_t kMaxSegments = 256;
+constexpr uint32_t kSetsPerSegment = 4;
+// Storage buffers one kernel binds at most (attention's 9); sizes the descriptor pool.
+constexpr uint32_t kMaxBindings = 9;
+// The descriptor pool: its sets, and their storage-buffer descriptors at most.
+constexpr uint32_t kDescriptorSets = kMaxSegments * kSetsPerSegment;
+constexpr uint32_t kDescriptors = kDescriptorSets * kMaxBindings;
+
+// The commands recorded into the device's command buffer and not yet submitted (batch.h), with
+// everything they use, kept until the submission that runs them completes: the blocks of the
+// runs' buffers and staging copies (given back to the pool then, not before: a later run would
+// write a mapped block from the host at once), the device buffers they read or write, and their
+// descriptor sets (the pool is reset then). Also what completed submissions found, for sync().
+struct Submission {
+  bool open = false;   // the command buffer is recording
+  uint64_t number = 0; // submissions begun on the device
+  int live = -1;       // the segment of the Batch now recording, if one is open
+  struct Segment {
+    std::string op;
+    uint64_t call = 0;   // the Batch it belongs to (Device::calls)
+    bool counts = false; // the first queued segment of a call that returned (sync()'s count)
+    bool timed = false;  // its timestamps 2i, 2i + 1 were written
+  };
+  std::vector<Segment> segments;
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::vector<std::shared_ptr<void>> resident;
+  uint32_t sets = 0, descriptors = 0; // taken from the descriptor pool
+  // Non-finite scans of resident inputs checked at completion (Batch::check_at_sync): slot i of
+  // `flags` holds check i's first non-finite index.
+  struct Check {
+    std::string op, name;
+    int64_t rows, cols;
+  };
+  std::vector<Check> checks;
+  // Completed since the last sync(): calls, their device time, the first failure.
+  int64_t done_calls = 0;
+  double done_ms = 0.0;
+  std::string failure;
+  bool non_finite = false; // the failure is a non-finite input (else a failed submission)
+};
 
 // Optional features, enabled only where present. No kernel of this layer needs one: they are
 // here for later variants (fp16 GEMMs, cooperative matrices), which must check them.
@@ -53,6 +102,12 @@ struct Device {
   std::map<std::string, std::unique_ptr<Kernel>> kernels;
   std::unique_ptr<Pool> pool; // the runs' idle buffers
   MemoryPaths paths;          // counted by memory.cpp and batch.cpp
+  Submission submission;
+  std::unique_ptr<Block> flags; // Submission::checks' slots, mapped; made on first use
+  uint64_t calls = 0;           // Batches begun (Submission::Segment::call)
+  uint64_t live_call = 0;       // the call of the Batch now recording, 0 for none
+  double live_ms = 0.0;         // the device time of its segments that completed
+  bool fail_next_submission = false; // testing.h
 
   std::mutex mutex;
 

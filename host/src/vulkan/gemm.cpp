@@ -19,6 +19,7 @@
 #include "batch.h"
 #include "core/error.h"
 #include "core/tuning.h"
+#include "host/src/device_memory.h"
 #include "host/src/gemm_act.h"
 #include "host/src/validate.h"
 #include "kernels/gemm/geometry.h"
@@ -108,13 +109,13 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   Buffer a(d, in[0].bytes), sa(d, in[1].bytes), b(d, in[2].bytes), sb(d, in[3].bytes);
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
   Buffer* bufs[4] = {&a, &sa, &b, &sb};
-  Batch batch(d);
+  Batch batch(d, v.op);
   for (int i = 0; i < 4; ++i)
     if (in[i].data) batch.upload(*bufs[i], 0, in[i].data, in[i].bytes);
   if (bias) batch.upload(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push, exact_groups(d, v, M, N, k.workgroup));
-  batch.submit();
+  batch.finish();
   from_buffer(cbuf, 0, c, out_bytes);
 }
 
@@ -163,15 +164,17 @@ void gemm_fp8_block_tiled(int device, const core::Variant& v, const GemmFp8Block
 // ---- GEMMs with the activation quantized in front (host/src/gemm_act.h) --------------------
 // Variant "quantize_then_gemm": the quantize shaders of kernels/quant/ and then the shader of
 // the exact GEMM record exact_gemm() picks (the decode gemv up to its manifest's max_m rows, as
-// the registry would select for gemm_nvfp4 / gemm_fp8) on the device buffers they wrote, under one device lock: x is copied in once and
-// c out once. Two batches, because the W4A4 GEMM's alpha = RN(a_scale_2 * b_scale_2) is a push
-// constant and a_scale_2 comes out of the first (FP8 uses the same shape for simplicity).
+// the registry would select for gemm_nvfp4 / gemm_fp8) on the device buffers they wrote, in one run
+// (Batch): x is copied in once and c out once. Where the W4A4 GEMM's alpha = RN(a_scale_2 *
+// b_scale_2), a push constant, needs the a_scale_2 the quantizer computed, the run waits for it
+// between the two; else nothing comes back before c: a host x was checked for NaN and inf on the
+// host (ops_gemm_act.cpp), and a resident one is checked by sync() (Batch::check_at_sync).
 namespace {
 constexpr uint32_t kActNoIndex = 0xFFFFFFFFu; // "no non-finite element" in stats[1] (ops.cpp)
 
-// The GEMM half on exact GEMM record `gemm` (build `build` of its shader): q, sa on the device
-// already; b, sb, bias copied in; c copied out.
-void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, Buffer& q, Buffer& sa,
+// The GEMM half on exact GEMM record `gemm` (build `build` of its shader), recorded into the run's
+// batch after the quantizer: q, sa on the device already; b, sb, bias copied in; c copied out.
+void act_gemm(Batch& batch, Device& d, const core::Variant& gemm, std::string_view build, Buffer& q, Buffer& sa,
               const void* b, size_t b_bytes, const void* sb, size_t sb_bytes, int64_t M, int64_t N, int64_t K,
               float alpha, const float* bias, ref::OutType out, void* c) {
   const Kernel& k = exact_kernel(d, gemm, build);
@@ -179,15 +182,12 @@ void act_gemm(Device& d, const core::Variant& gemm, std::string_view build, Buff
   GemmPush push{static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                 std::bit_cast<uint32_t>(alpha), out_flags(out, bias != nullptr)};
   Buffer bb(d, b_bytes), sbb(d, sb_bytes), bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
-  double quantize_ms = last_device_ms();
-  Batch batch(d);
   batch.upload(bb, 0, b, b_bytes);
   batch.upload(sbb, 0, sb, sb_bytes);
   if (bias) batch.upload(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&q, &sa, &bb, &sbb, &bias_buf, &cbuf}, &push, exact_groups(d, gemm, M, N, k.workgroup));
-  batch.submit();
-  set_last_device_ms(quantize_ms + last_device_ms());
+  batch.finish();
   from_buffer(cbuf, 0, c, out_bytes);
 }
 } // namespace
@@ -209,29 +209,34 @@ void gemm_nvfp4_act(int device_index, const core::Variant&, const GemmNvfp4ActAr
 
   std::lock_guard lock(d.mutex);
   Buffer x(d, static_cast<size_t>(n) * 4), stats(d, 16), q(d, size_t{nblocks} * 8), sa(d, nblocks);
+  Batch b(d, op);
   float s2 = a.static_a_scale_2.value_or(1.0f); // amax of nothing is 0: scale_2 1.0
   if (n > 0) {
     uint32_t wg_reduce = workgroup_size(d, 256), wg_block = workgroup_size(d, 64);
     const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
     const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
     uint32_t n32 = static_cast<uint32_t>(n);
-    Batch b(d);
     b.upload(x, 0, a.x, static_cast<size_t>(n) * 4);
     b.fill(stats, 0, 4, 0);
     b.fill(stats, 4, 4, kActNoIndex);
     b.fill(sa, 0, sa.size(), 0);
     b.dispatch(reduce, {&x, &stats}, &n32, group_count(d, (n32 + 7) / 8, wg_reduce));
     b.dispatch(block, {&x, &stats, &q, &sa}, &push, group_count(d, nblocks, wg_block));
-    b.submit();
-    uint32_t st[3]; // amax, the first non-finite index, scale_2
-    from_buffer(stats, 0, st, sizeof st);
-    if (st[1] != kActNoIndex) refuse_non_finite(op, x, a.M, a.K, st[1]);
-    s2 = std::bit_cast<float>(st[2]);
+    b.finish();
+    const bool resident = device_memory::resident(a.x);
+    if (resident && a.static_a_scale_2) {
+      b.check_at_sync(stats, 4, "x", a.M, a.K);
+    } else if (resident || !a.static_a_scale_2) { // waits for the quantizer
+      uint32_t st[3]; // amax, the first non-finite index, scale_2
+      from_buffer(stats, 0, st, sizeof st);
+      if (st[1] != kActNoIndex) refuse_non_finite(op, x, a.M, a.K, st[1]);
+      s2 = std::bit_cast<float>(st[2]);
+    }
   }
   float alpha = s2 * a.b_scale_2;
   if (!std::isfinite(alpha))
     detail::fail(ErrorCode::InvalidArgument, "{}: alpha = a_scale_2 * b_scale_2 = {} * {} is not finite", op, s2, a.b_scale_2);
-  act_gemm(d, gemm, "", q, sa, a.b, bytes(a.N, a.K / 2, 1), a.b_scale, bytes(a.N, a.K / 16, 1), a.M, a.N,
+  act_gemm(b, d, gemm, "", q, sa, a.b, bytes(a.N, a.K / 2, 1), a.b_scale, bytes(a.N, a.K / 16, 1), a.M, a.N,
            a.K, alpha, a.bias, a.out, a.c);
   *a.a_scale_2 = s2;
 }
@@ -249,22 +254,20 @@ void gemm_fp8_act(int device_index, const core::Variant&, const GemmFp8ActArgs& 
 
   std::lock_guard lock(d.mutex);
   Buffer x(d, static_cast<size_t>(n) * 4), stats(d, 16), q(d, static_cast<size_t>(n)), sa(d, bytes(a.M, kbs, 4));
+  Batch b(d, op);
   if (n > 0) {
     uint32_t wg = workgroup_size(d, 256);
     const Kernel& reduce = kernel(d, "quant/fp8_quantize.token.spv", 4, sizeof push, wg);
     const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
-    Batch b(d);
     b.upload(x, 0, a.x, static_cast<size_t>(n) * 4);
     b.fill(stats, 0, 4, 0);
     b.fill(stats, 4, 4, kActNoIndex);
     b.dispatch(reduce, {&x, &stats, &q, &sa}, &push, group_count(d, static_cast<uint64_t>(a.M * kbs), wg));
     b.dispatch(apply, {&x, &stats, &q, &sa}, &push, group_count(d, (static_cast<uint64_t>(n) + 3) / 4, wg));
-    b.submit();
-    uint32_t st[2]; // amax, the first non-finite index
-    from_buffer(stats, 0, st, sizeof st);
-    if (st[1] != kActNoIndex) refuse_non_finite(op, x, a.M, a.K, st[1]);
+    b.finish();
+    if (device_memory::resident(a.x)) b.check_at_sync(stats, 4, "x", a.M, a.K);
   }
-  act_gemm(d, gemm, "block", q, sa, a.b, bytes(a.N, a.K, 1), a.b_scale, bytes((a.N + 127) / 128, kbs, 4), a.M,
+  act_gemm(b, d, gemm, "block", q, sa, a.b, bytes(a.N, a.K, 1), a.b_scale, bytes((a.N + 127) / 128, kbs, 4), a.M,
            a.N, a.K, 1.0f, a.bias, a.out, a.c);
 }
 

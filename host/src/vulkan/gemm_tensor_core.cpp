@@ -92,7 +92,7 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   Buffer a(d, in[0].bytes), sa(d, in[1].bytes), b(d, in[2].bytes), sb(d, in[3].bytes);
   Buffer bias_buf(d, bias ? static_cast<size_t>(N) * 4 : 4), cbuf(d, out_bytes);
   Buffer* bufs[4] = {&a, &sa, &b, &sb};
-  Batch batch(d);
+  Batch batch(d, v.op);
   for (int i = 0; i < 4; ++i)
     if (in[i].data) batch.upload(*bufs[i], 0, in[i].data, in[i].bytes);
   if (bias) batch.upload(bias_buf, 0, bias, static_cast<size_t>(N) * 4);
@@ -101,7 +101,7 @@ void launch(int device_index, const core::Variant& v, std::string_view build, co
   if (out != ref::OutType::F32) batch.fill(cbuf, 0, cbuf.size(), 0); // halves are OR-ed in
   batch.dispatch(k, {&a, &sa, &b, &sb, &bias_buf, &cbuf}, &push,
                  group_count(d, tiles * wg, wg));
-  batch.submit();
+  batch.finish();
   from_buffer(cbuf, 0, c, out_bytes);
 }
 

@@ -5,9 +5,12 @@
 // device and problem, so a launcher checks neither again; where a shader is sized by a limit,
 // the launcher passes the manifest's value as a specialization constant (pipelines.h).
 //
-// Each uploads the host inputs, records the passes, submits, and only then copies into the
-// caller's outputs, so an error leaves them untouched. A bad input found on the device (a
-// non-finite value reaching a quantizer) throws tessera::Error as the reference does; a shader
+// Each uploads the host inputs, records the passes, and only then copies into the caller's
+// outputs (batch.h): a copy into host memory waits for the passes, so an error leaves it
+// untouched; a copy into a device buffer is recorded after them, and a call with only such
+// outputs returns queued. A bad input found on the device (a non-finite value reaching a
+// quantizer) throws tessera::Error as the reference does, or, for a queued call, is reported by
+// sync() (Batch::check_at_sync); a shader
 // that fails to build or launch throws BackendFailure (core/backend.h), and the dispatcher falls
 // back.
 #pragma once

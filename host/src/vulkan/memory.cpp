@@ -65,7 +65,8 @@ VkDeviceSize size_class(VkDeviceSize bytes, VkDeviceSize largest) {
   return std::max(bytes, std::min((bytes + step - 1) / step * step, largest));
 }
 
-// Host <-> [offset, offset + bytes) of `buffer` through a staging block, each a submission.
+// Host <-> [offset, offset + bytes) of `buffer` through a staging block, each a submission with
+// everything queued before it.
 void staged_write(Device& d, VkBuffer buffer, VkDeviceSize offset, const void* src, size_t bytes) {
   d.paths.staged_bytes += static_cast<int64_t>(bytes);
   std::unique_ptr<Block> s = d.pool->take(d, bytes, true);
@@ -169,7 +170,9 @@ void Pool::give(std::unique_ptr<Block> b) {
 Buffer::Buffer(Device& d, VkDeviceSize bytes) : device_(&d), size_(checked_size(d, bytes)) {}
 
 Buffer::~Buffer() {
-  if (own_) device_->pool->give(std::move(own_));
+  // Commands of a queued run may still use the block, or read the device buffer of a window.
+  if (own_) keep_until_complete(*device_, std::move(own_));
+  if (resident_) keep_until_complete(*device_, std::move(resident_));
 }
 
 Buffer::Place Buffer::place(bool* taken) {
@@ -214,12 +217,12 @@ void from_buffer(Buffer& b, VkDeviceSize offset, void* dst, size_t bytes) {
     VkDeviceSize at = 0;
     const Block& r = resident_block(d, dst, bytes, "an output", keep, at);
     d.paths.device_copies += 1;
-    transfer(d, [&](VkCommandBuffer cmd) {
-      const VkBufferCopy region{p.offset + offset, at, bytes};
-      vkCmdCopyBuffer(cmd, p.buffer, r.get(), 1, &region);
-    });
+    const VkBufferCopy region{p.offset + offset, at, bytes};
+    vkCmdCopyBuffer(recording(d), p.buffer, r.get(), 1, &region);
+    keep_until_complete(d, std::move(keep));
     return;
   }
+  complete(d); // the run, and everything queued before it
   if (p.host) std::memcpy(dst, p.host + offset, bytes);
   else staged_read(d, p.buffer, p.offset + offset, dst, bytes);
   thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
@@ -242,11 +245,12 @@ void device_write(int, const std::shared_ptr<void>& buffer, size_t offset, const
   const auto& b = *static_cast<const Block*>(buffer.get());
   check_range(b.size(), offset, bytes);
   if (bytes == 0) return;
+  Device& d = b.device();
+  std::lock_guard lock(d.mutex);
   if (b.data()) {
+    complete(d); // queued runs read the bytes before they change
     std::memcpy(b.data() + offset, src, bytes);
   } else {
-    Device& d = b.device();
-    std::lock_guard lock(d.mutex);
     staged_write(d, b.get(), offset, src, bytes);
   }
   thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
@@ -256,11 +260,12 @@ void device_read(int, const std::shared_ptr<void>& buffer, size_t offset, void* 
   const auto& b = *static_cast<const Block*>(buffer.get());
   check_range(b.size(), offset, bytes);
   if (bytes == 0) return;
+  Device& d = b.device();
+  std::lock_guard lock(d.mutex);
   if (b.data()) {
+    complete(d); // queued runs write the bytes first
     std::memcpy(dst, b.data() + offset, bytes);
   } else {
-    Device& d = b.device();
-    std::lock_guard lock(d.mutex);
     staged_read(d, b.get(), offset, dst, bytes);
   }
   thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);

@@ -8,8 +8,9 @@
 // host's memory (integrated GPUs, lavapipe), so that there the host copies in place. device_local()
 // picks; tests force the discrete path on any device (testing.h: set_force_staging).
 //
-// A run's buffers take their blocks from the device's pool and give them back when the run ends,
-// so a steady workload allocates nothing; thread_traffic() (core/backend.h) counts each block
+// A run's buffers take their blocks from the device's pool and give them back when the run ends
+// (or, for a run left queued, when its submission completes: batch.h), so a steady workload
+// allocates nothing; thread_traffic() (core/backend.h) counts each block
 // made (a pool miss, a device buffer) as an allocation, and only the bytes that cross between
 // host and device as traffic. A pooled block holds its last run's bytes: kernels must not expect
 // zeros (Batch::fill clears what a kernel accumulates into).
@@ -64,7 +65,8 @@ private:
 
 // A buffer of one run, of `bytes` rounded up to whole 32-bit words (the range its descriptor
 // binds). It takes a block of the pool at first use, unless Batch::upload makes it a window of
-// the device buffer its input lives in, and gives the block back when destroyed. The caller
+// the device buffer its input lives in, and gives the block back when destroyed, or when the
+// open submission completes where its run is queued (keep_until_complete, batch.h). The caller
 // holds d.mutex for the buffer's whole life. Throws BackendFailure when the size passes the
 // device's limits.
 class Buffer {
@@ -99,12 +101,13 @@ private:
   VkDeviceSize offset_ = 0;
 };
 
-// Copies `bytes` from buffer b at `offset` to dst once its run has been submitted and checked, so
-// that a failed run writes nothing and an output may alias an input of the run. dst is host
-// memory (counted in thread_traffic() as bytes from the device): copied in place where b is
-// mapped, else through a staging block, a submission of its own. Or dst is a view of a device
-// buffer of this device (Context::device_alloc): a copy on the device, a submission of its own,
-// and nothing crosses to the host.
+// Copies `bytes` from buffer b at `offset` to dst after its run's commands (Batch::finish), so
+// that an output may alias an input of the run. dst is host memory (counted in thread_traffic()
+// as bytes from the device): the open submission is submitted and waited for (batch.h,
+// complete(); a failed one throws, and nothing is written), then the bytes are copied in place
+// where b is mapped, else through a staging block. Or dst is a view of a device buffer of this
+// device (Context::device_alloc): a copy on the device recorded after the run, which waits for
+// nothing; nothing crosses to the host.
 void from_buffer(Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
 
 // Throws BackendFailure where a copy of `bytes` at `offset` passes the end of `size` bytes.

@@ -1,7 +1,7 @@
 // The vulkan launch functions of the conversions and quantizers (launch.h, kernels/quant/):
-// validate what only this backend limits, upload, record the passes of the operation, submit,
-// and copy results out only after everything succeeded, so a failure (a refused input or a
-// Vulkan error) leaves the caller's outputs untouched.
+// validate what only this backend limits, upload, record the passes of the operation, and copy
+// results out after them (batch.h: a copy into host memory waits for the run first, and a failed
+// run writes nothing there).
 #include <fmt/format.h>
 
 #include <bit>
@@ -72,10 +72,10 @@ void convert_elementwise(int device_index, const core::Variant&, const ConvertAr
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, "quant/convert.spv", 2, sizeof push, wg);
   Buffer x(d, size_t{n} * 4), y(d, out_bytes);
-  Batch b(d);
+  Batch b(d, "convert");
   b.upload(x, 0, a.x, size_t{n} * 4);
   b.dispatch(k, {&x, &y}, &push, group_count(d, halves ? (n + 1) / 2 : (n + 3) / 4, wg));
-  b.submit();
+  b.finish();
   from_buffer(y, 0, a.y, out_bytes);
 }
 
@@ -101,7 +101,7 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
   const Kernel& reduce = kernel(d, "quant/absmax.spv", 2, sizeof(uint32_t), wg_reduce);
   const Kernel& block = kernel(d, fp32_shader(d, "quant/nvfp4_quantize"), 4, sizeof push, wg_block);
   Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, size_t{nblocks} * 8), scale(d, nblocks);
-  Batch b(d);
+  Batch b(d, op);
   b.upload(x, 0, a.x, size_t{n} * 4);
   b.fill(stats, 0, 4, 0);
   b.fill(stats, 4, 4, kNoIndex);
@@ -109,7 +109,7 @@ void quantize_nvfp4_block16(int device_index, const core::Variant&, const Quanti
   // Each reducing invocation takes about 8 elements: fewer atomics, and lavapipe runs few threads.
   b.dispatch(reduce, {&x, &stats}, &n, group_count(d, (n + 7) / 8, wg_reduce));
   b.dispatch(block, {&x, &stats, &q, &scale}, &push, group_count(d, nblocks, wg_block));
-  b.submit();
+  b.finish();
 
   uint32_t st[3]; // amax, the first non-finite index (absmax.comp), scale_2 (nvfp4_quantize.comp)
   from_buffer(stats, 0, st, sizeof st);
@@ -135,11 +135,11 @@ void dequantize_nvfp4_elementwise(int device_index, const core::Variant&, const 
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, fp32_shader(d, "quant/nvfp4_dequantize"), 3, sizeof push, wg);
   Buffer q(d, n / 2), scale(d, n / 16), y(d, size_t{n} * 4);
-  Batch b(d);
+  Batch b(d, op);
   b.upload(q, 0, a.q, n / 2);
   b.upload(scale, 0, a.scale, n / 16);
   b.dispatch(k, {&q, &scale, &y}, &push, group_count(d, n / 8, wg));
-  b.submit();
+  b.finish();
   from_buffer(y, 0, a.y, size_t{n} * 4);
 }
 
@@ -167,7 +167,7 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
                                 tensor ? 2 : 4, tensor ? sizeof(uint32_t) : sizeof push, wg);
   const Kernel& apply = kernel(d, "quant/fp8_quantize.apply.spv", 4, sizeof push, wg);
   Buffer x(d, size_t{n} * 4), stats(d, 16), q(d, n), scales(d, ns * 4);
-  Batch b(d);
+  Batch b(d, op);
   b.upload(x, 0, a.x, size_t{n} * 4);
   b.fill(stats, 0, 4, 0);
   b.fill(stats, 4, 4, kNoIndex);
@@ -178,7 +178,7 @@ void quantize_fp8_group_amax(int device_index, const core::Variant&, const Quant
   else // a workgroup per tile
     b.dispatch(reduce, {&x, &stats, &q, &scales}, &push, group_count(d, uint64_t{ns} * wg, wg));
   b.dispatch(apply, {&x, &stats, &q, &scales}, &push, group_count(d, (n + 3) / 4, wg));
-  b.submit();
+  b.finish();
 
   uint32_t st[2]; // amax, the first non-finite index
   from_buffer(stats, 0, st, sizeof st);
@@ -201,11 +201,11 @@ void dequantize_fp8_elementwise(int device_index, const core::Variant&, const De
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, fp32_shader(d, "quant/fp8_dequantize"), 3, sizeof push, wg);
   Buffer q(d, n), scales(d, ns * 4), y(d, size_t{n} * 4);
-  Batch b(d);
+  Batch b(d, op);
   b.upload(q, 0, a.q, n);
   b.upload(scales, 0, a.scales, ns * 4);
   b.dispatch(k, {&q, &scales, &y}, &push, group_count(d, (n + 3) / 4, wg));
-  b.submit();
+  b.finish();
   from_buffer(y, 0, a.y, size_t{n} * 4);
 }
 

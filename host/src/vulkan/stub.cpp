@@ -20,6 +20,8 @@ std::vector<core::Variant> variants() { return {}; }
 PipelineCacheStats pipeline_cache_stats() { return {}; }
 void set_force_staging(bool) {}
 MemoryPaths memory_paths(int) { return {}; }
+void fail_next_submission(int) {}
+QueueReport sync(int) { return {}; }
 
 std::shared_ptr<void> device_alloc(int, size_t) { throw BackendFailure("the vulkan backend is not built"); }
 void device_write(int, const std::shared_ptr<void>&, size_t, const void*, size_t) {

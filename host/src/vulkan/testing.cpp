@@ -53,17 +53,18 @@ void run_fp32_rn_test(int device_index, Fp32Build build, Fp32Op op, const uint32
   uint32_t wg = workgroup_size(d, 256);
   const Kernel& k = kernel(d, spv, 3, sizeof push, wg);
   Buffer ba(d, n * 4), bb(d, n * 4), br(d, n * 4);
-  Batch batch(d);
+  Batch batch(d, "fp32_rn_test");
   batch.upload(ba, 0, a, n * 4);
   batch.upload(bb, 0, b, n * 4);
   batch.dispatch(k, {&ba, &bb, &br}, &push, group_count(d, (count + 3) / 4, wg));
-  batch.submit();
+  batch.finish();
   from_buffer(br, 0, r, n * 4);
 }
 
 std::string reopen_pipeline_cache(int device_index) {
   Device& d = device(device_index);
   std::lock_guard lock(d.mutex);
+  complete(d); // queued commands use the pipelines
   d.kernels.clear();
   d.pipeline_cache.reset();
   open_pipeline_cache(d);

@@ -1,5 +1,5 @@
 // What tests reach of the vulkan backend beyond the operations: pipeline_cache_stats(),
-// set_force_staging() and memory_paths() are in the library (pipelines.cpp, memory.cpp; stub.cpp
+// set_force_staging(), memory_paths() and fail_next_submission() are in the library (pipelines.cpp, memory.cpp; stub.cpp
 // when the backend is not built); the rest is tessera_testing (testing.cpp, or testing_stub.cpp
 // when the backend is not built), a static library only the tests link, with the test-only
 // shaders.
@@ -67,6 +67,11 @@ struct MemoryPaths {
   int64_t device_copies = 0; // copies between a device buffer and a run's buffer, on the device
 };
 MemoryPaths memory_paths(int device);
+
+// The next submission on device `device` (batch.h: complete()) runs and is then reported failed
+// with VK_ERROR_DEVICE_LOST, as a device that failed it would: for tests of how a failure of
+// queued calls surfaces (at sync(), naming the first of them). In the library (batch.cpp).
+void fail_next_submission(int device);
 
 // Attention's flash_coopmat.comp built with its matrix operations emulated (FC_EMULATE, D <= 64),
 // which is no variant record: for tests that check its tile logic on a device without

@@ -148,6 +148,7 @@ target_sources(tessera PRIVATE
   host/src/vulkan/ops.cpp
   host/src/vulkan/cast.cpp
   host/src/vulkan/copy_rect.cpp
+  host/src/vulkan/engine_memory.cpp
   host/src/vulkan/variants.cpp
   host/src/vulkan/gemm.cpp
   host/src/vulkan/deltanet.cpp

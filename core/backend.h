@@ -102,6 +102,11 @@ struct NativeHandles {
   void* queue = nullptr;
 };
 NativeHandles native_handles(int device);
+// Events (Context::event): a mark after the work enqueued on the device so far, whether it has
+// finished, and a wait for it (which reports no failure: sync() does).
+std::shared_ptr<void> mark(int device);
+bool mark_done(const std::shared_ptr<void>& mark);
+void mark_wait(const std::shared_ptr<void>& mark);
 // Waits for every call queued on the device (their outputs all on the device, Session::finish),
 // checks their kernels and sums their device time. Error(Unsupported) naming the first failed
 // call's operation, after which the queue is empty and the device usable again.
@@ -124,6 +129,25 @@ void device_write(int device, const std::shared_ptr<void>& buffer, size_t offset
 void device_read(int device, const std::shared_ptr<void>& buffer, size_t offset, void* dst, size_t bytes);
 void cast(int device, const void* src, DType from, void* dst, DType to, int64_t n);
 void copy_rect(int device, const void* src, void* dst, const Rect& r);
+// Engine-owned memory (Context::wrap_vulkan, vulkan_handles). A handle for device_memory of
+// `bytes` at `offset` of the engine's VkBuffer (as void*; made on this device's VkDevice, which
+// vulkan_handles gives, with storage and transfer usage), neither owned nor copied.
+// Error(InvalidArgument) for a null buffer or an offset that is no multiple of 4 (the shaders
+// read 32-bit words), Error(ShortBuffer) past what the buffer's memory requirements cover.
+std::shared_ptr<void> wrap(int device, void* buffer, size_t offset, size_t bytes);
+struct NativeHandles {
+  void* instance = nullptr;
+  void* physical_device = nullptr;
+  void* device = nullptr;
+  uint32_t queue_family = 0;
+  void* queue = nullptr;
+};
+NativeHandles native_handles(int device);
+// Events (Context::event): a mark after the work enqueued on the device so far, whether it has
+// finished, and a wait for it (which reports no failure: sync() does).
+std::shared_ptr<void> mark(int device);
+bool mark_done(const std::shared_ptr<void>& mark);
+void mark_wait(const std::shared_ptr<void>& mark);
 // As opencl::sync: waits for the calls queued on the device (their outputs all on the device,
 // recorded into its open command buffer, host/src/vulkan/batch.h), sums their device time and
 // reports the first failure (a failed submission, a non-finite resident input).

@@ -30,6 +30,10 @@ struct tessera_device_buffer {
   tessera::DeviceBuffer b;
 };
 
+struct tessera_event {
+  tessera::Event e;
+};
+
 namespace {
 
 using namespace tessera;
@@ -354,6 +358,48 @@ tessera_status tessera_context_opencl_handles(const tessera_context* ctx, void**
     if (cl_command_queue) *cl_command_queue = h.queue;
   });
 }
+
+tessera_status tessera_wrap_vulkan(tessera_context* ctx, void* vk_buffer, size_t offset, size_t bytes,
+                                   tessera_device_buffer** out) {
+  return guard("tessera_wrap_vulkan", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    tessera_device_buffer*& result = deref(fn, "out", out);
+    result = new tessera_device_buffer{c.wrap_vulkan(vk_buffer, offset, bytes)};
+  });
+}
+
+tessera_status tessera_context_vulkan_handles(const tessera_context* ctx, void** instance, void** physical_device,
+                                              void** device, uint32_t* queue_family, void** queue) {
+  return guard("tessera_context_vulkan_handles", [&](const char* fn) {
+    const Context::VulkanHandles h = context(fn, ctx).vulkan_handles();
+    if (instance) *instance = h.instance;
+    if (physical_device) *physical_device = h.physical_device;
+    if (device) *device = h.device;
+    if (queue_family) *queue_family = h.queue_family;
+    if (queue) *queue = h.queue;
+  });
+}
+
+tessera_status tessera_context_event(tessera_context* ctx, tessera_event** out) {
+  return guard("tessera_context_event", [&](const char* fn) {
+    const Context& c = context(fn, ctx);
+    tessera_event*& result = deref(fn, "out", out);
+    result = new tessera_event{c.event()};
+  });
+}
+
+tessera_status tessera_event_done(const tessera_event* e, int32_t* done) {
+  return guard("tessera_event_done", [&](const char* fn) {
+    const tessera_event& ev = deref(fn, "event", e);
+    deref(fn, "done", done) = ev.e.done() ? 1 : 0;
+  });
+}
+
+tessera_status tessera_event_wait(const tessera_event* e) {
+  return guard("tessera_event_wait", [&](const char* fn) { deref(fn, "event", e).e.wait(); });
+}
+
+void tessera_event_destroy(tessera_event* e) { delete e; }
 
 void tessera_device_buffer_destroy(tessera_device_buffer* b) { delete b; }
 

@@ -161,6 +161,37 @@ QueueInfo Context::sync() const {
   }
 }
 
+Event Context::event() const {
+  Event e;
+  e.backend_ = s_->backend;
+  try {
+    if (s_->backend == "opencl") e.mark_ = detail::opencl::mark(s_->device);
+    if (s_->backend == "vulkan") e.mark_ = detail::vulkan::mark(s_->device);
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "event: {}", f.what());
+  }
+  return e;
+}
+
+bool Event::done() const {
+  if (!mark_) return true;
+  try {
+    return backend_ == "opencl" ? detail::opencl::mark_done(mark_) : detail::vulkan::mark_done(mark_);
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "event: {}", f.what());
+  }
+}
+
+void Event::wait() const {
+  if (!mark_) return;
+  try {
+    if (backend_ == "opencl") detail::opencl::mark_wait(mark_);
+    else detail::vulkan::mark_wait(mark_);
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "event: {}", f.what());
+  }
+}
+
 DeviceTraffic Context::traffic() const {
   return {s_->allocations.load(), s_->bytes_to_device.load(), s_->bytes_from_device.load()};
 }
@@ -278,6 +309,33 @@ Context::OpenclHandles Context::opencl_handles() const {
   } catch (const detail::BackendFailure& f) {
     detail::fail(ErrorCode::Unsupported, "opencl_handles: {}", f.what());
   }
+}
+
+Context::VulkanHandles Context::vulkan_handles() const {
+  if (s_->backend != "vulkan")
+    detail::fail(ErrorCode::Unsupported, "vulkan_handles: this context is {}:{}, not a Vulkan one", s_->backend,
+                 s_->device);
+  try {
+    const detail::vulkan::NativeHandles h = detail::vulkan::native_handles(s_->device);
+    return {h.instance, h.physical_device, h.device, h.queue_family, h.queue};
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "vulkan_handles: {}", f.what());
+  }
+}
+
+DeviceBuffer Context::wrap_vulkan(void* vk_buffer, size_t offset, size_t bytes) const {
+  if (s_->backend != "vulkan")
+    detail::fail(ErrorCode::Unsupported, "wrap_vulkan: this context is {}:{}, not a Vulkan one", s_->backend,
+                 s_->device);
+  DeviceBuffer b;
+  try {
+    b.base_ = detail::device_memory::adopt("wrap_vulkan", "vulkan", s_->device, bytes,
+                                           detail::vulkan::wrap(s_->device, vk_buffer, offset, bytes));
+  } catch (const detail::BackendFailure& f) {
+    detail::fail(ErrorCode::Unsupported, "wrap_vulkan: {}", f.what());
+  }
+  b.bytes_ = bytes;
+  return b;
 }
 
 namespace {

@@ -68,6 +68,22 @@ struct QueueInfo {
   double device_ms = 0.0; // their kernels' device time
 };
 
+// A point in a context's device queue (Context::event): the calls enqueued on the device before
+// it. done() says, without waiting, whether they have finished; wait() blocks until they have.
+// Neither reports a failed call: sync() does, naming it. A default Event, and every event of a
+// cpu context, is done. Copies share the point.
+class Event {
+public:
+  Event() = default;
+  bool done() const;
+  void wait() const;
+
+private:
+  friend class Context;
+  std::string backend_;
+  std::shared_ptr<void> mark_;
+};
+
 class DeviceBuffer {
 public:
   DeviceBuffer() = default;
@@ -131,6 +147,11 @@ public:
   // is empty afterwards and later calls work. A download waits for the work before it without
   // checking it. The CPU finishes every call before it returns: nothing is queued there.
   QueueInfo sync() const;
+  // An event after every call enqueued on this context's device so far: made right after a call,
+  // that call's event, so an engine can wait for one result without a sync. On OpenCL a marker
+  // on the queue; on Vulkan the open submission, which wait() submits (done() stays false until
+  // something submits it: wait(), sync(), a host read).
+  Event event() const;
 
   Buffer alloc(size_t bytes) const;
   // A view of `b` with `dtype` and `shape`; Error(ShortBuffer) when the buffer is too small.
@@ -168,6 +189,26 @@ public:
     void* queue = nullptr;
   };
   OpenclHandles opencl_handles() const;
+  // Vulkan: Tessera makes its own VkDevice (with the features its shaders need), and an engine
+  // shares memory by allocating its buffers on it. vulkan_handles() gives the VkInstance,
+  // VkPhysicalDevice, VkDevice, the compute queue family and the VkQueue Tessera submits to (as
+  // void*; an engine that submits to that queue itself must not do so during a Tessera call,
+  // since Vulkan wants a queue externally synchronised). wrap_vulkan takes `bytes` of such a
+  // VkBuffer from `offset` (a multiple of 4) as a DeviceBuffer without a copy; the buffer must
+  // have been made on that VkDevice with STORAGE_BUFFER, TRANSFER_SRC and TRANSFER_DST usage,
+  // which Vulkan gives no way to check. Neither is owned: the engine destroys the buffer after
+  // the DeviceBuffer is gone and the calls were synced. Error(InvalidArgument) for a null buffer
+  // or an unaligned offset, Error(ShortBuffer) past the buffer's memory, Error(Unsupported) on a
+  // context that is not Vulkan.
+  struct VulkanHandles {
+    void* instance = nullptr;
+    void* physical_device = nullptr;
+    void* device = nullptr;
+    uint32_t queue_family = 0;
+    void* queue = nullptr;
+  };
+  VulkanHandles vulkan_handles() const;
+  DeviceBuffer wrap_vulkan(void* vk_buffer, size_t offset, size_t bytes) const;
   // Blocking copies between host memory and bytes [offset, offset + bytes) of a device buffer
   // of this context; Error(ShortBuffer) past its end, Error(InvalidArgument) for a buffer of
   // another device. Counted in traffic().

@@ -161,6 +161,14 @@ tessera_status tessera_wrap_opencl(tessera_context* ctx, void* cl_mem, size_t of
  * for an engine that allocates its buffers there. */
 tessera_status tessera_context_opencl_handles(const tessera_context* ctx, void** cl_context, void** cl_device_id,
                                               void** cl_command_queue);
+/* Engine-owned Vulkan memory (tessera::Context::vulkan_handles, wrap_vulkan): the VkInstance,
+ * VkPhysicalDevice, VkDevice, compute queue family and VkQueue a Vulkan context runs on (each
+ * output may be NULL), and `bytes` of a VkBuffer the engine made on that VkDevice (storage and
+ * transfer usage) from `offset` (a multiple of 4) as a device buffer, without a copy. */
+tessera_status tessera_context_vulkan_handles(const tessera_context* ctx, void** instance, void** physical_device,
+                                              void** device, uint32_t* queue_family, void** queue);
+tessera_status tessera_wrap_vulkan(tessera_context* ctx, void* vk_buffer, size_t offset, size_t bytes,
+                                   tessera_device_buffer** out);
 /* The address views point at (NULL for a NULL buffer), and the bytes allocated. */
 void* tessera_device_buffer_address(const tessera_device_buffer* b);
 size_t tessera_device_buffer_size(const tessera_device_buffer* b);
@@ -179,6 +187,16 @@ tessera_status tessera_context_traffic(const tessera_context* ctx, int64_t* allo
  * may be NULL). A kernel that failed in one of them is TESSERA_UNSUPPORTED naming its operation;
  * the queue is empty afterwards. */
 tessera_status tessera_context_sync(tessera_context* ctx, int64_t* calls, double* device_ms);
+/* A point in ctx's device queue after every call enqueued so far (tessera::Context::event): made
+ * right after a call, that call's event. tessera_event_done sets *done to 1 once the calls before
+ * it finished (0 before; on Vulkan only once something submitted them: a wait, a sync, a host
+ * read); tessera_event_wait blocks until then. Neither reports a failed call: the sync does.
+ * Every event of a cpu context is done. */
+typedef struct tessera_event tessera_event;
+tessera_status tessera_context_event(tessera_context* ctx, tessera_event** out);
+tessera_status tessera_event_done(const tessera_event* e, int32_t* done);
+tessera_status tessera_event_wait(const tessera_event* e);
+void tessera_event_destroy(tessera_event* e); /* NULL is a no-op */
 
 /* ---- packed weights: tessera/weights.h ------------------------------------------------------ */
 typedef enum tessera_weight_format {

@@ -547,6 +547,32 @@ void copy_rect(int device, const void* src, void* dst, const Rect& r) {
   s.finish();
 }
 
+// A marker after everything enqueued on the device's in-order queue, flushed so that it runs.
+std::shared_ptr<void> mark(int device) {
+  Device& d = device_at(device, "event");
+  std::lock_guard lock(d.mutex);
+  ensure_queue(d);
+  cl_event e = nullptr;
+  check(clEnqueueMarkerWithWaitList(d.queue.get(), 0, nullptr, &e), "clEnqueueMarkerWithWaitList");
+  auto h = std::make_shared<Event>(e);
+  check(clFlush(d.queue.get()), "clFlush");
+  return h;
+}
+
+bool mark_done(const std::shared_ptr<void>& mark) {
+  cl_int status = CL_COMPLETE;
+  check(clGetEventInfo(static_cast<const Event*>(mark.get())->get(), CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                       &status, nullptr),
+        "clGetEventInfo");
+  return status == CL_COMPLETE || status < 0; // a failed command has finished too (sync() reports it)
+}
+
+void mark_wait(const std::shared_ptr<void>& mark) {
+  const cl_event e = static_cast<const Event*>(mark.get())->get();
+  // A failed command before the marker makes the wait fail; sync() reports which.
+  (void)clWaitForEvents(1, &e);
+}
+
 namespace {
 // Device `device` with its queue, locked; null for a device that is not there.
 Device* locked(int device, std::unique_lock<std::mutex>& lock) {

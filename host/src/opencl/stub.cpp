@@ -39,5 +39,8 @@ int device_index(void*) { return -1; }
 void adopt(int, void*, void*) { throw BackendFailure("the opencl backend is not built"); }
 std::shared_ptr<void> wrap(int, void*, size_t, size_t) { throw BackendFailure("the opencl backend is not built"); }
 NativeHandles native_handles(int) { throw BackendFailure("the opencl backend is not built"); }
+std::shared_ptr<void> mark(int) { throw BackendFailure("the opencl backend is not built"); }
+bool mark_done(const std::shared_ptr<void>&) { return true; }
+void mark_wait(const std::shared_ptr<void>&) {}
 
 } // namespace tessera::detail::opencl

@@ -111,6 +111,9 @@ bool device_local(const Device& d) {
   return d.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU || force_staging();
 }
 
+Block::Block(Device& d, VkBuffer borrowed, VkDeviceSize base, VkDeviceSize bytes)
+    : device_(&d), borrowed_(borrowed), base_(base), size_(bytes) {}
+
 Block::Block(Device& d, VkDeviceSize bytes, bool mapped) : device_(&d), size_(checked_size(d, bytes)) {
   VkDevice dev = d.device.get();
   auto bi = make<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
@@ -187,8 +190,9 @@ Buffer::Place Buffer::place(bool* taken) {
 
 bool Buffer::window(std::shared_ptr<void> handle, VkDeviceSize offset) {
   const auto* b = static_cast<const Block*>(handle.get());
+  const VkDeviceSize end = b->base() + b->size(); // offsets are the VkBuffer's (resident_block)
   if (own_ || resident_ || offset % device_->properties.limits.minStorageBufferOffsetAlignment != 0 ||
-      offset > b->size() || size_ > b->size() - offset)
+      offset < b->base() || offset > end || size_ > end - offset)
     return false;
   resident_ = std::move(handle);
   offset_ = offset;
@@ -203,7 +207,7 @@ const Block& resident_block(const Device& d, const void* p, size_t bytes, std::s
     tessera::detail::fail(ErrorCode::InvalidArgument, "vulkan: {} lives on {}:{}, not on the device of this call",
                           what, a.backend, a.device);
   keep = a.handle;
-  offset = reinterpret_cast<uintptr_t>(p) - a.base;
+  offset = r->base() + (reinterpret_cast<uintptr_t>(p) - a.base);
   return *r;
 }
 
@@ -251,7 +255,7 @@ void device_write(int, const std::shared_ptr<void>& buffer, size_t offset, const
     complete(d); // queued runs read the bytes before they change
     std::memcpy(b.data() + offset, src, bytes);
   } else {
-    staged_write(d, b.get(), offset, src, bytes);
+    staged_write(d, b.get(), b.base() + offset, src, bytes);
   }
   thread_traffic().bytes_to_device += static_cast<int64_t>(bytes);
 }
@@ -266,7 +270,7 @@ void device_read(int, const std::shared_ptr<void>& buffer, size_t offset, void* 
     complete(d); // queued runs write the bytes first
     std::memcpy(dst, b.data() + offset, bytes);
   } else {
-    staged_read(d, b.get(), offset, dst, bytes);
+    staged_read(d, b.get(), b.base() + offset, dst, bytes);
   }
   thread_traffic().bytes_from_device += static_cast<int64_t>(bytes);
 }

@@ -35,16 +35,23 @@ bool force_staging(); // testing.h: set_force_staging
 class Block {
 public:
   Block(Device& d, VkDeviceSize bytes, bool mapped);
+  // An engine's buffer (wrap, core/backend.h): `bytes` of `borrowed` from byte `base`, neither
+  // owned nor mapped (the engine destroys it; copies to and from it go through staging).
+  Block(Device& d, VkBuffer borrowed, VkDeviceSize base, VkDeviceSize bytes);
 
-  VkBuffer get() const { return buffer_.get(); }
+  VkBuffer get() const { return borrowed_ != VK_NULL_HANDLE ? borrowed_ : buffer_.get(); }
   Device& device() const { return *device_; }
   VkDeviceSize size() const { return size_; }
+  // Where the block's first byte is in get(): 0 but for an engine's buffer wrapped at an offset.
+  VkDeviceSize base() const { return base_; }
   std::byte* data() const { return map_; } // nullptr for device-local memory
 
 private:
   Device* device_;
   OwnedMemory memory_; // declared first: freed after the buffer that is bound to it
   OwnedBuffer buffer_;
+  VkBuffer borrowed_ = VK_NULL_HANDLE;
+  VkDeviceSize base_ = 0;
   VkDeviceSize size_ = 0;
   std::byte* map_ = nullptr;
 };
@@ -114,7 +121,7 @@ void from_buffer(Buffer& b, VkDeviceSize offset, void* dst, size_t bytes);
 void check_range(VkDeviceSize size, VkDeviceSize offset, size_t bytes);
 
 // The block behind resident address p, an allocation of this backend on d holding [p, p + bytes),
-// and p's offset in it; kept alive through `keep`. Error(InvalidArgument) naming `what` when it
+// and p's offset in the block's VkBuffer (its base() included); kept alive through `keep`. Error(InvalidArgument) naming `what` when it
 // lives on another device.
 const Block& resident_block(const Device& d, const void* p, size_t bytes, std::string_view what,
                             std::shared_ptr<void>& keep, VkDeviceSize& offset);

@@ -33,5 +33,10 @@ void device_read(int, const std::shared_ptr<void>&, size_t, void*, size_t) {
 
 void cast(int, const void*, DType, void*, DType, int64_t) { throw BackendFailure("the vulkan backend is not built"); }
 void copy_rect(int, const void*, void*, const Rect&) { throw BackendFailure("the vulkan backend is not built"); }
+std::shared_ptr<void> wrap(int, void*, size_t, size_t) { throw BackendFailure("the vulkan backend is not built"); }
+NativeHandles native_handles(int) { throw BackendFailure("the vulkan backend is not built"); }
+std::shared_ptr<void> mark(int) { throw BackendFailure("the vulkan backend is not built"); }
+bool mark_done(const std::shared_ptr<void>&) { return true; }
+void mark_wait(const std::shared_ptr<void>&) {}
 
 } // namespace tessera::detail::vulkan

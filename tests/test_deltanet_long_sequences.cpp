@@ -18,6 +18,7 @@
 #include "dispatch/registry.h"
 #include "host/src/backends.h"
 #include "host/src/vulkan/testing.h"
+#include "tessera/context.h"
 #include "test_util.h"
 
 namespace {
@@ -176,6 +177,49 @@ TEST(DeltaNetKernels, VulkanCutLoopsAreReported) {
 TEST(DeltaNetKernels, VulkanRecurrentCutLoopsAreReported) {
   expect_cut_reported("recurrent", Case{.T = 22000, .H = 1, .HV = 1, .Dk = 8, .Dv = 8, .g_lo = -2, .seed = 222},
                       "22000 tokens");
+}
+
+// With the outputs in device buffers the call does not wait for the status word: it is kept for
+// the submission's completion, and sync() reports the cut (Error(Unsupported), naming it), after
+// which the device works again.
+TEST(DeltaNetKernels, VulkanCutLoopsOnResidentOutputsAreReportedBySync) {
+  if (!available("vulkan", "recurrent")) GTEST_SKIP() << "no vulkan deltanet recurrent";
+  const Context ctx = Context::open("vulkan", 0);
+  if (ctx.device_name().find("llvmpipe") == std::string::npos) GTEST_SKIP() << "only llvmpipe cuts loops";
+  const Case c{.T = 22000, .H = 1, .HV = 1, .Dk = 8, .Dv = 8, .h0 = false, .g_lo = -2, .seed = 223};
+  Problem p = make(c);
+  auto resident = [&](const std::vector<float>& v, Shape shape) {
+    DeviceBuffer b = ctx.device_alloc(v.size() * 4);
+    ctx.upload(b, 0, v.data(), v.size() * 4);
+    return std::make_pair(std::move(b), std::move(shape));
+  };
+  auto q = resident(p.q, {1, c.T, c.H, c.Dk}), k = resident(p.k, {1, c.T, c.H, c.Dk});
+  auto v = resident(p.v, {1, c.T, c.HV, c.Dv}), g = resident(p.g, {1, c.T, c.HV}), beta = resident(p.beta, {1, c.T, c.HV});
+  DeviceBuffer o = ctx.device_alloc(static_cast<size_t>(c.T * c.HV * c.Dv) * 4), ht = ctx.device_alloc(c.HV * c.Dk * c.Dv * 4);
+  DeltaNetArgs a;
+  a.q = Context::view(q.first, DType::F32, q.second);
+  a.k = Context::view(k.first, DType::F32, k.second);
+  a.v = Context::view(v.first, DType::F32, v.second);
+  a.g = Context::view(g.first, DType::F32, g.second);
+  a.beta = Context::view(beta.first, DType::F32, beta.second);
+  a.l2norm = true;
+  {
+    WindowForTesting scope(int64_t{1} << 30);
+    deltanet(a, Context::view(o, DType::F32, {1, c.T, c.HV, c.Dv}), Context::view(ht, DType::F32, {1, c.HV, c.Dk, c.Dv}),
+             ctx.options("recurrent"));
+    EXPECT_EQ(ctx.last_run().device_ms, -1.0) << "the call waited for its status word";
+  }
+  try {
+    ctx.sync();
+    ADD_FAILURE() << "sync reported no cut";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+    EXPECT_NE(std::string(e.what()).find("loops short"), std::string::npos) << e.what();
+  }
+  // The default window again: the same call completes and sync has nothing to report.
+  deltanet(a, Context::view(o, DType::F32, {1, c.T, c.HV, c.Dv}), Context::view(ht, DType::F32, {1, c.HV, c.Dk, c.Dv}),
+           ctx.options("recurrent"));
+  EXPECT_EQ(ctx.sync().calls, 1);
 }
 
 } // namespace

@@ -125,8 +125,12 @@ void read_checks(Device& d) {
   for (size_t i = 0; i < s.checks.size() && s.failure.empty(); ++i) {
     uint32_t first = 0;
     std::memcpy(&first, d.flags->data() + i * sizeof first, sizeof first);
-    if (first == kNoIndex) continue;
     const Submission::Check& c = s.checks[i];
+    if (!c.cut.empty()) { // a status word: 0 when the shader's loops ran to their end
+      if (first != 0) s.failure = c.cut;
+      continue;
+    }
+    if (first == kNoIndex) continue;
     s.failure = queued_non_finite(c.op, c.name, {c.rows, c.cols}, first);
     s.non_finite = true;
   }
@@ -389,17 +393,26 @@ void Batch::redispatch(const void* push, uint32_t groups) {
 void Batch::finish() { end_segment(d_); }
 
 void Batch::check_at_sync(Buffer& found, VkDeviceSize offset, std::string_view name, int64_t rows, int64_t cols) {
+  keep_word(found, offset, Submission::Check{op_, std::string(name), rows, cols, {}});
+}
+
+void Batch::status_at_sync(Buffer& word, VkDeviceSize offset, std::string failure) {
+  keep_word(word, offset, Submission::Check{op_, {}, 0, 0, std::move(failure)});
+}
+
+void Batch::keep_word(Buffer& b, VkDeviceSize offset, Submission::Check check) {
   Submission& s = d_.submission;
-  // A slot for each segment's check (a run makes one); mapped, so that complete() reads them
-  // where they are.
-  if (!d_.flags) d_.flags = std::make_unique<Block>(d_, kMaxSegments * sizeof(uint32_t), true);
-  const Buffer::Place p = place(found);
+  // kChecksPerSegment slots for each segment (a run makes at most that many checks); mapped, so
+  // that complete() reads them where they are.
+  constexpr uint32_t slots = kMaxSegments * kChecksPerSegment;
+  if (!d_.flags) d_.flags = std::make_unique<Block>(d_, slots * sizeof(uint32_t), true);
+  const Buffer::Place p = place(b);
   VkCommandBuffer c = cmd();
-  if (s.checks.size() == kMaxSegments) backend_failure(fmt::format("{}: more checks than segments", op_));
+  if (s.checks.size() == slots) backend_failure(fmt::format("{}: more checks than the submission has slots", op_));
   const VkBufferCopy region{p.offset + offset, s.checks.size() * sizeof(uint32_t), sizeof(uint32_t)};
   vkCmdCopyBuffer(c, p.buffer, d_.flags->get(), 1, &region);
   device_barrier(c);
-  s.checks.push_back(Submission::Check{op_, std::string(name), rows, cols});
+  s.checks.push_back(std::move(check));
 }
 
 } // namespace tessera::detail::vulkan

@@ -66,10 +66,17 @@ public:
   // operation and the element, after the run wrote its outputs. For resident inputs, which the
   // host cannot scan.
   void check_at_sync(Buffer& found, VkDeviceSize offset, std::string_view name, int64_t rows, int64_t cols);
+  // A status word at `offset` of `word` (0: the shaders' loops ran to their end) kept the same
+  // way, for a run whose outputs all stay on the device: a non-zero word makes `failure` the
+  // next sync()'s Error(Unsupported). The run's outputs were written by then (the host can only
+  // know once the submission has run); a run with host outputs reads the word itself and falls
+  // back instead.
+  void status_at_sync(Buffer& word, VkDeviceSize offset, std::string failure);
 
 private:
   VkCommandBuffer cmd();          // the open command buffer, in a segment of this run
   Buffer::Place place(Buffer& b); // b's place, its first block scribbled under set_force_staging
+  void keep_word(Buffer& b, VkDeviceSize offset, Submission::Check check); // a slot of d.flags
   void start_timing();            // before the first fill or dispatch: uploads are not timed
   Device& d_;
   std::string op_;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "host/src/device_memory.h"
 #include "host/src/vulkan/deltanet.h"
 #include "kernels/deltanet/geometry.h"
 #include "launch.h"
@@ -147,15 +148,21 @@ void deltanet_chunked(int device_index, const core::Variant& v, const DeltaNetRu
                      push.unit_end = end;
                    });
   batch.finish();
-  uint32_t wy_status = 0, scan_status = 0;
-  from_buffer(scratch, static_cast<VkDeviceSize>(scratch_n) * 4, &wy_status, 4);
-  from_buffer(out, static_cast<VkDeviceSize>(vn + state) * 4, &scan_status, 4);
-  const bool wy_cut = wy_status != 0, scan_cut = scan_status != 0;
-  if (wy_cut || scan_cut)
-    backend_failure(fmt::format("deltanet chunked: the driver cut the {} pass's loops short (a "
-                                "window of {} chunks a dispatch; llvmpipe stops an invocation's "
-                                "loops after 65535 iterations in all); the outputs are not used",
-                                wy_cut ? "WY" : "scan", window));
+  auto cut = [&](const char* pass) {
+    return fmt::format("deltanet chunked: the driver cut the {} pass's loops short (a window of {} chunks a "
+                       "dispatch; llvmpipe stops an invocation's loops after 65535 iterations in all)",
+                       pass, window);
+  };
+  const VkDeviceSize wy_at = static_cast<VkDeviceSize>(scratch_n) * 4, scan_at = static_cast<VkDeviceSize>(vn + state) * 4;
+  if ((vn == 0 || device_memory::resident(a.o)) && device_memory::resident(a.ht)) { // no wait (batch.h)
+    batch.status_at_sync(scratch, wy_at, cut("WY") + "; the outputs it wrote are wrong");
+    batch.status_at_sync(out, scan_at, cut("scan") + "; the outputs it wrote are wrong");
+  } else {
+    uint32_t wy_status = 0, scan_status = 0;
+    from_buffer(scratch, wy_at, &wy_status, 4);
+    from_buffer(out, scan_at, &scan_status, 4);
+    if (wy_status != 0 || scan_status != 0) backend_failure(cut(wy_status != 0 ? "WY" : "scan") + "; the outputs are not used");
+  }
   if (vn) from_buffer(out, 0, a.o, static_cast<size_t>(vn) * 4);
   from_buffer(out, vn * sizeof(float), a.ht, static_cast<size_t>(state) * 4);
 }

@@ -32,6 +32,9 @@ constexpr uint32_t kMaxBindings = 9;
 // The descriptor pool: its sets, and their storage-buffer descriptors at most.
 constexpr uint32_t kDescriptorSets = kMaxSegments * kSetsPerSegment;
 constexpr uint32_t kDescriptors = kDescriptorSets * kMaxBindings;
+// Words a run may leave for the submission's completion to check (Batch::check_at_sync,
+// status_at_sync): chunked DeltaNet's two status words at most.
+constexpr uint32_t kChecksPerSegment = 2;
 
 // The commands recorded into the device's command buffer and not yet submitted (batch.h), with
 // everything they use, kept until the submission that runs them completes: the blocks of the
@@ -57,6 +60,7 @@ struct Submission {
   struct Check {
     std::string op, name;
     int64_t rows, cols;
+    std::string cut; // a status word (status_at_sync): the failure when it is not 0
   };
   std::vector<Check> checks;
   // Completed since the last sync(): calls, their device time, the first failure.

@@ -12,9 +12,10 @@
 // (backend, device, variant), Random_<backend><index>_<op>_<variant>.cases, draws seeded random
 // legal cases and compares them the same way; a failure prints a reproducer. `make test` runs a
 // quick slice from a fixed seed. A longer search:
-//   test_conformance --cases N [--seed S] [--op OP] [--case I] [--size quick|long] [--no-shrink] [--verbose]
+//   test_conformance --cases N [--from I] [--seed S] [--op OP] [--case I] [--size quick|long] [--no-shrink] [--verbose]
 // (--cases registers only the randomized tests, drawing from the long ranges of extents unless
-// --size quick; --op keeps one operation; --case runs one case index of the seed; --verbose
+// --size quick; --from I starts at case index I, so that a long search can run in parts (cases
+// [I, N) of the same seed); --op keeps one operation; --case runs one case index of the seed; --verbose
 // prints a line per case; TESSERA_CONFORMANCE_CASES / TESSERA_CONFORMANCE_SEED do the same as
 // --cases / --seed, for ctest.) gtest's own flags (--gtest_filter=...) still apply.
 #include <cerrno>
@@ -156,7 +157,7 @@ namespace {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "test_conformance: %s\n"
-               "usage: test_conformance [--cases N] [--seed S] [--op OP] [--case I] [--size quick|long] [--no-shrink] [--verbose] [gtest flags]\n", why);
+               "usage: test_conformance [--cases N] [--from I] [--seed S] [--op OP] [--case I] [--size quick|long] [--no-shrink] [--verbose] [gtest flags]\n", why);
   std::exit(2);
 }
 
@@ -198,6 +199,8 @@ Cli parse(int& argc, char** argv) {
     } else if (const char* v = value("--op")) {
       cli.op = v;
       if (!random::generator_for(cli.op)) usage(fmt::format("--op: no operation '{}'", cli.op).c_str());
+    } else if (const char* v = value("--from")) {
+      cli.config.first_case = static_cast<int>(number("--from", v));
     } else if (const char* v = value("--case")) {
       cli.config.only_case = static_cast<int>(number("--case", v));
       cli.random_only = true;

@@ -120,6 +120,7 @@ struct Config {
   int cases = 0; // 0: each operation's quick count (quick_cases)
   uint64_t seed = 1;
   int only_case = -1; // >= 0: run that case index only
+  int first_case = 0; // start at this case index: a long search run in parts (--from)
   bool shrink = true;
   bool verbose = false; // a line per case: index, time, errors, the case
   Size size = Size::Quick;

@@ -300,7 +300,7 @@ void run_variant(const dispatch::DeviceRef& d, const dispatch::Variant& v, const
   std::map<std::string, int> skipped; // registry reason -> count
   std::vector<double> worst;          // bounded: largest relative L2 (or error / bound) per output
   std::vector<int> worst_case;
-  for (int index = 0; index < cases; ++index) {
+  for (int index = config.first_case; index < cases; ++index) {
     if (config.only_case >= 0 && index != config.only_case) continue;
     // The case depends on (seed, op, variant name, index) only: the same cases on every device.
     Rng rng(mix(config.seed) ^ hash_str(v.op) ^

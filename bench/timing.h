@@ -61,7 +61,8 @@ double rotation_bytes();
 // One warm-up run comes first and is not counted (program builds, lazy initialisation, first
 // touch of memory); a second one when the first was short, since the first is then mostly what
 // warming up removes. The warm-up picks the clock: the device's when it reported a positive
-// time, else the wall clock.
+// time, else the wall clock. With a `finish`, one untimed sample of the chosen size follows, so
+// that the backend's pools hold a whole sample's queued calls before the timed ones.
 TimingResult measure(const std::function<double(int set)>& run, int sets, const TimingConfig& cfg,
                      const std::function<double()>& finish = {});
 

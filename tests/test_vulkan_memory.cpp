@@ -4,8 +4,10 @@
 // memory only, so set_force_staging (host/src/vulkan/testing.h) makes every buffer as on a
 // discrete GPU. Every operation that runs on Vulkan gives the same bytes both ways, on host views
 // and, where the operation takes them, on device buffers; a repeated call allocates nothing; an
-// output over an input is right; uploads and downloads round-trip and count exactly their bytes.
-// Skipped only when there is no Vulkan device.
+// output over an input is right; uploads and downloads round-trip and count exactly their bytes;
+// a call binds its buffers without making a descriptor set where the device pushes descriptors,
+// and through sets (set_force_descriptor_pool) with the same bytes. Skipped only when there is no
+// Vulkan device.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -24,8 +26,11 @@
 
 namespace {
 using namespace tessera;
+using detail::vulkan::descriptor_counts;
+using detail::vulkan::DescriptorCounts;
 using detail::vulkan::memory_paths;
 using detail::vulkan::MemoryPaths;
+using detail::vulkan::set_force_descriptor_pool;
 using detail::vulkan::set_force_staging;
 using Bytes = std::vector<uint8_t>;
 
@@ -298,7 +303,10 @@ protected:
     if (Context::device_count("vulkan") == 0) GTEST_SKIP() << "no vulkan device";
     ctx_ = Context::open("vulkan", 0);
   }
-  void TearDown() override { set_force_staging(false); }
+  void TearDown() override {
+    set_force_staging(false);
+    set_force_descriptor_pool(false);
+  }
 
   // Runs op once on fresh tensors (host views, or device buffers), checks it ran where asked.
   Bytes run(const Op& op, bool resident, RunInfo* info = nullptr) {
@@ -355,6 +363,47 @@ TEST_F(VulkanMemory, ARepeatedCallAllocatesNothing) {
         EXPECT_EQ(second.traffic.bytes_from_device, first.traffic.bytes_from_device);
       }
   }
+}
+
+// (e) Where the device pushes descriptors (lavapipe does), no call makes or writes a descriptor
+// set, the first of a shape included, and repeated calls give the first call's bytes: every
+// operation, on host views and on device buffers.
+TEST_F(VulkanMemory, NoCallMakesADescriptorSet) {
+  const DescriptorCounts start = descriptor_counts(0);
+  if (!start.push) GTEST_SKIP() << "the device does not push descriptors";
+  for (const Op& op : ops())
+    for (bool resident : {false, true}) {
+      if (resident && !op.resident) continue;
+      SCOPED_TRACE(op.name + (resident ? " resident" : ""));
+      const Bytes want = run(op, resident); // the first call of the shape
+      const DescriptorCounts before = descriptor_counts(0);
+      for (int i = 0; i < 2; ++i)
+        EXPECT_TRUE(same(run(op, resident), want));
+      const DescriptorCounts after = descriptor_counts(0);
+      EXPECT_GE(after.pushed - before.pushed, 2) << "each call pushed its bindings";
+      EXPECT_EQ(after.sets, start.sets);
+      EXPECT_EQ(after.set_writes, start.set_writes);
+    }
+}
+
+// (f) A device without pushed descriptors (forced) binds through descriptor sets from its pool,
+// with the bytes of pushed ones.
+TEST_F(VulkanMemory, DescriptorSetsGiveTheBytesOfPushedDescriptors) {
+  for (const Op& op : ops())
+    for (bool resident : {false, true}) {
+      if (resident && !op.resident) continue;
+      SCOPED_TRACE(op.name + (resident ? " resident" : ""));
+      const Bytes want = run(op, resident);
+      set_force_descriptor_pool(true);
+      const DescriptorCounts before = descriptor_counts(0);
+      ASSERT_FALSE(before.push);
+      EXPECT_TRUE(same(run(op, resident), want));
+      const DescriptorCounts after = descriptor_counts(0);
+      EXPECT_GT(after.sets, before.sets);
+      EXPECT_GE(after.set_writes - before.set_writes, after.sets - before.sets);
+      EXPECT_EQ(after.pushed, before.pushed);
+      set_force_descriptor_pool(false);
+    }
 }
 
 // Inputs in device buffers are read where they live when their offset is a storage-buffer offset

@@ -120,6 +120,22 @@ TEST_F(VulkanQueue, MoreCallsThanASubmissionHoldsAreAllCounted) {
   EXPECT_EQ(c.result(300), want);
 }
 
+// The same through descriptor sets, as on a device without pushed descriptors (forced): the
+// pool's sets are freed when each full submission completes, and no result changes.
+TEST_F(VulkanQueue, QueuedCallsThroughDescriptorSetsEqualPushedOnes) {
+  const Bytes want = one_by_one(300, 13);
+  detail::vulkan::set_force_descriptor_pool(true);
+  const int64_t sets = detail::vulkan::descriptor_counts(0).sets;
+  Chain c(*ctx_, 13);
+  ctx_->sync();
+  for (int i = 0; i < 300; ++i)
+    c.step(i);
+  EXPECT_EQ(ctx_->sync().calls, 300);
+  EXPECT_GE(detail::vulkan::descriptor_counts(0).sets - sets, 300);
+  EXPECT_EQ(c.result(300), want);
+  detail::vulkan::set_force_descriptor_pool(false);
+}
+
 // (b) A download of a queued call's output waits for it: the right bytes without a sync, and the
 // call is still counted by the next sync.
 TEST_F(VulkanQueue, ADownloadWaitsForTheQueuedCallBeforeIt) {

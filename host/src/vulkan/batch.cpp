@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -187,8 +188,9 @@ void complete(Device& d) {
     for (auto& b : s.blocks)
       d.pool->give(std::move(b));
   s.blocks.clear();
-  s.sets = s.descriptors = 0;
-  check(vkResetDescriptorPool(d.device.get(), d.descriptors.get(), 0), "vkResetDescriptorPool");
+  if (std::exchange(s.sets, 0) > 0)
+    check(vkResetDescriptorPool(d.device.get(), d.descriptors.get(), 0), "vkResetDescriptorPool");
+  s.descriptors = 0;
   if (r != VK_SUCCESS) backend_failure(failed);
 }
 
@@ -229,6 +231,14 @@ QueueReport sync(int device_index) {
   // Everything is cleared first, so later calls and syncs on this device work.
   if (!failure.empty()) fail(non_finite ? ErrorCode::NonFinite : ErrorCode::Unsupported, "{} (found by sync)", failure);
   return r;
+}
+
+DescriptorCounts descriptor_counts(int device_index) {
+  Device& d = device(device_index);
+  std::lock_guard lock(d.mutex);
+  DescriptorCounts c = d.bound;
+  c.push = push_descriptors(d);
+  return c;
 }
 
 void fail_next_submission(int device_index) {
@@ -332,6 +342,11 @@ void Batch::fill(Buffer& b, VkDeviceSize offset, VkDeviceSize bytes, uint32_t va
   device_barrier(c);
 }
 
+// A dispatch pushes its bindings into the command buffer (VK_KHR_push_descriptor) rather than
+// reusing cached descriptor sets: pushing leaves no state to key, bound or evict (a cached set
+// would be keyed by every binding's buffer, offset and range, and pinned while a submission uses
+// it), and the devices we run on have it (lavapipe, NVIDIA). A device without it takes a set per
+// dispatch from a pool reset per submission.
 void Batch::dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers,
                      const void* push, uint32_t groups) {
   if (buffers.size() != k.bindings || k.bindings > kMaxBindings)
@@ -339,11 +354,56 @@ void Batch::dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers,
                                 k.bindings, kMaxBindings));
   Submission& s = d_.submission;
   // A full descriptor pool: what is recorded runs first (this run's commands so far included),
-  // and the pool is reset.
-  if (s.sets == kDescriptorSets || s.descriptors + k.bindings > kDescriptors) complete(d_);
-  // Before the set is taken: opening a segment may complete a full submission, which frees them.
+  // and the pool is reset. A set is taken after cmd(), which may complete a full submission
+  // and so free the sets taken before it.
+  if (!k.push_descriptors && (s.sets == kDescriptorSets || s.descriptors + k.bindings > kDescriptors))
+    complete(d_);
   VkCommandBuffer c = cmd();
+  std::array<VkDescriptorBufferInfo, kMaxBindings> info{};
+  std::array<VkWriteDescriptorSet, kMaxBindings> writes{};
+  uint32_t i = 0;
+  for (Buffer* b : buffers) {
+    const Buffer::Place p = place(*b);
+    info[i] = VkDescriptorBufferInfo{p.buffer, p.offset, b->size()};
+    writes[i] = make<VkWriteDescriptorSet>(VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET);
+    writes[i].dstBinding = i;
+    writes[i].descriptorCount = 1;
+    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[i].pBufferInfo = &info[i];
+    ++i;
+  }
+
+  start_timing();
+  vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline.get());
+  if (k.push_descriptors) {
+    // The driver copies the descriptors into the command buffer: no set to allocate, write or free.
+    d_.push_descriptor_set(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, k.bindings, writes.data());
+    d_.bound.pushed += 1;
+  } else {
+    VkDescriptorSet set = take_set(k);
+    for (uint32_t j = 0; j < k.bindings; ++j)
+      writes[j].dstSet = set;
+    vkUpdateDescriptorSets(d_.device.get(), k.bindings, writes.data(), 0, nullptr);
+    d_.bound.set_writes += k.bindings;
+    vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, 1, &set, 0, nullptr);
+  }
+  last_ = &k;
+  bound_in_ = s.number;
+  redispatch(push, groups);
+}
+
+VkDescriptorSet Batch::take_set(const Kernel& k) {
   VkDevice dev = d_.device.get();
+  if (d_.descriptors.get() == VK_NULL_HANDLE) {
+    const VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptors};
+    auto dp = make<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
+    dp.maxSets = kDescriptorSets;
+    dp.poolSizeCount = 1;
+    dp.pPoolSizes = &size;
+    VkDescriptorPool pool;
+    check(vkCreateDescriptorPool(dev, &dp, nullptr, &pool), "vkCreateDescriptorPool");
+    d_.descriptors = OwnedDescriptorPool(dev, pool);
+  }
   VkDescriptorSetLayout layout = k.set_layout.get();
   auto ai = make<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
   ai.descriptorPool = d_.descriptors.get();
@@ -351,33 +411,10 @@ void Batch::dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers,
   ai.pSetLayouts = &layout;
   VkDescriptorSet set;
   check(vkAllocateDescriptorSets(dev, &ai, &set), "vkAllocateDescriptorSets");
-  s.sets += 1;
-  s.descriptors += k.bindings;
-
-  std::vector<VkDescriptorBufferInfo> info;
-  std::vector<VkWriteDescriptorSet> writes;
-  info.reserve(buffers.size());
-  for (Buffer* b : buffers) {
-    const Buffer::Place p = place(*b);
-    info.push_back(VkDescriptorBufferInfo{p.buffer, p.offset, b->size()});
-  }
-  for (uint32_t i = 0; i < info.size(); ++i) {
-    auto w = make<VkWriteDescriptorSet>(VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET);
-    w.dstSet = set;
-    w.dstBinding = i;
-    w.descriptorCount = 1;
-    w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-    w.pBufferInfo = &info[i];
-    writes.push_back(w);
-  }
-  vkUpdateDescriptorSets(dev, static_cast<uint32_t>(writes.size()), writes.data(), 0, nullptr);
-
-  start_timing();
-  vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline.get());
-  vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, 1, &set, 0, nullptr);
-  last_ = &k;
-  bound_in_ = s.number;
-  redispatch(push, groups);
+  d_.submission.sets += 1;
+  d_.submission.descriptors += k.bindings;
+  d_.bound.sets += 1;
+  return set;
 }
 
 void Batch::redispatch(const void* push, uint32_t groups) {

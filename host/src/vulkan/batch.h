@@ -50,8 +50,8 @@ public:
   void dispatch(const Kernel& k, std::initializer_list<Buffer*> buffers, const void* push,
                 uint32_t groups);
   // One more dispatch of the last dispatch()'s kernel and buffers with new push constants, after
-  // the same full barrier. It takes no descriptor set, so a launcher can cut a long sequential
-  // loop into any number of dispatches.
+  // the same full barrier. It binds nothing anew (no descriptor set on a device without pushed
+  // descriptors), so a launcher can cut a long sequential loop into any number of dispatches.
   void redispatch(const void* push, uint32_t groups);
   const Device& device() const { return d_; }
   // Ends the timing of the commands recorded so far; submits nothing. Then the run's outputs are
@@ -78,6 +78,9 @@ private:
   Buffer::Place place(Buffer& b); // b's place, its first block scribbled under set_force_staging
   void keep_word(Buffer& b, VkDeviceSize offset, Submission::Check check); // a slot of d.flags
   void start_timing();            // before the first fill or dispatch: uploads are not timed
+  // A set of k's layout from the device's descriptor pool (made on first use), for a device
+  // without pushed descriptors; freed when the submission completes.
+  VkDescriptorSet take_set(const Kernel& k);
   Device& d_;
   std::string op_;
   Role role_;
@@ -92,7 +95,7 @@ private:
 VkCommandBuffer recording(Device& d);
 // Submits the open submission, if any, waits for it and completes it: the device time and count
 // of its runs, and what their checks found, go to the device's report for the next sync(); its
-// blocks go back to the pool, its device buffers are released, its descriptor sets freed. A
+// blocks go back to the pool, its device buffers are released, its descriptor sets (if any) freed. A
 // failed submission is kept for sync() as the failure of the first run it held that had
 // returned, and is thrown as BackendFailure once the submission is cleared. The caller holds
 // d.mutex.

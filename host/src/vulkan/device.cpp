@@ -75,6 +75,17 @@ void create_device(Device& d) {
   if (have_ssc) chain(ssc);
   bool have_coop = want(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   if (have_coop) chain(coop);
+  // Pushed descriptors where every kernel's bindings fit: then a dispatch allocates and writes no
+  // descriptor set (batch.cpp).
+  bool have_push = false;
+  if (has_device_extension(d.physical, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME)) {
+    auto pd = make<VkPhysicalDevicePushDescriptorPropertiesKHR>(
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES_KHR);
+    auto p2 = make<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
+    p2.pNext = &pd;
+    vkGetPhysicalDeviceProperties2(d.physical, &p2);
+    have_push = pd.maxPushDescriptors >= kMaxBindings && want(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+  }
   // A portability implementation (MoltenVK) must have its subset extension enabled to be used.
   want("VK_KHR_portability_subset");
   bool have_float_controls =
@@ -115,6 +126,9 @@ void create_device(Device& d) {
   VkDevice dev = VK_NULL_HANDLE;
   check(vkCreateDevice(d.physical, &ci, nullptr, &dev), "vkCreateDevice");
   d.device = OwnedDevice(dev);
+  if (have_push)
+    d.push_descriptor_set =
+        reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(vkGetDeviceProcAddr(dev, "vkCmdPushDescriptorSetKHR"));
 }
 
 std::unique_ptr<Device> open(int index) {
@@ -152,17 +166,6 @@ std::unique_ptr<Device> open(int index) {
   VkFence fence;
   check(vkCreateFence(dev, &fi, nullptr, &fence), "vkCreateFence");
   d->fence = OwnedFence(dev, fence);
-
-  // The sets of one submission (Submission): reset when it completes; a dispatch that finds it
-  // full submits what is recorded first (batch.cpp).
-  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptors};
-  auto dp = make<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
-  dp.maxSets = kDescriptorSets;
-  dp.poolSizeCount = 1;
-  dp.pPoolSizes = &size;
-  VkDescriptorPool pool_handle;
-  check(vkCreateDescriptorPool(dev, &dp, nullptr, &pool_handle), "vkCreateDescriptorPool");
-  d->descriptors = OwnedDescriptorPool(dev, pool_handle);
 
   if (d->timestamp_bits > 0) {
     auto qp = make<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);

@@ -1,5 +1,6 @@
 // A logical device per physical device, created on first use: one compute queue, one command
-// buffer, a fence, a descriptor pool, a timestamp query pool, the memoized pipelines, the pool
+// buffer, a fence, a timestamp query pool, a descriptor pool where pushed descriptors are not
+// used, the memoized pipelines, the pool
 // of buffers for runs (memory.h) and the open submission (Submission), all used under the
 // device's mutex (a run holds it from upload to readback, so threads sharing a device are
 // serialized and each sees only its own results).
@@ -24,10 +25,11 @@ class Block;   // memory.h
 // Segments (a call's commands between two timestamps, batch.h) one submission holds before the
 // next call submits them and waits: the bound of the open command buffer, far above a decode
 // step's calls. It sizes the timestamp queries (two a segment) and the descriptor pool
-// (kSetsPerSegment sets a segment on average).
+// (kSetsPerSegment sets a segment on average) of a device that does not push descriptors.
 constexpr uint32_t kMaxSegments = 256;
 constexpr uint32_t kSetsPerSegment = 4;
-// Storage buffers one kernel binds at most (attention's 9); sizes the descriptor pool.
+// Storage buffers one kernel binds at most (attention's 9): the least maxPushDescriptors a device
+// must have for its kernels to push their descriptors, and what sizes the descriptor pool else.
 constexpr uint32_t kMaxBindings = 9;
 // The descriptor pool: its sets, and their storage-buffer descriptors at most.
 constexpr uint32_t kDescriptorSets = kMaxSegments * kSetsPerSegment;
@@ -39,8 +41,8 @@ constexpr uint32_t kChecksPerSegment = 2;
 // The commands recorded into the device's command buffer and not yet submitted (batch.h), with
 // everything they use, kept until the submission that runs them completes: the blocks of the
 // runs' buffers and staging copies (given back to the pool then, not before: a later run would
-// write a mapped block from the host at once), the device buffers they read or write, and their
-// descriptor sets (the pool is reset then). Also what completed submissions found, for sync().
+// write a mapped block from the host at once), the device buffers they read or write, and the
+// descriptor sets of a device that does not push descriptors (the pool is reset then). Also what completed submissions found, for sync().
 struct Submission {
   bool open = false;   // the command buffer is recording
   uint64_t number = 0; // submissions begun on the device
@@ -99,6 +101,10 @@ struct Device {
   OwnedCommandPool command_pool;
   VkCommandBuffer cmd = VK_NULL_HANDLE; // freed with the pool
   OwnedFence fence;
+  // Where the device has VK_KHR_push_descriptor with room for kMaxBindings, dispatches push their
+  // bindings into the command buffer (batch.cpp); else they take sets from `descriptors`, made
+  // on first use.
+  PFN_vkCmdPushDescriptorSetKHR push_descriptor_set = nullptr;
   OwnedDescriptorPool descriptors;
   OwnedQueryPool timestamps;
   OwnedPipelineCache pipeline_cache;
@@ -106,6 +112,7 @@ struct Device {
   std::map<std::string, std::unique_ptr<Kernel>> kernels;
   std::unique_ptr<Pool> pool; // the runs' idle buffers
   MemoryPaths paths;          // counted by memory.cpp and batch.cpp
+  DescriptorCounts bound;     // counted by batch.cpp
   Submission submission;
   std::unique_ptr<Block> flags; // Submission::checks' slots, mapped; made on first use
   uint64_t calls = 0;           // Batches begun (Submission::Segment::call)

@@ -21,6 +21,7 @@ namespace tessera::detail::vulkan {
 namespace {
 
 std::atomic<int64_t> g_loaded{0}, g_rejected{0}, g_writes{0};
+std::atomic<bool> g_force_descriptor_pool{false};
 
 std::mutex g_registered_mutex;
 std::vector<std::span<const EmbeddedFile>>& registered_spirv_locked() {
@@ -101,12 +102,17 @@ void open_pipeline_cache(Device& d) {
   d.pipeline_cache = OwnedPipelineCache(dev, cache);
 }
 
+void set_force_descriptor_pool(bool on) { g_force_descriptor_pool = on; }
+
+bool push_descriptors(const Device& d) { return d.push_descriptor_set && !g_force_descriptor_pool; }
+
 const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
                      uint32_t workgroup, std::initializer_list<uint32_t> constants) {
   // Specialization constant 0 is the workgroup size, 1.. the caller's constants.
   std::vector<uint32_t> values{workgroup};
   values.insert(values.end(), constants.begin(), constants.end());
-  std::string key = fmt::format("{}@{}", spv, fmt::join(values, ","));
+  const bool pushed = push_descriptors(d);
+  std::string key = fmt::format("{}@{}{}", spv, fmt::join(values, ","), pushed ? "" : " (descriptor sets)");
   if (auto it = d.kernels.find(key); it != d.kernels.end()) return *it->second;
 
   const EmbeddedFile* file = find_embedded(tessera_embedded_vulkan_spirv(), spv);
@@ -125,6 +131,7 @@ const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_
   k->bindings = bindings;
   k->push_bytes = push_bytes;
   k->workgroup = workgroup;
+  k->push_descriptors = pushed;
 
   auto sm = make<VkShaderModuleCreateInfo>(VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO);
   sm.codeSize = file->data.size();
@@ -140,6 +147,7 @@ const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_
                                         VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
   auto sl =
       make<VkDescriptorSetLayoutCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO);
+  if (pushed) sl.flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR;
   sl.bindingCount = bindings;
   sl.pBindings = b.data();
   VkDescriptorSetLayout set_layout;

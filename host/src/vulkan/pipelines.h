@@ -22,14 +22,19 @@ struct Kernel {
   uint32_t bindings = 0;
   uint32_t push_bytes = 0;
   uint32_t workgroup = 0;
+  bool push_descriptors = false; // set_layout is for vkCmdPushDescriptorSetKHR, not for sets
 };
+
+// Whether kernels looked up on d now push their descriptors: d has the extension
+// (Device::push_descriptor_set) and the tests do not force the pool (set_force_descriptor_pool).
+bool push_descriptors(const Device& d);
 
 // The kernel of embedded SPIR-V `spv` ("quant/convert.spv") with its workgroup size in
 // specialization constant 0 and `constants` in specialization constants 1, 2, ...: the numbers
 // a shader is sized by that are also its record's limits (the gemv's MAX_M, DeltaNet's DK_MAX),
 // which the launcher reads from the record's manifest, so that each is written once. The cache
-// key holds all of them. The caller holds d.mutex. Throws BackendFailure when the shader is not
-// embedded or the driver refuses it.
+// key holds all of them and push_descriptors(d). The caller holds d.mutex. Throws
+// BackendFailure when the shader is not embedded or the driver refuses it.
 const Kernel& kernel(Device& d, std::string_view spv, uint32_t bindings, uint32_t push_bytes,
                      uint32_t workgroup, std::initializer_list<uint32_t> constants = {});
 

@@ -20,6 +20,8 @@ std::vector<core::Variant> variants() { return {}; }
 PipelineCacheStats pipeline_cache_stats() { return {}; }
 void set_force_staging(bool) {}
 MemoryPaths memory_paths(int) { return {}; }
+void set_force_descriptor_pool(bool) {}
+DescriptorCounts descriptor_counts(int) { return {}; }
 void fail_next_submission(int) {}
 QueueReport sync(int) { return {}; }
 

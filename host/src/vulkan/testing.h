@@ -1,5 +1,6 @@
 // What tests reach of the vulkan backend beyond the operations: pipeline_cache_stats(),
-// set_force_staging(), memory_paths() and fail_next_submission() are in the library (pipelines.cpp, memory.cpp; stub.cpp
+// set_force_staging(), memory_paths(), set_force_descriptor_pool(), descriptor_counts() and
+// fail_next_submission() are in the library (pipelines.cpp, memory.cpp, batch.cpp; stub.cpp
 // when the backend is not built); the rest is tessera_testing (testing.cpp, or testing_stub.cpp
 // when the backend is not built), a static library only the tests link, with the test-only
 // shaders.
@@ -67,6 +68,21 @@ struct MemoryPaths {
   int64_t device_copies = 0; // copies between a device buffer and a run's buffer, on the device
 };
 MemoryPaths memory_paths(int device);
+
+// From now on, kernels looked up on a Vulkan device bind their buffers through descriptor sets
+// from the device's pool, as on a device without VK_KHR_push_descriptor (batch.cpp). For tests
+// of that path on devices that push descriptors (lavapipe).
+void set_force_descriptor_pool(bool on);
+
+// How device `device`'s dispatches bound their buffers since it opened (batch.cpp), for tests
+// that a steady state creates and writes no descriptor set.
+struct DescriptorCounts {
+  bool push = false;      // kernels looked up now push their descriptors
+  int64_t pushed = 0;     // dispatches that pushed their bindings into the command buffer
+  int64_t sets = 0;       // descriptor sets allocated from the device's pool
+  int64_t set_writes = 0; // descriptors written into such sets (vkUpdateDescriptorSets)
+};
+DescriptorCounts descriptor_counts(int device);
 
 // The next submission on device `device` (batch.h: complete()) runs and is then reported failed
 // with VK_ERROR_DEVICE_LOST, as a device that failed it would: for tests of how a failure of

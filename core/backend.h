@@ -143,8 +143,7 @@ struct NativeHandles {
   void* queue = nullptr;
 };
 NativeHandles native_handles(int device);
-// Events (Context::event): a mark after the work enqueued on the device so far, whether it has
-// finished, and a wait for it (which reports no failure: sync() does).
+// As opencl::mark, mark_done, mark_wait (the open submission: host/src/vulkan/engine_memory.cpp).
 std::shared_ptr<void> mark(int device);
 bool mark_done(const std::shared_ptr<void>& mark);
 void mark_wait(const std::shared_ptr<void>& mark);

@@ -284,56 +284,51 @@ Context Context::open_opencl(void* cl_context, void* cl_device_id, void* cl_comm
   return open("opencl", device, policy);
 }
 
-DeviceBuffer Context::wrap_opencl(void* cl_mem, size_t offset, size_t bytes) const {
-  if (s_->backend != "opencl")
-    detail::fail(ErrorCode::Unsupported, "wrap_opencl: this context is {}:{}, not an OpenCL one", s_->backend,
-                 s_->device);
-  DeviceBuffer b;
+namespace {
+// What the engine-memory calls share: `op` needs a context of `backend` (`kind` in the message),
+// and what the backend cannot do is an Error(Unsupported) naming `op`.
+template <class F>
+auto on_backend(const Context::State& s, std::string_view op, std::string_view backend, std::string_view kind, F f) {
+  if (s.backend != backend)
+    detail::fail(ErrorCode::Unsupported, "{}: this context is {}:{}, not {} one", op, s.backend, s.device, kind);
   try {
-    b.base_ = detail::device_memory::adopt("wrap_opencl", "opencl", s_->device, bytes,
-                                           detail::opencl::wrap(s_->device, cl_mem, offset, bytes));
-  } catch (const detail::BackendFailure& f) {
-    detail::fail(ErrorCode::Unsupported, "wrap_opencl: {}", f.what());
+    return f();
+  } catch (const detail::BackendFailure& e) {
+    detail::fail(ErrorCode::Unsupported, "{}: {}", op, e.what());
   }
+}
+} // namespace
+
+DeviceBuffer Context::wrap_opencl(void* cl_mem, size_t offset, size_t bytes) const {
+  DeviceBuffer b;
+  b.base_ = on_backend(*s_, "wrap_opencl", "opencl", "an OpenCL", [&] {
+    return detail::device_memory::adopt("wrap_opencl", "opencl", s_->device, bytes,
+                                        detail::opencl::wrap(s_->device, cl_mem, offset, bytes));
+  });
   b.bytes_ = bytes;
   return b;
 }
 
 Context::OpenclHandles Context::opencl_handles() const {
-  if (s_->backend != "opencl")
-    detail::fail(ErrorCode::Unsupported, "opencl_handles: this context is {}:{}, not an OpenCL one", s_->backend,
-                 s_->device);
-  try {
+  return on_backend(*s_, "opencl_handles", "opencl", "an OpenCL", [&] {
     const detail::opencl::NativeHandles h = detail::opencl::native_handles(s_->device);
-    return {h.context, h.device, h.queue};
-  } catch (const detail::BackendFailure& f) {
-    detail::fail(ErrorCode::Unsupported, "opencl_handles: {}", f.what());
-  }
+    return OpenclHandles{h.context, h.device, h.queue};
+  });
 }
 
 Context::VulkanHandles Context::vulkan_handles() const {
-  if (s_->backend != "vulkan")
-    detail::fail(ErrorCode::Unsupported, "vulkan_handles: this context is {}:{}, not a Vulkan one", s_->backend,
-                 s_->device);
-  try {
+  return on_backend(*s_, "vulkan_handles", "vulkan", "a Vulkan", [&] {
     const detail::vulkan::NativeHandles h = detail::vulkan::native_handles(s_->device);
-    return {h.instance, h.physical_device, h.device, h.queue_family, h.queue};
-  } catch (const detail::BackendFailure& f) {
-    detail::fail(ErrorCode::Unsupported, "vulkan_handles: {}", f.what());
-  }
+    return VulkanHandles{h.instance, h.physical_device, h.device, h.queue_family, h.queue};
+  });
 }
 
 DeviceBuffer Context::wrap_vulkan(void* vk_buffer, size_t offset, size_t bytes) const {
-  if (s_->backend != "vulkan")
-    detail::fail(ErrorCode::Unsupported, "wrap_vulkan: this context is {}:{}, not a Vulkan one", s_->backend,
-                 s_->device);
   DeviceBuffer b;
-  try {
-    b.base_ = detail::device_memory::adopt("wrap_vulkan", "vulkan", s_->device, bytes,
-                                           detail::vulkan::wrap(s_->device, vk_buffer, offset, bytes));
-  } catch (const detail::BackendFailure& f) {
-    detail::fail(ErrorCode::Unsupported, "wrap_vulkan: {}", f.what());
-  }
+  b.base_ = on_backend(*s_, "wrap_vulkan", "vulkan", "a Vulkan", [&] {
+    return detail::device_memory::adopt("wrap_vulkan", "vulkan", s_->device, bytes,
+                                        detail::vulkan::wrap(s_->device, vk_buffer, offset, bytes));
+  });
   b.bytes_ = bytes;
   return b;
 }

@@ -249,6 +249,22 @@ TEST_P(StridedViewsTest, RefusesWhatItCannotTake) {
     refuses(ErrorCode::ShortBuffer, "y buffer holds", view(x, resident, DType::F32, {4, 4}, {}),
             view(y, resident, DType::BF16, {4, 4}, {21, 1}));
   }
+  // Two outputs whose spans interleave (scale between the rows of a strided q): refused, since
+  // the check that keeps outputs apart would otherwise see only the packed copies.
+  for (bool resident : {false, true}) {
+    Memory x = memory(random_bytes(DType::F32, 2 * 32, 51));
+    Memory out = memory(std::vector<uint8_t>(64, 0x33));
+    try {
+      ctx.quantize_nvfp4(view(x, resident, DType::F32, {2, 32}, {}), Nvfp4Recipe::Nvfp4, std::nullopt,
+                         view(out, resident, DType::U8, {2, 16}, {32, 1}),
+                         view(out, resident, DType::F8_E4M3, {2, 2}, {}, 16));
+      ADD_FAILURE() << "interleaved outputs were accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("outputs q and scale overlap"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(resident ? download(out) : out.host, std::vector<uint8_t>(64, 0x33));
+  }
   // What is not an operation reads its views packed, and says so.
   std::vector<uint8_t> linear(128 * 4), swizzled(128 * 4);
   try {

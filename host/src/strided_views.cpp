@@ -172,8 +172,27 @@ std::optional<TensorView> StridedViews::in(std::string_view name, const std::opt
 }
 
 TensorView StridedViews::out(std::string_view name, const TensorView& t) {
-  if (t.packed()) return t;
+  if (t.packed()) {
+    // A shape past the limits is left to the operation's checks, which name it.
+    if (auto bytes = checked_bytes(t.dtype, t.shape)) keep_apart(name, t, false, *bytes);
+    return t;
+  }
+  const Layout l = layout_of(op_, name, t);
+  keep_apart(name, t, true, static_cast<size_t>(l.span) * dtype_size(t.dtype));
   return copy(outputs_, name, t, true).packed;
+}
+
+void StridedViews::keep_apart(std::string_view name, const TensorView& t, bool strided, size_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(t.data);
+  const Span mine{std::string(name), begin, begin + bytes, strided};
+  for (const Span& other : spans_)
+    if ((strided || other.strided) && bytes > 0 && other.end > other.begin && mine.begin < other.end &&
+        other.begin < mine.end)
+      fail(ErrorCode::InvalidArgument,
+           "{}: outputs {} and {} overlap: a strided output's span (from its first element to its last) may not "
+           "share a byte with another output's, even between its rows",
+           op_, other.name, name);
+  spans_.push_back(mine);
 }
 
 std::optional<TensorView> StridedViews::out(std::string_view name, const std::optional<TensorView>& t) {

@@ -14,6 +14,7 @@
 // it wrongly).
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -54,6 +55,16 @@ private:
   std::string backend_; // the device of the call (ResidentScope)
   int device_ = 0;
   std::deque<Copy> inputs_, outputs_; // a deque: the packed views handed out stay where they are
+  // Every output's bytes from its first to past its last element, and whether it is strided:
+  // the operation's own check (check_outputs_apart) sees the packed copies, not the caller's
+  // views, so two outputs of which one is strided are kept apart here.
+  struct Span {
+    std::string name;
+    uintptr_t begin, end;
+    bool strided;
+  };
+  std::vector<Span> spans_;
+  void keep_apart(std::string_view name, const TensorView& t, bool strided, size_t bytes);
 };
 
 } // namespace tessera::detail
